@@ -1,0 +1,1 @@
+"""Video -> optical flow -> TFRecords. Never imports two_stream_tf."""

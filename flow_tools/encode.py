@@ -1,0 +1,140 @@
+"""One video to JPEG frames and quantised JPEG flow: the per-video work of extraction.
+
+Frames are streamed (decode, flow against the previous frame, encode, drop), so
+memory does not grow with video length. Pure OpenCV/numpy: worker processes never
+import TensorFlow.
+"""
+
+import dataclasses
+
+import cv2
+import numpy as np
+
+from flow_tools import flow as flow_lib
+from flow_tools import quantize
+from flow_tools import video
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractionConfig:
+  """Everything that decides the bytes of a record; stored with the data."""
+  algorithm: str = "tvl1"
+  short_side: int = 256
+  quantization: str = "minmax"
+  bound: float = 20.0
+  jpeg_quality: int = 95
+  rgb_jpeg_quality: int = 90
+  backward: bool = False
+
+  def __post_init__(self):
+    if self.algorithm not in flow_lib.ALGORITHMS:
+      raise ValueError(f"unknown flow algorithm {self.algorithm!r}; "
+                       f"choose from {sorted(flow_lib.ALGORITHMS)}")
+    if self.quantization not in quantize.SCHEMES:
+      raise ValueError(f"unknown quantisation {self.quantization!r}; choose from {quantize.SCHEMES}")
+    if self.bound <= 0:
+      raise ValueError(f"flow bound must be positive, got {self.bound}")
+    for name in ("jpeg_quality", "rgb_jpeg_quality"):
+      if not 1 <= getattr(self, name) <= 100:
+        raise ValueError(f"{name} must be in 1..100, got {getattr(self, name)}")
+
+
+@dataclasses.dataclass
+class EncodedFlow:
+  """T - 1 quantised fields: JPEG bytes per component and the (lo, hi) of each."""
+  x: list
+  y: list
+  ranges: np.ndarray  # (T - 1) x 4 float32: x_lo, x_hi, y_lo, y_hi
+
+
+@dataclasses.dataclass
+class EncodedVideo:
+  frames: list  # T JPEG-encoded RGB frames
+  height: int
+  width: int
+  forward: EncodedFlow
+  backward: EncodedFlow  # None unless the config asks for backward flow
+
+  @property
+  def num_frames(self):
+    return len(self.frames)
+
+
+def encode_flow_field(field, config):
+  """H x W x 2 float flow -> (x JPEG, y JPEG, (x_lo, x_hi, y_lo, y_hi))."""
+  jpegs, ranges = [], []
+  for component in (field[..., 0], field[..., 1]):
+    lo, hi = quantize.field_range(component, config.quantization, config.bound)
+    jpegs.append(quantize.encode_jpeg(quantize.quantize(component, lo, hi), config.jpeg_quality))
+    ranges += [lo, hi]
+  return jpegs[0], jpegs[1], ranges
+
+
+def _new_flow():
+  return EncodedFlow([], [], [])
+
+
+def _append(encoded, field, config):
+  x, y, ranges = encode_flow_field(field, config)
+  encoded.x.append(x)
+  encoded.y.append(y)
+  encoded.ranges.append(ranges)
+
+
+def _finish(encoded):
+  encoded.ranges = np.asarray(encoded.ranges, np.float32).reshape(-1, 4)
+  return encoded
+
+
+def encode_video(path, config, compute_flow):
+  """Decodes `path` and encodes its frames and flow.
+
+  Args:
+    path: video file.
+    config: an `ExtractionConfig`.
+    compute_flow: a function from `flow_tools.flow.create(config.algorithm)`.
+  Returns:
+    An `EncodedVideo` with T frames and T - 1 flow fields.
+  Raises:
+    flow_tools.video.VideoError: unreadable, empty, truncated or one-frame video.
+  """
+  frames = []
+  forward = _new_flow()
+  backward = _new_flow() if config.backward else None
+  previous = None
+  shape = None
+  for rgb in video.iter_frames(path, config.short_side):
+    frames.append(quantize.encode_jpeg(rgb, config.rgb_jpeg_quality))
+    gray = video.to_gray(rgb)
+    if previous is not None:
+      _append(forward, compute_flow(previous, gray), config)
+      if backward is not None:
+        _append(backward, compute_flow(gray, previous), config)
+    previous, shape = gray, gray.shape
+  if len(frames) < 2:
+    raise video.VideoError("only one frame: no flow")
+  return EncodedVideo(frames, shape[0], shape[1], _finish(forward),
+                      _finish(backward) if backward is not None else None)
+
+
+# Worker processes of flow_tools.extraction: one flow function per process.
+_worker_flow = None
+
+
+def init_worker(algorithm):
+  """Pool initializer: single-threaded OpenCV (parallelism is the processes) and the flow function."""
+  global _worker_flow
+  cv2.setNumThreads(1)
+  _worker_flow = flow_lib.create(algorithm)
+
+
+def encode_task(task):
+  """(position, path, config) -> (position, EncodedVideo or None, failure reason or None)."""
+  position, path, config = task
+  try:
+    return position, encode_video(path, config, _worker_flow), None
+  except video.VideoError as error:
+    return position, None, str(error)
+  except Exception as error:  # pylint: disable=broad-except
+    # A codec crash on one clip must not stop a run over thousands.
+    return position, None, f"{type(error).__name__}: {error}"

@@ -1,0 +1,64 @@
+"""Flow quantisation to uint8 and JPEG coding.
+
+Both schemes map each flow component linearly from a range [lo, hi] to 0..255
+and store that range per field, so one formula inverts either:
+
+    flow = q * (hi - lo) / 255 + lo
+
+* 'minmax' (the paper): lo, hi are the field component's own min and max.
+* 'bound' (TSN/I3D): values are clipped to [-bound, bound] and lo, hi = -bound, bound.
+  Zero sits at 127.5, so a horizontal flip negates x exactly as q -> 255 - q.
+
+Flipping any stored field is q -> 255 - q with (lo, hi) -> (-hi, -lo).
+"""
+
+import cv2
+import numpy as np
+
+SCHEMES = ("minmax", "bound")
+
+
+def field_range(component, scheme, bound):
+  """(lo, hi) as float32 for one flow component (H x W) under `scheme`."""
+  if scheme == "minmax":
+    return np.float32(component.min()), np.float32(component.max())
+  if scheme == "bound":
+    return np.float32(-bound), np.float32(bound)
+  raise ValueError(f"unknown quantisation scheme {scheme!r}; choose from {SCHEMES}")
+
+
+def quantize(component, lo, hi):
+  """Flow component (float, H x W) -> uint8 on the linear map [lo, hi] -> [0, 255]."""
+  lo, hi = np.float32(lo), np.float32(hi)
+  if hi <= lo:
+    return np.zeros(component.shape, np.uint8)
+  scaled = (np.asarray(component, np.float32) - lo) * (np.float32(255.0) / (hi - lo))
+  return np.rint(np.clip(scaled, 0.0, 255.0)).astype(np.uint8)
+
+
+def dequantize(q, lo, hi):
+  """uint8 (any shape) -> float32 flow; lo and hi broadcast against q's leading axes."""
+  lo = np.asarray(lo, np.float32)
+  hi = np.asarray(hi, np.float32)
+  extra = (1,) * (np.ndim(q) - lo.ndim)
+  lo, hi = lo.reshape(lo.shape + extra), hi.reshape(hi.shape + extra)
+  return np.asarray(q, np.float32) * ((hi - lo) / np.float32(255.0)) + lo
+
+
+def encode_jpeg(image, quality):
+  """uint8 image (H x W gray or H x W x 3 RGB) -> JPEG bytes."""
+  if image.ndim == 3:
+    image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+  ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+  if not ok:
+    raise ValueError("JPEG encoding failed")
+  return data.tobytes()
+
+
+def decode_jpeg(data, channels):
+  """JPEG bytes -> uint8 H x W (channels=1) or H x W x 3 RGB (channels=3)."""
+  flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
+  image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+  if image is None:
+    raise ValueError("JPEG decoding failed")
+  return image if channels == 1 else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

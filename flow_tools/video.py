@@ -1,0 +1,68 @@
+"""Video decoding with OpenCV (FFmpeg): RGB frames rescaled to a given smaller side."""
+
+import os
+
+import cv2
+import numpy as np
+
+# Containers may declare a frame or two more than they hold; fewer than this share
+# of the declared frames means the file was cut short.
+_TRUNCATION_RATIO = 0.9
+
+
+class VideoError(Exception):
+  """A video cannot be used: missing, unreadable, empty, truncated or too short."""
+
+
+def scaled_size(width, height, short_side):
+  """(width, height) with the smaller side scaled to `short_side` (0 keeps the size)."""
+  if short_side <= 0:
+    return width, height
+  scale = short_side / min(width, height)
+  return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def iter_frames(path, short_side=256):
+  """Yields a video's frames as RGB uint8 arrays, smaller side `short_side`.
+
+  Raises:
+    VideoError: the file is missing, cannot be opened, holds no frame, or
+      decodes to clearly fewer frames than its container declares.
+  """
+  if not os.path.isfile(path):
+    raise VideoError("no such file")
+  capture = cv2.VideoCapture(path)
+  try:
+    if not capture.isOpened():
+      raise VideoError("cannot be opened as a video")
+    declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    decoded = 0
+    size = None
+    while True:
+      ok, frame = capture.read()
+      if not ok:
+        break
+      if size is None:
+        size = scaled_size(frame.shape[1], frame.shape[0], short_side)
+        shrink = size[0] * size[1] < frame.shape[0] * frame.shape[1]
+        interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+      if size != (frame.shape[1], frame.shape[0]):
+        frame = cv2.resize(frame, size, interpolation=interpolation)
+      decoded += 1
+      yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+  finally:
+    capture.release()
+  if decoded == 0:
+    raise VideoError("no decodable frame (empty or corrupt)")
+  if declared > 0 and decoded < _TRUNCATION_RATIO * declared:
+    raise VideoError(f"truncated: decoded {decoded} of {declared} declared frames")
+
+
+def read_frames(path, short_side=256):
+  """All frames of a video as one uint8 array, T x H x W x 3 (RGB)."""
+  return np.stack(list(iter_frames(path, short_side)))
+
+
+def to_gray(rgb):
+  """Grayscale uint8 frame for optical flow."""
+  return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)

@@ -1,0 +1,1 @@
+"""Two-stream ConvNets for action recognition: data pipelines, models, training, fusion."""
