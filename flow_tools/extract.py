@@ -56,6 +56,7 @@ def main(argv):
       bound=FLAGS.flow_bound, jpeg_quality=FLAGS.jpeg_quality,
       rgb_jpeg_quality=FLAGS.rgb_jpeg_quality, backward=FLAGS.backward)
   try:
+    flow.create(FLAGS.algorithm)  # Unavailable algorithms fail before any work.
     index = datasets.load_dataset(FLAGS.dataset, FLAGS.data_dir, FLAGS.splits_dir)
     summary = extraction.extract(index, FLAGS.output_dir, config, FLAGS.num_workers,
                                  FLAGS.videos_per_shard, FLAGS.progress)

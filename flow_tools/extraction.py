@@ -109,7 +109,7 @@ class _Run:
 
     def write(tmp):
       with tf.io.TFRecordWriter(tmp) as writer:
-        writer.write(example.SerializeToString())
+        writer.write(example.SerializeToString(deterministic=True))  # sorted map keys
     records.write_atomically(self.work_file(video_id, "tfrecord"), write)
     info = {"frames": encoded.num_frames, "flow_pairs": encoded.num_frames - 1}
     records.write_json(self.work_file(video_id, "info"), info)

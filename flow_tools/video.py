@@ -5,9 +5,9 @@ import os
 import cv2
 import numpy as np
 
-# Containers may declare a frame or two more than they hold; fewer than this share
-# of the declared frames means the file was cut short.
-_TRUNCATION_RATIO = 0.9
+# Containers may declare a frame or two more than they hold (an estimate from the
+# duration); missing more than this means the file was cut short.
+_MISSING_FRAMES_TOLERATED = 2
 
 
 class VideoError(Exception):
@@ -54,7 +54,7 @@ def iter_frames(path, short_side=256):
     capture.release()
   if decoded == 0:
     raise VideoError("no decodable frame (empty or corrupt)")
-  if declared > 0 and decoded < _TRUNCATION_RATIO * declared:
+  if declared > 0 and decoded < declared - max(_MISSING_FRAMES_TOLERATED, 0.02 * declared):
     raise VideoError(f"truncated: decoded {decoded} of {declared} declared frames")
 
 
