@@ -86,9 +86,8 @@ class _Run:
     if os.path.exists(plan_path):
       with open(plan_path, encoding="utf-8") as f:
         previous = json.load(f)
-      if previous != json.loads(json.dumps(self.plan)):
-        differing = sorted(k for k in self.plan if previous.get(k) != json.loads(
-            json.dumps(self.plan[k])))
+      if previous != self.plan:
+        differing = sorted(k for k in self.plan if previous.get(k) != self.plan[k])
         raise ExtractionError(
             f"{self.output_dir} holds an unfinished extraction with different "
             f"{', '.join(differing)}: use the same flags to resume, or another --output_dir")
@@ -197,9 +196,7 @@ def extract(index, output_dir, config, num_workers=2, videos_per_shard=32, progr
   run.prepare()
   pending_shards = [s for s in range(len(run.shards)) if not os.path.exists(run.shard_path(s))]
   remaining = {s: [v for v in run.shards[s] if run.status(v) is None] for s in pending_shards}
-  tasks = [(run.position[v], run.entries[v].path, config)
-           for s in pending_shards for v in remaining[s]]
-  by_position = {p: v for v, p in run.position.items()}
+  tasks = [(v, run.entries[v].path, config) for s in pending_shards for v in remaining[s]]
   shard_of = {v: s for s, shard in enumerate(run.shards) for v in shard}
   for shard in pending_shards:
     if not remaining[shard]:
@@ -210,9 +207,9 @@ def extract(index, output_dir, config, num_workers=2, videos_per_shard=32, progr
   pairs_done, pair_start = 0, time.time()
   if tasks:
     context = multiprocessing.get_context("spawn")
-    with context.Pool(num_workers, initializer=encode.init_worker, initargs=(config.algorithm,)) as pool:
-      for position, encoded, reason in pool.imap_unordered(encode.encode_task, tasks):
-        video_id = by_position[position]
+    with context.Pool(num_workers, initializer=encode.init_worker,
+                      initargs=(config.algorithm,)) as pool:
+      for video_id, encoded, reason in pool.imap_unordered(encode.encode_task, tasks):
         if encoded is None:
           run.save_failure(video_id, reason)
         else:

@@ -3,13 +3,15 @@
 Both schemes map each flow component linearly from a range [lo, hi] to 0..255
 and store that range per field, so one formula inverts either:
 
-    flow = q * (hi - lo) / 255 + lo
+    flow = (q - 127.5) * (hi - lo) / 255 + (hi + lo) / 2
+
+(the same line as q * (hi - lo) / 255 + lo, written about the centre so that a flip,
+q -> 255 - q with (lo, hi) -> (-hi, -lo), negates the float32 result exactly).
 
 * 'minmax' (the paper): lo, hi are the field component's own min and max.
 * 'bound' (TSN/I3D): values are clipped to [-bound, bound] and lo, hi = -bound, bound.
   Zero sits at 127.5, so a horizontal flip negates x exactly as q -> 255 - q.
 
-Flipping any stored field is q -> 255 - q with (lo, hi) -> (-hi, -lo).
 """
 
 import cv2
@@ -32,8 +34,10 @@ def quantize(component, lo, hi):
   lo, hi = np.float32(lo), np.float32(hi)
   if hi <= lo:
     return np.zeros(component.shape, np.uint8)
-  scaled = (np.asarray(component, np.float32) - lo) * (np.float32(255.0) / (hi - lo))
-  return np.rint(np.clip(scaled, 0.0, 255.0)).astype(np.uint8)
+  scaled = np.subtract(component, lo, dtype=np.float32)
+  scaled *= np.float32(255.0) / (hi - lo)
+  np.clip(scaled, 0.0, 255.0, out=scaled)
+  return np.rint(scaled, out=scaled).astype(np.uint8)
 
 
 def dequantize(q, lo, hi):
@@ -42,23 +46,22 @@ def dequantize(q, lo, hi):
   hi = np.asarray(hi, np.float32)
   extra = (1,) * (np.ndim(q) - lo.ndim)
   lo, hi = lo.reshape(lo.shape + extra), hi.reshape(hi.shape + extra)
-  return np.asarray(q, np.float32) * ((hi - lo) / np.float32(255.0)) + lo
+  step = (hi - lo) / np.float32(255.0)
+  centre = (hi + lo) / np.float32(2.0)
+  return (np.asarray(q, np.float32) - np.float32(127.5)) * step + centre
 
 
 def encode_jpeg(image, quality):
-  """uint8 image (H x W gray or H x W x 3 RGB) -> JPEG bytes."""
-  if image.ndim == 3:
-    image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+  """uint8 image, H x W gray or H x W x 3 in OpenCV's BGR order -> JPEG bytes."""
   ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
   if not ok:
     raise ValueError("JPEG encoding failed")
   return data.tobytes()
 
 
-def decode_jpeg(data, channels):
-  """JPEG bytes -> uint8 H x W (channels=1) or H x W x 3 RGB (channels=3)."""
-  flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
-  image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+def decode_gray_jpeg(data):
+  """JPEG bytes -> uint8 H x W."""
+  image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
   if image is None:
     raise ValueError("JPEG decoding failed")
-  return image if channels == 1 else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+  return image

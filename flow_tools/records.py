@@ -26,7 +26,9 @@ Feature lists:
   flow_backward/x/encoded, flow_backward/y/encoded T - 1  (if stored)
 
 Forward field t maps frame t to frame t + 1; backward field t maps frame t + 1 to
-frame t. Dequantise with `flow = q * (hi - lo) / 255 + lo` (flow_tools.quantize).
+frame t. Dequantise with `flow = (q - 127.5) * (hi - lo) / 255 + (hi + lo) / 2`
+in float32 (flow_tools.quantize.dequantize); a horizontal flip of a stored field is
+q -> 255 - q with (lo, hi) -> (-hi, -lo), for either scheme.
 
 A records directory holds sharded TFRecord files and `manifest.json`.
 """

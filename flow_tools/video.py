@@ -22,8 +22,10 @@ def scaled_size(width, height, short_side):
   return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def iter_frames(path, short_side=256):
-  """Yields a video's frames as RGB uint8 arrays, smaller side `short_side`.
+def iter_frames(path, short_side=256, rgb=True):
+  """Yields a video's frames as uint8 arrays, smaller side `short_side`.
+
+  Frames are RGB, or with `rgb=False` BGR as decoded (for handing straight back to OpenCV).
 
   Raises:
     VideoError: the file is missing, cannot be opened, holds no frame, or
@@ -49,7 +51,7 @@ def iter_frames(path, short_side=256):
       if size != (frame.shape[1], frame.shape[0]):
         frame = cv2.resize(frame, size, interpolation=interpolation)
       decoded += 1
-      yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+      yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if rgb else frame
   finally:
     capture.release()
   if decoded == 0:
