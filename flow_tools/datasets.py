@@ -152,7 +152,7 @@ def load_ucf101(data_dir, splits_dir=None):
         if class_dir.lower() not in label_of:
           raise DatasetError(f"{where}: class folder {class_dir!r} is not in {class_ind}")
         label = label_of[class_dir.lower()]
-        if len(parts) > 1 and int(parts[1]) - 1 != label:
+        if len(parts) > 1 and (not parts[1].isdigit() or int(parts[1]) - 1 != label):
           raise DatasetError(f"{where}: label {parts[1]} disagrees with {class_ind} "
                              f"({class_names[label]} is {label + 1})")
         video_id = _video_id(relpath)

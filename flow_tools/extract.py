@@ -38,10 +38,6 @@ flags.DEFINE_integer("num_workers", 2, "Encoding processes.", lower_bound=1)
 flags.DEFINE_integer("videos_per_shard", 32, "Videos per TFRecord shard.", lower_bound=1)
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.mark_flags_as_required(["dataset", "data_dir", "output_dir"])
-flags.register_validator("jpeg_quality", lambda q: 1 <= q <= 100, "--jpeg_quality must be in 1..100")
-flags.register_validator("rgb_jpeg_quality", lambda q: 1 <= q <= 100,
-                         "--rgb_jpeg_quality must be in 1..100")
-flags.register_validator("flow_bound", lambda b: b > 0, "--flow_bound must be positive")
 
 FLAGS = flags.FLAGS
 
@@ -51,16 +47,16 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   # Imported here so that --help and flag errors do not wait for TensorFlow.
   from flow_tools import extraction  # pylint: disable=import-outside-toplevel
-  config = encode.ExtractionConfig(
-      algorithm=FLAGS.algorithm, short_side=FLAGS.short_side, quantization=FLAGS.quantization,
-      bound=FLAGS.flow_bound, jpeg_quality=FLAGS.jpeg_quality,
-      rgb_jpeg_quality=FLAGS.rgb_jpeg_quality, backward=FLAGS.backward)
   try:
+    config = encode.ExtractionConfig(
+        algorithm=FLAGS.algorithm, short_side=FLAGS.short_side, quantization=FLAGS.quantization,
+        bound=FLAGS.flow_bound, jpeg_quality=FLAGS.jpeg_quality,
+        rgb_jpeg_quality=FLAGS.rgb_jpeg_quality, backward=FLAGS.backward)
     flow.create(FLAGS.algorithm)  # Unavailable algorithms fail before any work.
     index = datasets.load_dataset(FLAGS.dataset, FLAGS.data_dir, FLAGS.splits_dir)
     summary = extraction.extract(index, FLAGS.output_dir, config, FLAGS.num_workers,
                                  FLAGS.videos_per_shard, FLAGS.progress)
-  except (datasets.DatasetError, flow.FlowAlgorithmError, extraction.ExtractionError) as error:
+  except (ValueError, flow.FlowAlgorithmError, extraction.ExtractionError) as error:
     sys.exit(f"error: {error}")
   print(f"{index.name}: {summary.num_extracted} of {summary.num_videos} videos, "
         f"{summary.flow_pairs} flow pairs in {summary.seconds:.1f} s -> {summary.output_dir}")

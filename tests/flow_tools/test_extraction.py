@@ -181,7 +181,7 @@ def test_bad_flags_and_missing_files_give_one_line_errors(tmp_path):
   assert result.returncode == 1 and "classInd.txt" in result.stderr.strip().splitlines()[-1]
   result = _run_app(["--dataset=ucf101", f"--data_dir={tmp_path}", f"--output_dir={tmp_path}/o",
                      "--jpeg_quality=101"])
-  assert result.returncode == 1 and "--jpeg_quality must be in 1..100" in result.stderr
+  assert result.returncode == 1 and "jpeg_quality must be in 1..100, got 101" in result.stderr
   result = _run_app(["--dataset=ucf101", f"--data_dir={tmp_path}", f"--output_dir={tmp_path}/o",
                      "--algorithm=brox_cuda"])
   if not flow.cuda_available():
