@@ -43,7 +43,7 @@ FLAGS = flags.FLAGS
 # length, best of `repeats`; sized so that each algorithm runs for a minute or two,
 # not hours (TV-L1 is ~0.7 pairs/s on one core).
 WORKLOAD = {"tvl1": (13, 2, 1)}
-DEFAULT_WORKLOAD = (61, 8, 3)
+DEFAULT_WORKLOAD = (61, 16, 3)
 
 
 def _clip_frames():
