@@ -22,7 +22,7 @@ class ExtractionConfig:
   short_side: int = 256
   quantization: str = "minmax"
   bound: float = 20.0
-  jpeg_quality: int = 90
+  jpeg_quality: int = 85
   rgb_jpeg_quality: int = 90
   backward: bool = False
 

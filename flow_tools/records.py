@@ -138,10 +138,15 @@ def to_sequence_example(entry, dataset, encoded, config):
       feature_lists=tf.train.FeatureLists(feature_list=lists))
 
 
-def parse(serialized):
-  """Parses one serialized record into (context, sequences) dicts of tensors."""
-  context, sequences = tf.io.parse_single_sequence_example(
-      serialized, CONTEXT_FEATURES, SEQUENCE_FEATURES)
+def parse(serialized, sequence_keys=None):
+  """Parses one serialized record into (context, sequences) dicts of tensors.
+
+  `sequence_keys` limits the feature lists parsed (default: all), so a reader that
+  needs only flow does not copy the RGB frames.
+  """
+  features = SEQUENCE_FEATURES if sequence_keys is None else {
+      k: SEQUENCE_FEATURES[k] for k in sequence_keys}
+  context, sequences = tf.io.parse_single_sequence_example(serialized, CONTEXT_FEATURES, features)
   for key in ("clip/split_membership", "flow/range", "flow_backward/range"):
     context[key] = tf.sparse.to_dense(context[key])
   return context, sequences
