@@ -18,3 +18,19 @@ def synthetic_dir(tmp_path_factory):
   root = str(tmp_path_factory.mktemp("synthetic"))
   synthetic.generate(root, seed=7, **TINY)
   return root
+
+
+@pytest.fixture(scope="session")
+def records_dirs(synthetic_dir, tmp_path_factory):
+  """{dataset: records dir} of both synthetic layouts, DIS flow forward and backward."""
+  # Imported here: the flow_tools tests above need no TensorFlow at collection time.
+  from flow_tools import datasets, encode, extraction  # pylint: disable=import-outside-toplevel
+  config = encode.ExtractionConfig(algorithm="dis", short_side=0, backward=True)
+  out = {}
+  for name, video_dir in (("ucf101", "ucf101"), ("hmdb51", "hmdb51/hmdb51_org")):
+    index = datasets.load_dataset(name, os.path.join(synthetic_dir, video_dir))
+    out[name] = str(tmp_path_factory.mktemp(f"records_{name}"))
+    summary = extraction.extract(index, out[name], config, num_workers=2, videos_per_shard=16,
+                                 progress=False)
+    assert not summary.failures
+  return out

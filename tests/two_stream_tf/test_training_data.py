@@ -1,0 +1,139 @@
+"""Training samples: each one is a valid crop of a valid stack (found by exhaustive search
+in the numpy reference), flips negate x, heads are masked, sampling is class-balanced."""
+
+import collections
+
+import numpy as np
+import pytest
+
+from flow_tools import records
+from two_stream_tf import data
+from two_stream_tf.data import training
+from tests.two_stream_tf import reference
+
+CROP = 32
+
+
+def _windows(image, size):
+  """All size x size windows of an H x W image: (H - size + 1) x (W - size + 1) x size x size."""
+  return np.lib.stride_tricks.sliding_window_view(image, (size, size))
+
+
+def _train_videos(records_dir, split=1):
+  manifest = records.read_manifest(records_dir)
+  return {v: i["label"] for v, i in manifest["videos"].items() if i["splits"][split - 1] == 1}
+
+
+def _find_flow_origin(sample, label, records_dir, config, cache, atol):
+  """(video id, start, y, x, flipped) whose reference stack crop equals `sample`, or None."""
+  for video_id, video_label in _train_videos(records_dir).items():
+    if video_label != label:
+      continue
+    if video_id not in cache:
+      cache[video_id] = records.load_video(records_dir, video_id)
+    video = cache[video_id]
+    for start in range(len(video.flow)):
+      stack = reference.flow_stack(video, config.stacking, config.stack_length, start)
+      for flipped in (False, True):
+        candidate = reference.flip(stack, True) if flipped else stack
+        # Locate the window on channel 0, then require every channel to agree there.
+        errors = np.abs(_windows(candidate[..., 0], CROP) - sample[..., 0]).max(axis=(2, 3))
+        for y, x in zip(*np.nonzero(errors < 1e-5)):
+          if np.allclose(candidate[y:y + CROP, x:x + CROP], sample, atol=atol):
+            # A flipped stack's window at x is the unflipped one at W - CROP - x.
+            x = candidate.shape[1] - CROP - x if flipped else x
+            return video_id, start, y, x, flipped
+  return None
+
+
+@pytest.mark.parametrize("stacking, stack_length, atol", [
+    ("flow", 5, 1e-5), ("bidirectional", 4, 1e-5), ("trajectory", 3, 2e-3)])
+def test_flow_samples_are_crops_of_valid_stacks(records_dirs, stacking, stack_length, atol):
+  config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=stack_length,
+                            stacking=stacking, mean_subtraction=False)
+  dataset = data.training_dataset(records_dirs["ucf101"], 1, config, batch_size=8, seed=3)
+  cache, origins = {}, []
+  for x, labels, weights in dataset.unbatch().take(24):
+    assert weights["ucf101"].numpy() == 1.0
+    origin = _find_flow_origin(x.numpy(), int(labels["ucf101"]), records_dirs["ucf101"],
+                               config, cache, atol)
+    assert origin is not None, "a sample is no crop of any stack of a video of its label"
+    origins.append(origin)
+  # The choices vary: both flips, several starts, windows and videos.
+  assert {o[4] for o in origins} == {False, True}
+  assert len({o[1] for o in origins}) > 2 and len({(o[2], o[3]) for o in origins}) > 10
+  assert len({o[0] for o in origins}) > 10
+
+
+def test_mean_subtraction_in_training(records_dirs):
+  config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=3)
+  x, _, _ = next(iter(data.training_dataset(records_dirs["hmdb51"], 2, config, batch_size=16)))
+  np.testing.assert_allclose(np.asarray(x).mean(axis=(1, 2)), 0.0, atol=1e-4)
+  assert np.asarray(x).std() > 0.1
+
+
+def test_rgb_samples_are_crops_of_frames(records_dirs):
+  config = data.InputConfig(stream="spatial", crop_size=CROP, rgb_jitter=False)
+  dataset = data.training_dataset(records_dirs["hmdb51"], 1, config, batch_size=4, seed=1)
+  cache, flips = {}, set()
+  for x, labels, _ in dataset.unbatch().take(8):
+    x, best = x.numpy(), (np.inf, None)
+    for video_id, label in _train_videos(records_dirs["hmdb51"]).items():
+      if label != int(labels["hmdb51"]):
+        continue
+      video = cache.setdefault(video_id, records.load_video(records_dirs["hmdb51"], video_id))
+      for frame in video.frames.astype(np.float32):
+        for flipped in (False, True):
+          candidate = frame[:, ::-1] if flipped else frame
+          errors = np.abs(_windows(candidate[..., 1], CROP) - x[..., 1]).mean(axis=(2, 3))
+          if errors.min() < best[0]:
+            best = (errors.min(), flipped)
+    # Cropped decoding and full decoding differ by a little chroma upsampling at most.
+    assert best[0] < 1.0
+    flips.add(best[1])
+  assert flips == {False, True}
+
+
+def test_rgb_jitter_is_alexnet_pca_lighting():
+  alpha = np.float32([0.1, -0.2, 0.05])
+  eigenvalues = np.array([0.2175, 0.0188, 0.0045])
+  eigenvectors = np.array([[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140],
+                           [-0.5836, -0.6948, 0.4203]])
+  expected = 255 * sum(alpha[i] * eigenvalues[i] * eigenvectors[:, i] for i in range(3))
+  np.testing.assert_allclose(training.rgb_jitter_offset(alpha).numpy(), expected, rtol=1e-5)
+
+
+def _dataset_shares(records, sampling, samples=960):
+  config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=1, sampling=sampling)
+  dataset = data.training_dataset([records["ucf101"], records["hmdb51"]], 1, config,
+                                  batch_size=32, seed=5)
+  counts = collections.Counter()
+  for _, labels, weights in dataset.unbatch().take(samples):
+    w = {k: float(v) for k, v in weights.items()}
+    assert sorted(w.values()) == [0.0, 1.0]  # exactly one head per sample
+    head = max(w, key=w.get)
+    other = "hmdb51" if head == "ucf101" else "ucf101"
+    assert int(labels[other]) == 0 and 0 <= int(labels[head]) < 12  # dummy label, in range
+    counts[(head, int(labels[head]))] += 1
+  return counts
+
+
+def test_multi_task_weights_and_class_balance(records_dirs):
+  # Split 1 trains on 48 UCF-101-style and 72 HMDB-51-style videos, 12 classes each.
+  balanced = _dataset_shares(records_dirs, "balanced")
+  shuffled = _dataset_shares(records_dirs, "shuffle")
+  ucf_share = lambda c: sum(v for (h, _), v in c.items() if h == "ucf101") / sum(c.values())
+  # Uniform over the 24 classes: half the samples from each dataset (sd ~ 0.016) ...
+  assert abs(ucf_share(balanced) - 0.5) < 0.06
+  # ... while plain shuffling follows the video counts, 48 / 120.
+  assert abs(ucf_share(shuffled) - 0.4) < 0.06
+  assert len(balanced) == 24 and max(balanced.values()) < 3 * min(balanced.values())
+
+
+def test_bad_requests_fail_before_any_work(records_dirs):
+  with pytest.raises(ValueError, match="even stack_length"):
+    data.InputConfig(stacking="bidirectional", stack_length=5)
+  with pytest.raises(ValueError, match="same dataset 'ucf101'"):
+    data.training_dataset([records_dirs["ucf101"]] * 2, 1, data.InputConfig(), 4)
+  with pytest.raises(records.RecordsError, match="no manifest.json"):
+    data.training_dataset("/nonexistent", 1, data.InputConfig(), 4)

@@ -1,0 +1,110 @@
+"""The 25 x 10 test views against the numpy reference of the paper's definitions."""
+
+import numpy as np
+import pytest
+
+from flow_tools import datasets
+from flow_tools import records
+from two_stream_tf import data
+from two_stream_tf.data import views as views_lib
+from tests.two_stream_tf import reference
+
+CROP = 32
+
+
+def _views_by_video(records_dir, config, split=1, subset="test", num_positions=25):
+  out = {}
+  for batch in data.evaluation_views(records_dir, split, config, subset, batch_size=64,
+                                     num_positions=num_positions):
+    for video_id, view in zip(batch["video_id"].numpy(), batch["views"].numpy()):
+      out.setdefault(video_id.decode(), []).append(view)
+  return {k: np.stack(v) for k, v in out.items()}
+
+
+def _expected_views(video, config, num_positions=25):
+  if config.stream == "spatial":
+    frames = np.round(np.linspace(0, len(video.frames) - 1, num_positions)).astype(int)
+    return np.concatenate([reference.ten_views(video.frames[t].astype(np.float32), CROP, False)
+                           for t in frames])
+  starts = reference.stack_starts(config.stacking, config.stack_length, len(video.flow),
+                                  num_positions)
+  out = []
+  for start in starts:
+    views = reference.ten_views(
+        reference.flow_stack(video, config.stacking, config.stack_length, start), CROP, True)
+    if config.mean_subtraction:
+      views = np.stack([reference.mean_subtracted(v) for v in views])
+    out.append(views)
+  return np.concatenate(out)
+
+
+@pytest.mark.parametrize("stacking, stack_length, mean_subtraction", [
+    ("flow", 10, False), ("flow", 5, True), ("flow", 1, True),
+    ("bidirectional", 10, True), ("trajectory", 4, False)])
+def test_flow_views_match_the_paper(records_dirs, stacking, stack_length, mean_subtraction):
+  config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=stack_length,
+                            stacking=stacking, mean_subtraction=mean_subtraction)
+  got = _views_by_video(records_dirs["ucf101"], config)
+  # The synthetic short clip (6 frames: 5 fields < L = 10) is in split 1's test set.
+  short = "RedCheckerLeft/v_RedCheckerLeft_g01_c01"
+  assert short in got
+  for video_id in sorted(got)[::6] + [short]:
+    video = records.load_video(records_dirs["ucf101"], video_id)
+    expected = _expected_views(video, config)
+    assert got[video_id].shape == (250, CROP, CROP, 2 * stack_length)
+    # float32 sums (means, trajectories) differ in order from numpy's float64.
+    atol = 2e-3 if stacking == "trajectory" else 1e-4 if mean_subtraction else 1e-5
+    np.testing.assert_allclose(got[video_id], expected, atol=atol, err_msg=video_id)
+
+
+def test_short_clip_repeats_its_last_field(records_dirs):
+  config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=10,
+                            mean_subtraction=False)
+  video_id = "RedCheckerLeft/v_RedCheckerLeft_g01_c01"
+  views = _views_by_video(records_dirs["ucf101"], config)[video_id]
+  video = records.load_video(records_dirs["ucf101"], video_id)
+  assert len(video.flow) == 5
+  centre = views[4]  # first position, centre crop, unflipped
+  y, x = (48 - CROP) // 2, (64 - CROP) // 2
+  for k, field in enumerate([0, 1, 2, 3, 4, 4, 4, 4, 4, 4]):
+    np.testing.assert_allclose(centre[..., 2 * k:2 * k + 2],
+                               video.flow[field, y:y + CROP, x:x + CROP], atol=1e-5)
+
+
+def test_rgb_views_and_their_geometry(records_dirs):
+  config = data.InputConfig(stream="spatial", crop_size=CROP)
+  got = _views_by_video(records_dirs["hmdb51"], config, split=2)
+  for video_id in sorted(got)[::10]:
+    video = records.load_video(records_dirs["hmdb51"], video_id)
+    np.testing.assert_array_equal(got[video_id], _expected_views(video, config))
+  # Hand-made geometry: a 48 x 64 frame, 32 crops.
+  assert views_lib.crop_corners(48, 64, 32) == [(0, 0), (0, 32), (16, 0), (16, 32), (8, 16)]
+
+
+def test_split_selection_without_rewriting(records_dirs, synthetic_dir):
+  index = datasets.load_hmdb51(f"{synthetic_dir}/hmdb51/hmdb51_org")
+  config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=2)
+  for split in (1, 3):
+    for subset in ("train", "test"):
+      got = _views_by_video(records_dirs["hmdb51"], config, split, subset, num_positions=1)
+      assert sorted(got) == sorted(e.video_id for e in index.select(split, subset))
+  with pytest.raises(ValueError, match="split 4 does not exist"):
+    data.evaluation_views(records_dirs["hmdb51"], 4, config)
+
+
+def test_average_per_video_folds_views_back(records_dirs):
+  config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=2,
+                            mean_subtraction=False)
+  dataset = data.evaluation_views([records_dirs["ucf101"], records_dirs["hmdb51"]], 1, config,
+                                  batch_size=37)  # batches straddle videos
+  # A "model" whose output is a known function of the view: the mean of its x-flow.
+  def predict(views):
+    mean_x = np.asarray(views)[..., 0::2].mean(axis=(1, 2, 3))
+    return {"a": np.stack([mean_x, -mean_x], axis=1)}
+  scores = data.average_per_video(predict, dataset)
+  assert np.all(scores.view_counts == 250)
+  assert set(scores.heads) == {0, 1}
+  video_id = scores.video_ids[5]
+  dataset_dir = records_dirs["ucf101" if scores.heads[5] == 0 else "hmdb51"]
+  expected = _expected_views(records.load_video(dataset_dir, video_id), config)
+  np.testing.assert_allclose(scores.scores["a"][5, 0], expected[..., 0::2].mean(), atol=1e-5)

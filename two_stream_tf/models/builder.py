@@ -1,0 +1,125 @@
+"""Two-stream models: input normalisation -> trunk -> one softmax head per dataset.
+
+    model = build_model("temporal", {"ucf101": 101, "hmdb51": 51})
+    model(flow_stacks)  # {'ucf101': B x 101, 'hmdb51': B x 51} probabilities, float32
+
+Inputs are what the pipelines of `two_stream_tf.data` produce: RGB in [0, 255]
+(`rgb`, crop x crop x 3) or flow in pixels (`flow`, crop x crop x 2L); each trunk's
+own input convention is applied inside the model, so exported models take the same.
+"""
+
+import dataclasses
+
+import keras
+
+from two_stream_tf.models import cnn_m
+from two_stream_tf.models import layers
+from two_stream_tf.models import weights as weights_lib
+
+STREAMS = ("spatial", "temporal")
+# Caffe's ImageNet mean, RGB order.
+_IMAGENET_MEAN_RGB = (123.68, 116.779, 103.939)
+_FLOW_BOUND = 20.0  # px: flow in +-20 is put on the range each trunk's RGB input has.
+
+
+@dataclasses.dataclass(frozen=True)
+class Trunk:
+  """How to build one trunk and what input it expects."""
+  constructor: object  # keras.applications function, or None for CNN-M-2048
+  rgb_scale: float
+  rgb_offset: tuple
+  reverse_channels: bool  # weights trained on BGR input
+  flow_scale: float
+
+
+TRUNKS = {
+    "cnn_m_2048": Trunk(None, 1.0, tuple(-m for m in _IMAGENET_MEAN_RGB), False, 1.0),
+    # keras.applications.resnet50.preprocess_input: 'caffe' mode (BGR, mean subtracted).
+    "resnet50": Trunk(keras.applications.ResNet50, 1.0,
+                      tuple(-m for m in _IMAGENET_MEAN_RGB[::-1]), True, 127.5 / _FLOW_BOUND),
+    # keras.applications.inception_v3.preprocess_input: 'tf' mode, [-1, 1].
+    "inception_v3": Trunk(keras.applications.InceptionV3, 1 / 127.5, (-1.0,) * 3, False,
+                          1 / _FLOW_BOUND),
+}
+DEFAULT_DROPOUT = {"spatial": 0.5, "temporal": 0.9}  # the paper's
+
+
+def input_channels(stream, stack_length):
+  return 3 if stream == "spatial" else 2 * stack_length
+
+
+def _normalization(trunk, stream):
+  if stream == "spatial":
+    return layers.InputNormalization(trunk.rgb_scale, trunk.rgb_offset, trunk.reverse_channels,
+                                     name="normalization")
+  return layers.InputNormalization(trunk.flow_scale, 0.0, name="normalization")
+
+
+def _cnn_m_trunk(stream, input_shape, weights, dropout):
+  model = cnn_m.cnn_m_2048(input_shape, lrn_after_conv2=stream == "spatial", dropout=dropout,
+                           name="trunk")
+  if weights is not None:
+    if weights == "imagenet":
+      raise weights_lib.WeightsError(
+          "CNN-M-2048 has no Keras download: pass a local weights file (.npz or .weights.h5)")
+    weights_lib.transfer(weights_lib.cnn_m_source(weights, input_shape[0]), model, weights)
+  return model
+
+
+def _application_trunk(trunk, input_shape, weights, dropout):
+  base = trunk.constructor(include_top=False, weights=None, input_shape=input_shape,
+                           pooling="avg")
+  if weights is not None:
+    source = weights_lib.application_source(trunk.constructor, weights, input_shape[0])
+    weights_lib.transfer(source, base, weights)
+  features = keras.layers.Dropout(dropout, name="dropout")(base.output)
+  return keras.Model(base.input, features, name="trunk")
+
+
+def build_model(stream, heads, trunk="cnn_m_2048", crop_size=224, stack_length=10,
+                dropout=None, weights=None, train_last_layer_only=False):
+  """A two-stream network with one softmax head per dataset.
+
+  Args:
+    stream: 'spatial' (RGB frame) or 'temporal' (flow stack).
+    heads: {dataset name: number of classes}, in output order; one entry for
+      single-dataset training, several for multi-task.
+    trunk: 'cnn_m_2048' (the paper's), 'resnet50' or 'inception_v3'.
+    crop_size: input height and width.
+    stack_length: L, flow fields per stack (temporal input has 2L channels).
+    dropout: rate after full6/full7 (CNN-M) or after pooling; default 0.5 spatial, 0.9 temporal.
+    weights: None (from scratch), 'imagenet' (keras.applications download), or a local
+      file: CNN-M-2048 `.npz`/`.weights.h5` (see `weights.cnn_m_source`) or a
+      keras.applications no-top weights file. Temporal trunks get them by
+      cross-modality initialisation.
+    train_last_layer_only: freeze everything but the heads (needs `weights`).
+  Returns:
+    A functional `keras.Model` with dict outputs {dataset: B x classes softmax, float32}.
+  """
+  if stream not in STREAMS:
+    raise ValueError(f"unknown stream {stream!r}; choose from {STREAMS}")
+  if trunk not in TRUNKS:
+    raise ValueError(f"unknown trunk {trunk!r}; choose from {sorted(TRUNKS)}")
+  if not heads or any(n < 1 for n in heads.values()):
+    raise ValueError(f"heads must map each dataset to its number of classes, got {heads!r}")
+  if stack_length < 1:
+    raise ValueError(f"stack_length must be at least 1, got {stack_length}")
+  if train_last_layer_only and weights is None:
+    raise ValueError("train_last_layer_only needs pre-trained weights: a frozen random "
+                     "trunk learns nothing")
+  dropout = DEFAULT_DROPOUT[stream] if dropout is None else dropout
+  spec = TRUNKS[trunk]
+  input_shape = (crop_size, crop_size, input_channels(stream, stack_length))
+  if spec.constructor is None:
+    body = _cnn_m_trunk(stream, input_shape, weights, dropout)
+  else:
+    body = _application_trunk(spec, input_shape, weights, dropout)
+  body.trainable = not train_last_layer_only
+
+  inputs = keras.Input(input_shape, name="rgb" if stream == "spatial" else "flow")
+  features = body(_normalization(spec, stream)(inputs))
+  outputs = {}
+  for name, classes in heads.items():
+    logits = keras.layers.Dense(classes, dtype="float32", name=f"{name}_logits")(features)
+    outputs[name] = keras.layers.Activation("softmax", dtype="float32", name=name)(logits)
+  return keras.Model(inputs, outputs, name=f"{stream}_{trunk}")

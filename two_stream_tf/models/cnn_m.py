@@ -1,0 +1,75 @@
+"""CNN-M-2048 (Chatfield et al. 2014) as the two-stream paper uses it, in the functional API.
+
+Layer sizes, padding and pooling follow the Caffe reference model (VGG_CNN_M_2048):
+
+  conv1  96 x 7x7 /2, pad 0, ReLU, LRN, max-pool 3x3 /2
+  conv2 256 x 5x5 /2, pad 1, ReLU, LRN (spatial stream only), max-pool 3x3 /2
+  conv3 512 x 3x3 /1, pad 1, ReLU
+  conv4 512 x 3x3 /1, pad 1, ReLU
+  conv5 512 x 3x3 /1, pad 1, ReLU, max-pool 3x3 /2
+  full6 4096, ReLU, dropout
+  full7 2048, ReLU, dropout
+
+Caffe rounds pooling output sizes up; `_max_pool` pads to match, so a 224 input gives
+6 x 6 x 512 = 18432 inputs to full6, as in the Caffe model.
+"""
+
+import math
+
+import keras
+
+from two_stream_tf.models import layers
+
+# Layers whose weights make up the trunk, in order (the names weight files use).
+WEIGHT_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "full6", "full7")
+FEATURES = 2048
+
+
+def _max_pool(x, name):
+  """3x3 /2 max pooling with Caffe's ceil-mode output size."""
+  pads = []
+  for size in x.shape[1:3]:
+    out = math.ceil((size - 3) / 2) + 1
+    pads.append((out - 1) * 2 + 3 - size)
+  if any(pads):
+    # Inputs are ReLU outputs (>= 0), so zero padding never wins the max: it equals
+    # Caffe's implicit -inf border.
+    x = keras.layers.ZeroPadding2D(((0, pads[0]), (0, pads[1])), name=f"{name}_ceil_pad")(x)
+  return keras.layers.MaxPooling2D(3, strides=2, name=name)(x)
+
+
+def _conv(x, filters, kernel, stride, pad, name):
+  if pad:
+    x = keras.layers.ZeroPadding2D(pad, name=f"{name}_pad")(x)
+  return keras.layers.Conv2D(filters, kernel, strides=stride, activation="relu", name=name)(x)
+
+
+def cnn_m_2048(input_shape, lrn_after_conv2=True, dropout=0.5, name="cnn_m_2048"):
+  """The CNN-M-2048 trunk: image or flow stack -> 2048 full7 features (after dropout).
+
+  Args:
+    input_shape: (crop, crop, channels): 3 for RGB, 2L for a flow stack.
+    lrn_after_conv2: True for the spatial net; the temporal net drops it (paper, Sec. 5).
+    dropout: dropout rate after full6 and full7.
+    name: model name.
+  Returns:
+    A `keras.Model`.
+  """
+  inputs = keras.Input(input_shape, name="input")
+  x = _conv(inputs, 96, 7, 2, 0, "conv1")
+  x = layers.LocalResponseNormalization.from_caffe(name="norm1")(x)
+  x = _max_pool(x, "pool1")
+  x = _conv(x, 256, 5, 2, 1, "conv2")
+  if lrn_after_conv2:
+    x = layers.LocalResponseNormalization.from_caffe(name="norm2")(x)
+  x = _max_pool(x, "pool2")
+  x = _conv(x, 512, 3, 1, 1, "conv3")
+  x = _conv(x, 512, 3, 1, 1, "conv4")
+  x = _conv(x, 512, 3, 1, 1, "conv5")
+  x = _max_pool(x, "pool5")
+  x = keras.layers.Flatten(name="flatten")(x)
+  x = keras.layers.Dense(4096, activation="relu", name="full6")(x)
+  x = keras.layers.Dropout(dropout, name="drop6")(x)
+  x = keras.layers.Dense(FEATURES, activation="relu", name="full7")(x)
+  x = keras.layers.Dropout(dropout, name="drop7")(x)
+  return keras.Model(inputs, x, name=name)
