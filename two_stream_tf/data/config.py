@@ -1,0 +1,45 @@
+"""What a stream's input is: one dataclass shared by training and evaluation pipelines."""
+
+import dataclasses
+
+from two_stream_tf.data import stacking
+
+STREAMS = ("spatial", "temporal")
+SAMPLINGS = ("balanced", "shuffle")
+
+
+@dataclasses.dataclass(frozen=True)
+class InputConfig:
+  """Input of one stream; defaults are the paper's.
+
+  Attributes:
+    stream: 'spatial' (one RGB frame) or 'temporal' (a flow stack).
+    crop_size: side of the square crop fed to the network.
+    stack_length: L, flow fields per stack (2L channels).
+    stacking: 'flow', 'trajectory' or 'bidirectional' (see `stacking`).
+    mean_subtraction: subtract each field's mean vector (camera-motion compensation).
+    flip: random horizontal flips in training (x-flow negated).
+    rgb_jitter: AlexNet-style PCA colour jitter of spatial training frames.
+    sampling: 'balanced' (videos uniform across classes, the paper's) or 'shuffle'.
+  """
+  stream: str = "temporal"
+  crop_size: int = 224
+  stack_length: int = 10
+  stacking: str = "flow"
+  mean_subtraction: bool = True
+  flip: bool = True
+  rgb_jitter: bool = True
+  sampling: str = "balanced"
+
+  def __post_init__(self):
+    if self.stream not in STREAMS:
+      raise ValueError(f"unknown stream {self.stream!r}; choose from {STREAMS}")
+    if self.sampling not in SAMPLINGS:
+      raise ValueError(f"unknown sampling {self.sampling!r}; choose from {SAMPLINGS}")
+    if self.crop_size < 1:
+      raise ValueError(f"crop_size must be positive, got {self.crop_size}")
+    stacking.check_stacking(self.stacking, self.stack_length)
+
+  @property
+  def channels(self):
+    return 3 if self.stream == "spatial" else 2 * self.stack_length

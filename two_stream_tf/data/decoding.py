@@ -1,0 +1,77 @@
+"""From a parsed record to network input: pick JPEGs, decode (only the crop), dequantise."""
+
+import tensorflow as tf
+
+from flow_tools import records
+from two_stream_tf.data import stacking
+
+RGB_KEY = "image/encoded"
+
+
+def sequence_keys(stream, stacking_kind):
+  """The feature lists a stream reads; the others are never parsed."""
+  if stream == "spatial":
+    return [RGB_KEY]
+  kinds = [stacking.FORWARD] + ([stacking.BACKWARD] if stacking_kind == "bidirectional" else [])
+  return [f"{kind}/{axis}/encoded" for kind in kinds for axis in "xy"]
+
+
+def parse(serialized, stream, stacking_kind):
+  """A serialized record -> {'context': ..., 'sequences': ...} with only what `stream` needs."""
+  context, sequences = records.parse(serialized, sequence_keys(stream, stacking_kind))
+  return {"context": context, "sequences": sequences}
+
+
+def gather_flow(video, sources):
+  """JPEGs and quantisation ranges of a stack's fields, in channel order (x, y per field).
+
+  Args:
+    video: a parsed record.
+    sources: `stacking.field_sources(...)`.
+  Returns:
+    (jpegs [2L] string, lo [2L] float32, hi [2L] float32).
+  """
+  jpegs, lo, hi = [], [], []
+  for kind, index in sources:
+    ranges = tf.reshape(video["context"][f"{kind}/range"], [-1, 4])[index]
+    jpegs += [video["sequences"][f"{kind}/x/encoded"][index],
+              video["sequences"][f"{kind}/y/encoded"][index]]
+    lo += [ranges[0], ranges[2]]
+    hi += [ranges[1], ranges[3]]
+  return tf.stack(jpegs), tf.stack(lo), tf.stack(hi)
+
+
+def _decode(jpeg, channels, window):
+  if window is None:
+    return tf.io.decode_jpeg(jpeg, channels=channels)
+  return tf.image.decode_and_crop_jpeg(jpeg, window, channels=channels)
+
+
+def decode_flow(jpegs, lo, hi, window=None):
+  """Quantised flow JPEGs -> float32 h x w x 2L in pixels, decoding only `window` if given.
+
+  `jpegs` has a static length. Dequantisation is flow_tools.quantize.dequantize's,
+  operation for operation, so it gives the same float32 values.
+  """
+  planes = [_decode(jpegs[i], 1, window) for i in range(jpegs.shape[0])]
+  q = tf.cast(tf.concat(planes, axis=-1), tf.float32)
+  step = (hi - lo) / 255.0
+  centre = (hi + lo) / 2.0
+  return (q - 127.5) * step + centre
+
+
+def decode_rgb(jpeg, window=None):
+  """An RGB frame JPEG -> float32 h x w x 3 in [0, 255]."""
+  return tf.cast(_decode(jpeg, 3, window), tf.float32)
+
+
+def as_fields(stack):
+  """h x w x 2L stack -> L x h x w x 2 fields."""
+  shape = tf.shape(stack)
+  fields = tf.reshape(stack, [shape[0], shape[1], stack.shape[-1] // 2, 2])
+  return tf.transpose(fields, [2, 0, 1, 3])
+
+
+def frame_size(video):
+  return (tf.cast(video["context"]["image/height"], tf.int32),
+          tf.cast(video["context"]["image/width"], tf.int32))

@@ -1,0 +1,152 @@
+"""Training input: random frames (spatial) or flow stacks (temporal), augmented, in batches.
+
+Per sample, as in the paper: a video (class-balanced, or plain shuffling), a random
+frame or stack start, a random crop anywhere in the frame, a random horizontal flip
+(x-flow negated) and, for RGB, colour jitter. Only the crop window of each needed
+JPEG is decoded. The sample's choice is made right after parsing, so the shuffle
+buffer holds a few JPEGs per sample, not whole videos or decoded stacks.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from two_stream_tf.data import decoding
+from two_stream_tf.data import reading
+from two_stream_tf.data import selection
+from two_stream_tf.data import stacking
+
+# AlexNet's PCA colour augmentation: eigenvalues and eigenvectors (columns) of the
+# ImageNet RGB covariance on a [0, 1] scale; alpha ~ N(0, 0.1).
+_PCA_EIGENVALUES = np.float32([0.2175, 0.0188, 0.0045])
+_PCA_EIGENVECTORS = np.float32([[-0.5675, 0.7192, 0.4009],
+                                [-0.5808, -0.0045, -0.8140],
+                                [-0.5836, -0.6948, 0.4203]])
+_JITTER_STDDEV = 0.1
+
+# Element seeds: one stream per purpose.
+_VISITS, _CHOICE = 1, 2
+
+
+def _element_seed(seed, purpose, index):
+  return tf.random.experimental.stateless_fold_in(
+      tf.constant([seed, purpose], tf.int64), tf.cast(index, tf.int64))
+
+
+def _uniform_int(seed, low, high):
+  """Uniform integer in [low, high] (tensors)."""
+  return tf.random.stateless_uniform([], seed, low, high + 1, dtype=tf.int32)
+
+
+def rgb_jitter_offset(alpha):
+  """The RGB offset (0..255 scale) that PCA jitter with coefficients `alpha` [3] adds."""
+  return tf.linalg.matvec(tf.constant(_PCA_EIGENVECTORS), alpha * _PCA_EIGENVALUES) * 255.0
+
+
+def _visits(sources, selections, seed):
+  """Per video visit, how many samples it gives: E = its class-balanced weight."""
+  weights = selection.balanced_weights(sources, selections)
+  offsets = np.cumsum([0] + [len(w) for w in weights[:-1]])
+  table = tf.constant(np.concatenate(weights))
+  offsets = tf.constant(offsets, tf.int32)
+
+  def count(index, video):
+    label = tf.cast(video["context"]["clip/label/index"], tf.int32)
+    weight = table[offsets[video["head"]] + label]
+    extra = tf.random.stateless_uniform([], _element_seed(seed, _VISITS, index)) < weight % 1.0
+    return tf.cast(tf.floor(weight), tf.int64) + tf.cast(extra, tf.int64)
+  return count
+
+
+def _choose(config, seed):
+  """Index, video -> what one sample needs: its JPEGs, crop window, flip and jitter."""
+  size = config.crop_size
+
+  def choose(index, video):
+    seeds = tf.random.experimental.stateless_split(_element_seed(seed, _CHOICE, index), 5)
+    height, width = decoding.frame_size(video)
+    with tf.control_dependencies([reading.check_crop(video, size)]):
+      window = tf.stack([_uniform_int(seeds[0], 0, height - size),
+                         _uniform_int(seeds[1], 0, width - size), size, size])
+    sample = {
+        "window": window,
+        "flip": tf.logical_and(config.flip, tf.random.stateless_uniform([], seeds[2]) < 0.5),
+        "head": video["head"],
+        "label": video["context"]["clip/label/index"],
+    }
+    if config.stream == "spatial":
+      frames = tf.shape(video["sequences"][decoding.RGB_KEY])[0]
+      frame = _uniform_int(seeds[3], 0, frames - 1)
+      sample["jpegs"] = video["sequences"][decoding.RGB_KEY][frame][None]
+      sample["jitter"] = tf.random.stateless_normal([3], seeds[4], stddev=_JITTER_STDDEV)
+    else:
+      fields = video["context"]["clip/flow_count"]
+      first, last = stacking.start_range(config.stacking, config.stack_length, fields)
+      start = _uniform_int(seeds[3], first, last)
+      sources = stacking.field_sources(config.stacking, config.stack_length, start, fields)
+      sample["jpegs"], sample["lo"], sample["hi"] = decoding.gather_flow(video, sources)
+    return sample
+  return choose
+
+
+def _decode(config, head_names):
+  """A chosen sample -> (network input, labels per head, sample weights per head)."""
+  size = config.crop_size
+
+  def decode(sample):
+    window = sample["window"]
+    if config.stream == "spatial":
+      x = decoding.decode_rgb(sample["jpegs"][0], window)
+      x = tf.cond(sample["flip"], lambda: tf.reverse(x, axis=[1]), lambda: x)
+      if config.rgb_jitter:
+        x = tf.clip_by_value(x + rgb_jitter_offset(sample["jitter"]), 0.0, 255.0)
+    else:
+      if config.stacking == "trajectory":
+        full = decoding.decode_flow(sample["jpegs"], sample["lo"], sample["hi"])
+        x = stacking.trajectory_stack(decoding.as_fields(full), window)
+      else:
+        x = decoding.decode_flow(sample["jpegs"], sample["lo"], sample["hi"], window)
+      x = tf.cond(sample["flip"], lambda: stacking.flip_flow(x), lambda: x)
+      if config.mean_subtraction:
+        x = stacking.subtract_mean_flow(x)
+    x = tf.ensure_shape(x, [size, size, config.channels])
+    labels, weights = reading.head_targets(sample["head"], sample["label"], head_names)
+    return x, labels, weights
+  return decode
+
+
+def training_dataset(records_dirs, split, config, batch_size, seed=0, subset="train",
+                     shuffle_buffer=1024, deterministic=False):
+  """Endless batches for `model.fit`: (inputs, {head: label}, {head: 0/1 weight}).
+
+  Args:
+    records_dirs: one records directory per dataset (head order), or one path.
+    split: 1-based split number.
+    config: an `InputConfig`.
+    batch_size: samples per batch.
+    seed: seeds video order and every random choice.
+    subset: 'train' (or 'test', e.g. to train fusion on test-free data elsewhere).
+    shuffle_buffer: samples mixed after their choice (small: a few JPEGs each).
+    deterministic: the same batches every run with the same seed (slower).
+  Returns:
+    A `tf.data.Dataset`; inputs are float32 B x crop x crop x 3 (RGB, 0..255) or
+    B x crop x crop x 2L (flow in pixels).
+  """
+  sources = selection.open_sources(records_dirs)
+  selections = selection.check_selection(sources, split, subset)
+  head_names = [s.dataset for s in sources]
+  videos = reading.selected_videos(sources, split, subset, config, deterministic, seed)
+  if config.sampling == "balanced":
+    count = _visits(sources, selections, seed)
+    videos = videos.enumerate().flat_map(
+        lambda index, video: tf.data.Dataset.from_tensors(video).repeat(count(index, video)))
+  samples = (videos.enumerate()
+             .map(_choose(config, seed), num_parallel_calls=tf.data.AUTOTUNE,
+                  deterministic=deterministic)
+             .shuffle(shuffle_buffer, seed=seed)
+             .map(_decode(config, head_names), num_parallel_calls=tf.data.AUTOTUNE,
+                  deterministic=deterministic)
+             .batch(batch_size, drop_remainder=True)
+             .prefetch(tf.data.AUTOTUNE))
+  options = tf.data.Options()
+  options.deterministic = deterministic
+  return samples.with_options(options)

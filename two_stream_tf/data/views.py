@@ -1,0 +1,140 @@
+"""The paper's test protocol: 25 frames or stacks x 10 crops = 250 views per video.
+
+Positions are equally spaced over the video (frames for RGB, valid stack starts for
+flow); each gives the 4 corner crops and the centre crop, then their horizontal flips
+(x-flow negated): view index = 5 * flipped + crop, crops ordered top-left, top-right,
+bottom-left, bottom-right, centre. Views come in batches of a fixed size, so memory
+does not grow with video length or count, and `average_per_video` folds the model's
+outputs back into one score per video and head.
+"""
+
+import collections
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from two_stream_tf.data import decoding
+from two_stream_tf.data import reading
+from two_stream_tf.data import selection
+from two_stream_tf.data import stacking
+
+NUM_POSITIONS = 25
+NUM_CROPS = 5
+VIEWS_PER_POSITION = 2 * NUM_CROPS
+
+
+def crop_corners(height, width, size):
+  """(y, x) of the 5 crops: top-left, top-right, bottom-left, bottom-right, centre."""
+  bottom, right = height - size, width - size
+  return [(0, 0), (0, right), (bottom, 0), (bottom, right), (bottom // 2, right // 2)]
+
+
+def positions(first, last, count):
+  """`count` equally spaced integers from `first` to `last` (tensors), rounded."""
+  steps = tf.cast(tf.range(count), tf.float64) / max(count - 1, 1)
+  span = tf.cast(last - first, tf.float64)
+  return first + tf.cast(tf.round(steps * span), tf.int32)
+
+
+def _position_sample(config, num_positions):
+  def sample(video, position):
+    context = video["context"]
+    info = {"video_id": context["clip/media_id"], "head": video["head"],
+            "label": tf.cast(context["clip/label/index"], tf.int32)}
+    with tf.control_dependencies([reading.check_crop(video, config.crop_size)]):
+      info["video_id"] = tf.identity(info["video_id"])
+    if config.stream == "spatial":
+      frames = tf.shape(video["sequences"][decoding.RGB_KEY])[0]
+      frame = positions(0, frames - 1, num_positions)[position]
+      return {**info, "jpegs": video["sequences"][decoding.RGB_KEY][frame][None]}
+    fields = context["clip/flow_count"]
+    first, last = stacking.start_range(config.stacking, config.stack_length, fields)
+    start = positions(first, last, num_positions)[position]
+    sources = stacking.field_sources(config.stacking, config.stack_length, start, fields)
+    jpegs, lo, hi = decoding.gather_flow(video, sources)
+    return {**info, "jpegs": jpegs, "lo": lo, "hi": hi}
+  return sample
+
+
+def ten_crops(image, size, flip):
+  """h x w x C -> 10 x size x size x C: 5 crops, then each flipped by `flip`."""
+  height, width = tf.shape(image)[0], tf.shape(image)[1]
+  crops = tf.stack([image[y:y + size, x:x + size]
+                    for y, x in crop_corners(height, width, size)])
+  return tf.concat([crops, flip(crops)], axis=0)
+
+
+def _decode_views(config):
+  size = config.crop_size
+
+  def decode(sample):
+    if config.stream == "spatial":
+      image = decoding.decode_rgb(sample["jpegs"][0])
+      views = ten_crops(image, size, lambda crops: tf.reverse(crops, axis=[-2]))
+    else:
+      image = decoding.decode_flow(sample["jpegs"], sample["lo"], sample["hi"])
+      if config.stacking == "trajectory":
+        height, width = tf.shape(image)[0], tf.shape(image)[1]
+        image = stacking.trajectory_stack(decoding.as_fields(image), (0, 0, height, width))
+      views = ten_crops(image, size, stacking.flip_flow)
+      if config.mean_subtraction:
+        views = stacking.subtract_mean_flow(views)
+    views = tf.ensure_shape(views, [VIEWS_PER_POSITION, size, size, config.channels])
+    info = {k: tf.fill([VIEWS_PER_POSITION], sample[k]) for k in ("video_id", "head", "label")}
+    return {"views": views, **info}
+  return decode
+
+
+def evaluation_views(records_dirs, split, config, subset="test", batch_size=50,
+                     num_positions=NUM_POSITIONS):
+  """Every view of every selected video, in batches of `batch_size` views.
+
+  Returns:
+    A `tf.data.Dataset` of {'views': B x crop x crop x C, 'video_id': B, 'head': B,
+    'label': B}; a video's `num_positions` x 10 views are consecutive.
+  """
+  sources = selection.open_sources(records_dirs)
+  selection.check_selection(sources, split, subset)
+  videos = reading.selected_videos(sources, split, subset, config, deterministic=True)
+  sample = _position_sample(config, num_positions)
+  return (videos
+          .flat_map(lambda video: tf.data.Dataset.range(num_positions).map(
+              lambda position: sample(video, position)))
+          .map(_decode_views(config), num_parallel_calls=tf.data.AUTOTUNE)
+          .unbatch()
+          .batch(batch_size)
+          .prefetch(tf.data.AUTOTUNE))
+
+
+@dataclasses.dataclass
+class VideoScores:
+  """Per video (in reading order): id, head index, label, mean output of each head."""
+  video_ids: list
+  heads: np.ndarray
+  labels: np.ndarray
+  scores: dict  # head name -> videos x classes
+  view_counts: np.ndarray  # views averaged per video
+
+
+def average_per_video(predict, dataset):
+  """Runs `predict` (views -> {head: B x classes}) over `dataset` and averages per video."""
+  sums, counts, info = {}, collections.Counter(), {}
+  for batch in dataset:
+    outputs = {k: np.asarray(v, np.float64) for k, v in predict(batch["views"]).items()}
+    for row, video_id in enumerate(batch["video_id"].numpy()):
+      if video_id not in sums:
+        sums[video_id] = {k: np.zeros(v.shape[1]) for k, v in outputs.items()}
+        info[video_id] = (int(batch["head"][row]), int(batch["label"][row]))
+      for name, values in outputs.items():
+        sums[video_id][name] += values[row]
+      counts[video_id] += 1
+  ids = list(sums)
+  names = list(sums[ids[0]]) if ids else []
+  return VideoScores(
+      video_ids=[v.decode("utf-8") for v in ids],
+      heads=np.array([info[v][0] for v in ids], np.int32),
+      labels=np.array([info[v][1] for v in ids], np.int32),
+      scores={n: np.stack([sums[v][n] / counts[v] for v in ids]).astype(np.float32)
+              for n in names},
+      view_counts=np.array([counts[v] for v in ids], np.int32))
