@@ -53,7 +53,7 @@ def _clip(frames):
 
 
 def _make_records(root, frames, num_videos):
-  """A folder dataset of copies of the clip, half train and half test, extracted with DIS."""
+  """A folder dataset of copies of the clip, 3 in 4 train (UCF-101 has 70%), extracted with DIS."""
   from flow_tools import extraction  # pylint: disable=import-outside-toplevel
   source = os.path.join(root, "clip.avi")
   synthetic.write_video(source, frames)
@@ -62,7 +62,7 @@ def _make_records(root, frames, num_videos):
   lines = []
   for i in range(num_videos):
     shutil.copy(source, os.path.join(root, "videos", "bikes", f"copy{i:02d}.avi"))
-    lines.append(f"bikes/copy{i:02d}.avi {'train' if i % 2 == 0 else 'test'}\n")
+    lines.append(f"bikes/copy{i:02d}.avi {'test' if i % 4 == 3 else 'train'}\n")
   with open(os.path.join(root, "lists", "split1.txt"), "w", encoding="utf-8") as f:
     f.writelines(lines)
   index = datasets.load_folder(os.path.join(root, "videos"), os.path.join(root, "lists"))

@@ -47,16 +47,32 @@ def _decode(jpeg, channels, window):
   return tf.image.decode_and_crop_jpeg(jpeg, window, channels=channels)
 
 
-def decode_flow(jpegs, lo, hi, window=None):
+def decode_flow(jpegs, lo, hi, window=None, flip=False, subtract_mean=False):
   """Quantised flow JPEGs -> float32 h x w x 2L in pixels, decoding only `window` if given.
 
-  `jpegs` has a static length. Dequantisation is flow_tools.quantize.dequantize's,
-  operation for operation, so it gives the same float32 values.
+  Args:
+    jpegs: [2L] JPEG strings in channel order (static length).
+    lo, hi: [2L] quantisation ranges.
+    window: (y, x, h, w) to decode, or None for the full frame.
+    flip: (tensor) mirror horizontally and negate every d_x.
+    subtract_mean: subtract each channel's mean over the window.
+  Returns:
+    float32 h x w x 2L. Without flip and mean subtraction the values are
+    flow_tools.quantize.dequantize's, operation for operation.
   """
-  planes = [_decode(jpegs[i], 1, window) for i in range(jpegs.shape[0])]
-  q = tf.cast(tf.concat(planes, axis=-1), tf.float32)
+  # Flip and quantisation are folded into one per-channel affine map over uint8 values
+  # (a flip mirrors the bytes and negates the map for x): every full-size float pass
+  # costs about as much as decoding, so the stack makes as few as it can.
+  q = tf.concat([_decode(jpegs[i], 1, window) for i in range(jpegs.shape[0])], axis=-1)
   step = (hi - lo) / 255.0
   centre = (hi + lo) / 2.0
+  if flip is not False:
+    q = tf.cond(flip, lambda: tf.reverse(q, axis=[1]), lambda: q)
+    sign = tf.where(flip, tf.tile([-1.0, 1.0], [jpegs.shape[0] // 2]), 1.0)
+    step, centre = step * sign, centre * sign
+  q = tf.cast(q, tf.float32)
+  if subtract_mean:  # x - mean(x) = (q - mean(q)) * step: the centre cancels.
+    return (q - tf.reduce_mean(q, axis=[0, 1])) * step
   return (q - 127.5) * step + centre
 
 

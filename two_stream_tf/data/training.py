@@ -103,11 +103,12 @@ def _decode(config, head_names):
       if config.stacking == "trajectory":
         full = decoding.decode_flow(sample["jpegs"], sample["lo"], sample["hi"])
         x = stacking.trajectory_stack(decoding.as_fields(full), window)
+        x = tf.cond(sample["flip"], lambda: stacking.flip_flow(x), lambda: x)
+        if config.mean_subtraction:
+          x = stacking.subtract_mean_flow(x)
       else:
-        x = decoding.decode_flow(sample["jpegs"], sample["lo"], sample["hi"], window)
-      x = tf.cond(sample["flip"], lambda: stacking.flip_flow(x), lambda: x)
-      if config.mean_subtraction:
-        x = stacking.subtract_mean_flow(x)
+        x = decoding.decode_flow(sample["jpegs"], sample["lo"], sample["hi"], window,
+                                 sample["flip"], config.mean_subtraction)
     x = tf.ensure_shape(x, [size, size, config.channels])
     labels, weights = reading.head_targets(sample["head"], sample["label"], head_names)
     return x, labels, weights
