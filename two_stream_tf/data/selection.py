@@ -58,11 +58,6 @@ def open_sources(records_dirs):
   return sources
 
 
-def heads(sources):
-  """{dataset: number of classes}, the model's heads for these sources."""
-  return {s.dataset: len(s.class_names) for s in sources}
-
-
 def check_selection(sources, split, subset):
   """The selection of every source, with a clear error if one of them is empty."""
   selections = [s.select(split, subset) for s in sources]
