@@ -137,3 +137,18 @@ def test_bad_requests_fail_before_any_work(records_dirs):
     data.training_dataset([records_dirs["ucf101"]] * 2, 1, data.InputConfig(), 4)
   with pytest.raises(records.RecordsError, match="no manifest.json"):
     data.training_dataset("/nonexistent", 1, data.InputConfig(), 4)
+
+
+def test_deterministic_mode_repeats_its_batches(records_dirs):
+  config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=2)
+
+  def first_batches(seed):
+    dataset = data.training_dataset([records_dirs["ucf101"], records_dirs["hmdb51"]], 1, config,
+                                    batch_size=16, seed=seed, deterministic=True)
+    return [(x.numpy(), {k: v.numpy() for k, v in labels.items()})
+            for x, labels, _ in dataset.take(3)]
+  first, again, other = first_batches(4), first_batches(4), first_batches(5)
+  for (x1, l1), (x2, l2) in zip(first, again):
+    np.testing.assert_array_equal(x1, x2)
+    assert all(np.array_equal(l1[k], l2[k]) for k in l1)
+  assert not np.array_equal(first[0][0], other[0][0])

@@ -125,7 +125,7 @@ def training_dataset(records_dirs, split, config, batch_size, seed=0, subset="tr
     config: an `InputConfig`.
     batch_size: samples per batch.
     seed: seeds video order and every random choice.
-    subset: 'train' (or 'test', e.g. to train fusion on test-free data elsewhere).
+    subset: which videos of the split to sample: 'train' (or 'test', for diagnostics).
     shuffle_buffer: samples mixed after their choice (small: a few JPEGs each).
     deterministic: the same batches every run with the same seed (slower).
   Returns:
