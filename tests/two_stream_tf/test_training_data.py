@@ -103,8 +103,9 @@ def test_rgb_jitter_is_alexnet_pca_lighting():
   np.testing.assert_allclose(training.rgb_jitter_offset(alpha).numpy(), expected, rtol=1e-5)
 
 
-def _dataset_shares(records, sampling, samples=960):
-  config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=1, sampling=sampling)
+def _dataset_shares(records, sampling, samples=960, samples_per_visit=1):
+  config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=1, sampling=sampling,
+                            samples_per_visit=samples_per_visit)
   dataset = data.training_dataset([records["ucf101"], records["hmdb51"]], 1, config,
                                   batch_size=32, seed=5)
   counts = collections.Counter()
@@ -128,6 +129,8 @@ def test_multi_task_weights_and_class_balance(records_dirs):
   # ... while plain shuffling follows the video counts, 48 / 120.
   assert abs(ucf_share(shuffled) - 0.4) < 0.06
   assert len(balanced) == 24 and max(balanced.values()) < 3 * min(balanced.values())
+  # Several samples per read keep the balance.
+  assert abs(ucf_share(_dataset_shares(records_dirs, "balanced", samples_per_visit=3)) - 0.5) < 0.08
 
 
 def test_bad_requests_fail_before_any_work(records_dirs):
@@ -152,3 +155,26 @@ def test_deterministic_mode_repeats_its_batches(records_dirs):
     np.testing.assert_array_equal(x1, x2)
     assert all(np.array_equal(l1[k], l2[k]) for k in l1)
   assert not np.array_equal(first[0][0], other[0][0])
+
+
+def test_samples_per_visit(records_dirs):
+  def label_runs(samples_per_visit, sampling):
+    config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=1,
+                              sampling=sampling, samples_per_visit=samples_per_visit)
+    dataset = data.training_dataset(records_dirs["hmdb51"], 1, config, batch_size=1,
+                                    shuffle_buffer=1, deterministic=True)  # no mixing
+    labels = [int(l["hmdb51"][0]) for _, l, _ in dataset.take(120)]
+    runs, length = [], 1
+    for previous, label in zip(labels, labels[1:]):
+      if label == previous:
+        length += 1
+      else:
+        runs.append(length)
+        length = 1
+    return runs
+  # Without mixing, each video read gives 3 consecutive samples (same label) ...
+  assert min(label_runs(3, "shuffle")[1:]) >= 3
+  # ... and 1 with the paper's sampling, where videos of other classes come between.
+  assert min(label_runs(1, "shuffle")[1:]) == 1
+  with pytest.raises(ValueError, match="samples_per_visit"):
+    data.InputConfig(samples_per_visit=0)

@@ -42,9 +42,13 @@ def rgb_jitter_offset(alpha):
   return tf.linalg.matvec(tf.constant(_PCA_EIGENVECTORS), alpha * _PCA_EIGENVALUES) * 255.0
 
 
-def _visits(sources, selections, seed):
-  """Per video visit, how many samples it gives: E = its class-balanced weight."""
+def _visits(sources, selections, config, seed):
+  """Per video visit, how many samples it gives: on average `samples_per_visit`, times the
+  video's class-balanced weight with balanced sampling."""
   weights = selection.balanced_weights(sources, selections)
+  if config.sampling == "shuffle":
+    weights = [np.ones_like(w) for w in weights]
+  weights = [w * config.samples_per_visit for w in weights]
   offsets = np.cumsum([0] + [len(w) for w in weights[:-1]])
   table = tf.constant(np.concatenate(weights))
   offsets = tf.constant(offsets, tf.int32)
@@ -136,8 +140,8 @@ def training_dataset(records_dirs, split, config, batch_size, seed=0, subset="tr
   selections = selection.check_selection(sources, split, subset)
   head_names = [s.dataset for s in sources]
   videos = reading.selected_videos(sources, split, subset, config, deterministic, seed)
-  if config.sampling == "balanced":
-    count = _visits(sources, selections, seed)
+  if config.sampling == "balanced" or config.samples_per_visit > 1:
+    count = _visits(sources, selections, config, seed)
     videos = videos.enumerate().flat_map(
         lambda index, video: tf.data.Dataset.from_tensors(video).repeat(count(index, video)))
   samples = (videos.enumerate()
