@@ -2,9 +2,9 @@
 
 import dataclasses
 
+from two_stream_tf import streams
 from two_stream_tf.data import stacking
 
-STREAMS = ("spatial", "temporal")
 SAMPLINGS = ("balanced", "shuffle")
 
 
@@ -37,8 +37,7 @@ class InputConfig:
   samples_per_visit: int = 1
 
   def __post_init__(self):
-    if self.stream not in STREAMS:
-      raise ValueError(f"unknown stream {self.stream!r}; choose from {STREAMS}")
+    streams.check_stream(self.stream)
     if self.sampling not in SAMPLINGS:
       raise ValueError(f"unknown sampling {self.sampling!r}; choose from {SAMPLINGS}")
     if self.samples_per_visit < 1:
@@ -49,4 +48,4 @@ class InputConfig:
 
   @property
   def channels(self):
-    return 3 if self.stream == "spatial" else 2 * self.stack_length
+    return streams.input_channels(self.stream, self.stack_length)

@@ -12,11 +12,11 @@ import dataclasses
 
 import keras
 
+from two_stream_tf import streams
 from two_stream_tf.models import cnn_m
 from two_stream_tf.models import layers
 from two_stream_tf.models import weights as weights_lib
 
-STREAMS = ("spatial", "temporal")
 # Caffe's ImageNet mean, RGB order.
 _IMAGENET_MEAN_RGB = (123.68, 116.779, 103.939)
 _FLOW_BOUND = 20.0  # px: flow in +-20 is put on the range each trunk's RGB input has.
@@ -42,10 +42,6 @@ TRUNKS = {
                           1 / _FLOW_BOUND),
 }
 DEFAULT_DROPOUT = {"spatial": 0.5, "temporal": 0.9}  # the paper's
-
-
-def input_channels(stream, stack_length):
-  return 3 if stream == "spatial" else 2 * stack_length
 
 
 def _normalization(trunk, stream):
@@ -96,8 +92,7 @@ def build_model(stream, heads, trunk="cnn_m_2048", crop_size=224, stack_length=1
   Returns:
     A functional `keras.Model` with dict outputs {dataset: B x classes softmax, float32}.
   """
-  if stream not in STREAMS:
-    raise ValueError(f"unknown stream {stream!r}; choose from {STREAMS}")
+  streams.check_stream(stream)
   if trunk not in TRUNKS:
     raise ValueError(f"unknown trunk {trunk!r}; choose from {sorted(TRUNKS)}")
   if not heads or any(n < 1 for n in heads.values()):
@@ -109,7 +104,7 @@ def build_model(stream, heads, trunk="cnn_m_2048", crop_size=224, stack_length=1
                      "trunk learns nothing")
   dropout = DEFAULT_DROPOUT[stream] if dropout is None else dropout
   spec = TRUNKS[trunk]
-  input_shape = (crop_size, crop_size, input_channels(stream, stack_length))
+  input_shape = (crop_size, crop_size, streams.input_channels(stream, stack_length))
   if spec.constructor is None:
     body = _cnn_m_trunk(stream, input_shape, weights, dropout)
   else:
