@@ -121,9 +121,8 @@ def _decode_bound(records_dir, cores, batches):
   tf, options = _pin(cores)
   stacks = _stack_jpegs(records_dir, BATCH * 8)
 
-  def decode(jpegs):
-    return tf.stack([tf.io.decode_jpeg(jpegs[i], channels=1)[..., 0] for i in range(2 * STACK)],
-                    axis=-1)
+  def decode(jpegs):  # planes stacked on a leading axis: no interleaving copy
+    return tf.stack([tf.io.decode_jpeg(jpegs[i], channels=1)[..., 0] for i in range(2 * STACK)])
   dataset = (tf.data.Dataset.from_tensor_slices(stacks).repeat()
              .map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(BATCH)
              .prefetch(tf.data.AUTOTUNE).with_options(options))
