@@ -1,0 +1,103 @@
+"""The paper's test protocol on a trained stream: per-video scores, accuracies, score files.
+
+Every selected video gets the softmax of each head averaged over its 25 x 10 views. A
+head is scored on its own dataset's videos only. Score files (.npz) hold, per head:
+`<head>/video_ids`, `<head>/labels`, `<head>/scores` (videos x classes, float32) and
+`<head>/class_names`, plus `heads` (their order); `fuse` reads them.
+"""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from flow_tools import records
+from two_stream_tf import data
+from two_stream_tf.training import summaries
+
+
+@dataclasses.dataclass
+class HeadScores:
+  """One head's averaged softmax scores on its own dataset's videos."""
+  video_ids: np.ndarray  # str
+  labels: np.ndarray     # int32
+  scores: np.ndarray     # videos x classes, float32
+  class_names: tuple
+
+  @property
+  def predictions(self):
+    return np.argmax(self.scores, axis=1)
+
+
+def score_videos(model, spec, subset="test", batch_size=50, num_positions=data.views.NUM_POSITIONS,
+                 records_dirs=None, jit_compile=False):
+  """{head: HeadScores} of `spec`'s split `subset` videos under the 25 x 10-view protocol.
+
+  Args:
+    model: the trained stream (dict outputs {head: softmax}).
+    spec: its `run_spec.RunSpec`.
+    subset: 'test' (the paper's numbers) or 'train' (scores to fit a fusion SVM on).
+    batch_size: views per forward pass (memory does not grow with videos or frames).
+    num_positions: frames or stacks per video (25 in the paper).
+    records_dirs: records to read instead of the ones trained on (same datasets).
+  """
+  views = data.evaluation_views(list(records_dirs or spec.records_dirs), spec.split,
+                                spec.input_config(), subset, batch_size, num_positions)
+  predict = tf.function(lambda x: model(x, training=False), jit_compile=jit_compile)
+  averaged = data.average_per_video(predict, views)
+  out = {}
+  for index, (head, class_names) in enumerate(spec.heads):
+    own = averaged.heads == index
+    out[head] = HeadScores(np.array(averaged.video_ids, dtype=str)[own], averaged.labels[own],
+                           averaged.scores[head][own], tuple(class_names))
+  return out
+
+
+def accuracy_report(head_scores):
+  """{head: accuracy, mean class accuracy, per-class accuracy, video count} (JSON-ready)."""
+  report = {}
+  for head, s in head_scores.items():
+    hits = s.predictions == s.labels
+    per_class = {name: float(hits[s.labels == c].mean())
+                 for c, name in enumerate(s.class_names) if np.any(s.labels == c)}
+    report[head] = {"accuracy": float(hits.mean()) if len(hits) else 0.0,
+                    "mean_class_accuracy": float(np.mean(list(per_class.values())))
+                                           if per_class else 0.0,
+                    "per_class_accuracy": per_class,
+                    "videos": int(len(hits))}
+  return report
+
+
+def report_table(report, title):
+  lines = [title, "| head | videos | accuracy | mean class accuracy |", "|---|---|---|---|"]
+  lines += [f"| {h} | {r['videos']} | {100 * r['accuracy']:.1f}% | "
+            f"{100 * r['mean_class_accuracy']:.1f}% |" for h, r in report.items()]
+  return "\n".join(lines)
+
+
+def save_scores(path, head_scores):
+  """Writes the .npz score file (atomically; plain arrays, loadable without pickle)."""
+  arrays = {"heads": np.array(list(head_scores), dtype=str)}
+  for head, s in head_scores.items():
+    arrays.update({f"{head}/video_ids": s.video_ids.astype(str),
+                   f"{head}/labels": s.labels.astype(np.int32),
+                   f"{head}/scores": s.scores.astype(np.float32),
+                   f"{head}/class_names": np.array(s.class_names, dtype=str)})
+
+  def write(tmp):
+    with open(tmp, "wb") as f:
+      np.savez(f, **arrays)
+  records.write_atomically(path, write)
+
+
+def write_summaries(log_dir, head_scores, report, step, stream=None, sample_views=None):
+  """TensorBoard: accuracies, a confusion-matrix picture per head, sample input views."""
+  with tf.summary.create_file_writer(log_dir).as_default():
+    for head, s in head_scores.items():
+      tf.summary.scalar(f"accuracy/{head}", report[head]["accuracy"], step=step)
+      tf.summary.scalar(f"mean_class_accuracy/{head}", report[head]["mean_class_accuracy"],
+                        step=step)
+      matrix = summaries.confusion_matrix(s.labels, s.predictions, len(s.class_names))
+      summaries.write_confusion(f"confusion_matrix/{head}", matrix, step)
+    if sample_views is not None:
+      summaries.write_inputs("evaluation_views", stream, sample_views, step)

@@ -1,0 +1,8 @@
+"""Training: the paper's schedule, masked multi-task losses, one loop for every strategy."""
+
+from two_stream_tf.training.loop import TrainConfig
+from two_stream_tf.training.loop import train
+from two_stream_tf.training.loop import TrainingDiverged
+from two_stream_tf.training.schedule import paper_schedule
+from two_stream_tf.training.schedule import Schedule
+from two_stream_tf.training.strategy import make_strategy

@@ -1,0 +1,222 @@
+"""One training loop for every strategy (none, mirrored, multi-worker): SGD on the masked
+multi-task loss, checkpoints that resume after any interruption, TensorBoard, a NaN guard.
+
+A custom loop rather than `model.fit`: Keras 3's `fit` fails under
+MultiWorkerMirroredStrategy (keras#20585), and one path for all strategies is simpler.
+"""
+
+import dataclasses
+import os
+import shutil
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from two_stream_tf.training import losses
+from two_stream_tf.training import schedule as schedule_lib
+from two_stream_tf.training import strategy as strategy_lib
+from two_stream_tf.training import summaries
+
+CHECKPOINT_PREFIX = "ckpt"
+
+
+class TrainingDiverged(RuntimeError):
+  """The loss became NaN/infinite or exceeded `max_loss`; nothing after it was saved."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """How to optimise (the paper's defaults; `schedule` is `schedule_lib.paper_schedule`)."""
+  schedule: schedule_lib.Schedule = schedule_lib.Schedule()
+  batch_size: int = 256
+  momentum: float = 0.9
+  weight_decay: float = 5e-4
+  mixed_precision: bool = False
+  jit_compile: bool = False
+  seed: int = 0
+  log_every: int = 100
+  checkpoint_every: int = 1000
+  keep_checkpoints: int = 3
+  max_loss: float = 1e3
+
+
+@dataclasses.dataclass
+class TrainResult:
+  start_step: int        # 0, or the step resumed from
+  step: int              # the last step trained (== schedule.train_steps)
+  metrics: dict          # the last logging interval's loss/accuracy/... values
+  checkpoint: str        # the last checkpoint written by this process
+  seconds: float
+
+
+def data_seed(seed, start_step, pipeline_id):
+  """The input pipeline's seed: a resumed run (or another worker) gets fresh samples."""
+  return int(np.random.SeedSequence([seed, start_step, pipeline_id]).generate_state(1)[0])
+
+
+def _build(build_model, config):
+  previous = keras.mixed_precision.global_policy()
+  if config.mixed_precision:
+    keras.mixed_precision.set_global_policy("mixed_float16")
+  try:
+    return build_model()
+  finally:
+    keras.mixed_precision.set_global_policy(previous)
+
+
+def _restore(checkpoint, model_dir):
+  path = tf.train.latest_checkpoint(model_dir)
+  if path is None:
+    return None
+  try:
+    checkpoint.restore(path).assert_existing_objects_matched()
+  except (AssertionError, ValueError, tf.errors.OpError) as e:
+    raise ValueError(f"{path} does not fit this model and optimizer (were model flags or "
+                     f"--mixed_precision changed?): {str(e).splitlines()[0]}") from e
+  return path
+
+
+def _step_function(model, optimizer, strategy, config):
+  replicas = strategy.num_replicas_in_sync
+
+  def forward_backward(x, labels, weights, global_weights):
+    with tf.GradientTape() as tape:
+      outputs = model(x, training=True)
+      stats = losses.head_statistics(labels, weights, outputs)
+      decay = losses.weight_decay(model.trainable_variables, config.weight_decay) / replicas
+      total = tf.add_n(list(losses.head_losses(stats, global_weights).values())) + decay
+      scaled = optimizer.scale_loss(total)
+    return tape.gradient(scaled, model.trainable_variables), total, decay, stats
+
+  if config.jit_compile:
+    forward_backward = tf.function(forward_backward, jit_compile=True)
+
+  def replica_step(x, labels, weights):
+    local = {h: tf.reduce_sum(tf.cast(w, tf.float32)) for h, w in weights.items()}
+    global_weights = tf.distribute.get_replica_context().all_reduce(
+        tf.distribute.ReduceOp.SUM, local)
+    grads, total, decay, stats = forward_backward(x, labels, weights, global_weights)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    values = {"total": total, "weight_decay": decay}
+    for head, (cross_entropy, weight, hits) in stats.items():
+      values.update({f"{head}/cross_entropy": cross_entropy, f"{head}/weight": weight,
+                     f"{head}/hits": hits})
+    return values
+
+  @tf.function
+  def train_step(batch):
+    per_replica = strategy.run(replica_step, args=batch)
+    return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+  return train_step
+
+
+def _interval_metrics(sums, steps, heads):
+  metrics = {"loss/total": sums["total"] / steps, "loss/weight_decay": sums["weight_decay"] / steps}
+  for head in heads:
+    weight = sums[f"{head}/weight"]
+    metrics[f"loss/{head}"] = sums[f"{head}/cross_entropy"] / weight if weight else 0.0
+    metrics[f"accuracy/{head}"] = sums[f"{head}/hits"] / weight if weight else 0.0
+  return metrics
+
+
+def _console_line(step, total_steps, metrics, heads, learning_rate, examples_per_second):
+  parts = [f"step {step}/{total_steps}", f"loss {metrics['loss/total']:.4f}"]
+  parts += [f"{h} loss {metrics[f'loss/{h}']:.3f} acc {metrics[f'accuracy/{h}']:.3f}"
+            for h in heads]
+  parts += [f"lr {learning_rate:g}", f"{examples_per_second:.1f} ex/s"]
+  return "  ".join(parts)
+
+
+def train(build_model, make_dataset, model_dir, config, stream, strategy=None, hparams=None,
+          log=print):
+  """Trains until `config.schedule.train_steps`, resuming from `model_dir` if it has a checkpoint.
+
+  Args:
+    build_model: () -> a `keras.Model` with dict outputs {head: softmax}; called in the
+      strategy's scope (and under mixed precision when configured).
+    make_dataset: (per-replica batch size, seed) -> a `tf.data.Dataset` of
+      (inputs, {head: label}, {head: 0/1 weight}), e.g. `two_stream_tf.data.training_dataset`.
+    model_dir: checkpoints (`ckpt-<step>`) and TensorBoard logs (`train/`).
+    config: a `TrainConfig`.
+    stream: 'spatial' or 'temporal' (for the input pictures in TensorBoard).
+    strategy: a `tf.distribute.Strategy`; default: the current one.
+    hparams: {name: value} shown in TensorBoard's HParams tab.
+    log: where console lines go (the chief's only).
+  Returns:
+    A `TrainResult`.
+  Raises:
+    TrainingDiverged: the loss became NaN or exceeded `config.max_loss`; the last good
+      checkpoint stays the latest.
+  """
+  strategy = strategy or tf.distribute.get_strategy()
+  replicas = strategy.num_replicas_in_sync
+  if config.batch_size % replicas:
+    raise ValueError(f"batch size {config.batch_size} does not split over {replicas} replicas")
+  chief = strategy_lib.is_chief(strategy)
+  say = log if chief else (lambda line: None)
+  save_dir = strategy_lib.write_dir(model_dir, strategy)
+  os.makedirs(save_dir, exist_ok=True)
+
+  with strategy.scope():
+    model = _build(build_model, config)
+    optimizer = schedule_lib.make_optimizer(config.schedule, config.momentum,
+                                            config.mixed_precision)
+    optimizer.build(model.trainable_variables)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+  heads = list(model.output.keys() if isinstance(model.output, dict) else model.output_names)
+  checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
+  manager = tf.train.CheckpointManager(checkpoint, save_dir, config.keep_checkpoints if chief else 1,
+                                       checkpoint_name=CHECKPOINT_PREFIX)
+  restored = _restore(checkpoint, model_dir)
+  start = int(step.numpy())
+  total_steps = config.schedule.train_steps
+  say(f"{'resumed from ' + restored if restored else 'training from scratch'} at step {start} "
+      f"of {total_steps}, {strategy_lib.task_description(strategy)}")
+
+  def dataset_fn(context):
+    return make_dataset(context.get_per_replica_batch_size(config.batch_size),
+                        data_seed(config.seed, start, context.input_pipeline_id))
+  iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
+  train_step = _step_function(model, optimizer, strategy, config)
+
+  writer = (tf.summary.create_file_writer(os.path.join(model_dir, "train")) if chief
+            else tf.summary.create_noop_writer())
+  started = time.time()
+  interval_start, sums, interval_steps = time.time(), {}, 0
+  metrics, saved = {}, restored
+  with writer.as_default():
+    if hparams:
+      summaries.write_hparams(hparams)
+    for step_value in range(start + 1, total_steps + 1):
+      batch = next(iterator)
+      if step_value == start + 1 and chief:
+        local_inputs = strategy.experimental_local_results(batch[0])[0]
+        summaries.write_inputs("training_inputs", stream, local_inputs, step_value)
+      values = {k: float(v) for k, v in train_step(batch).items()}
+      step.assign(step_value)
+      if not np.isfinite(values["total"]) or values["total"] > config.max_loss:
+        raise TrainingDiverged(
+            f"loss {values['total']:.4g} at step {step_value} (limit {config.max_loss:g}): "
+            f"stopped; the last good checkpoint is {saved or 'none'} (try a lower learning rate)")
+      sums = {k: sums.get(k, 0.0) + v for k, v in values.items()}
+      interval_steps += 1
+      last = step_value == total_steps
+      if step_value % config.log_every == 0 or last:
+        seconds = time.time() - interval_start
+        metrics = _interval_metrics(sums, interval_steps, heads)
+        rate = config.schedule.rate_at(step_value - 1)
+        examples_per_second = interval_steps * config.batch_size / max(seconds, 1e-9)
+        for name, value in metrics.items():
+          tf.summary.scalar(name, value, step=step_value)
+        tf.summary.scalar("learning_rate", rate, step=step_value)
+        tf.summary.scalar("examples_per_second", examples_per_second, step=step_value)
+        writer.flush()
+        say(_console_line(step_value, total_steps, metrics, heads, rate, examples_per_second))
+        interval_start, sums, interval_steps = time.time(), {}, 0
+      if step_value % config.checkpoint_every == 0 or last:
+        saved = manager.save(checkpoint_number=step_value)
+  if not chief:
+    shutil.rmtree(save_dir, ignore_errors=True)
+  return TrainResult(start, max(start, total_steps), metrics, saved, time.time() - started)
