@@ -31,7 +31,7 @@ class HeadScores:
 
 def score_videos(model, spec, subset="test", batch_size=50, num_positions=data.views.NUM_POSITIONS,
                  records_dirs=None, jit_compile=False):
-  """{head: HeadScores} of `spec`'s split `subset` videos under the 25 x 10-view protocol.
+  """`spec`'s split `subset` videos under the 25 x 10-view protocol.
 
   Args:
     model: the trained stream (dict outputs {head: softmax}).
@@ -40,17 +40,25 @@ def score_videos(model, spec, subset="test", batch_size=50, num_positions=data.v
     batch_size: views per forward pass (memory does not grow with videos or frames).
     num_positions: frames or stacks per video (25 in the paper).
     records_dirs: records to read instead of the ones trained on (same datasets).
+  Returns:
+    ({head: HeadScores}, the first few views seen, for pictures).
   """
   views = data.evaluation_views(list(records_dirs or spec.records_dirs), spec.split,
                                 spec.input_config(), subset, batch_size, num_positions)
-  predict = tf.function(lambda x: model(x, training=False), jit_compile=jit_compile)
+  forward = tf.function(lambda x: model(x, training=False), jit_compile=jit_compile)
+  first_views = []
+
+  def predict(x):
+    if not first_views:
+      first_views.append(x[:summaries.MAX_IMAGES].numpy())
+    return forward(x)
   averaged = data.average_per_video(predict, views)
   out = {}
   for index, (head, class_names) in enumerate(spec.heads):
     own = averaged.heads == index
     out[head] = HeadScores(np.array(averaged.video_ids, dtype=str)[own], averaged.labels[own],
                            averaged.scores[head][own], tuple(class_names))
-  return out
+  return out, (first_views[0] if first_views else None)
 
 
 def accuracy_report(head_scores):
@@ -90,7 +98,7 @@ def save_scores(path, head_scores):
   records.write_atomically(path, write)
 
 
-def write_summaries(log_dir, head_scores, report, step, stream=None, sample_views=None):
+def write_summaries(log_dir, head_scores, report, step, stream, sample_views):
   """TensorBoard: accuracies, a confusion-matrix picture per head, sample input views."""
   with tf.summary.create_file_writer(log_dir).as_default():
     for head, s in head_scores.items():

@@ -57,14 +57,14 @@ class RunSpec:
 
   def to_json(self):
     value = dataclasses.asdict(self)
-    value["heads"] = {name: list(classes) for name, classes in self.heads}
+    value["heads"] = [[name, list(classes)] for name, classes in self.heads]  # ordered
     value["records_dirs"] = list(self.records_dirs)
     return value
 
   @classmethod
   def from_json(cls, value):
     value = dict(value)
-    value["heads"] = tuple((name, tuple(c)) for name, c in value["heads"].items())
+    value["heads"] = tuple((name, tuple(c)) for name, c in value["heads"])
     value["records_dirs"] = tuple(value["records_dirs"])
     return cls(**value)
 

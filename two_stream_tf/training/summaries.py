@@ -7,7 +7,7 @@ from tensorboard.plugins.hparams import api as hparams_api
 
 from flow_tools import visualize
 
-_MAX_IMAGES = 4
+MAX_IMAGES = 4
 _CONFUSION_CELL = 8  # pixels per confusion-matrix cell
 
 
@@ -21,7 +21,7 @@ def write_hparams(hparams):
 def input_pictures(stream, inputs):
   """Up to 4 network inputs as uint8 pictures: RGB as is, a flow stack's first field in
   the Middlebury colour coding (at the input's own largest magnitude)."""
-  inputs = np.asarray(inputs, np.float32)[:_MAX_IMAGES]
+  inputs = np.asarray(inputs, np.float32)[:MAX_IMAGES]
   if stream == "spatial":
     return np.clip(inputs, 0, 255).astype(np.uint8)
   fields = inputs[..., :2]
@@ -30,7 +30,7 @@ def input_pictures(stream, inputs):
 
 
 def write_inputs(name, stream, inputs, step):
-  tf.summary.image(name, input_pictures(stream, inputs), step=step, max_outputs=_MAX_IMAGES)
+  tf.summary.image(name, input_pictures(stream, inputs), step=step, max_outputs=MAX_IMAGES)
 
 
 def confusion_matrix(labels, predictions, num_classes):

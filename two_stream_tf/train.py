@@ -1,0 +1,244 @@
+"""Trains one stream (spatial or temporal) of the two-stream network.
+
+  python -m two_stream_tf.train --flagfile=experiments/<config>.flags [--flag=value ...]
+
+Flags after --flagfile override it. Run the same command again after an interruption
+(even kill -9): training resumes from the last checkpoint in --model_dir with its step
+count, optimizer state and learning-rate schedule. Watch it with
+`tensorboard --logdir=<model_dir>`. Exit status 1 on bad flags or a failed run, 4 when
+the loss diverged (the last good checkpoint is kept).
+"""
+
+import datetime
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from two_stream_tf import streams
+from two_stream_tf.data import config as data_config
+from two_stream_tf.data import stacking
+from two_stream_tf.models import builder
+from two_stream_tf.training import schedule
+from two_stream_tf.training import strategy as strategy_lib
+
+EXIT_DIVERGED = 4
+
+_INPUT = data_config.InputConfig()
+
+flags.DEFINE_enum("stream", None, list(streams.STREAMS), "Which stream to train.")
+flags.DEFINE_list("records_dirs", None,
+                  "Records directories from flow_tools.extract, one per dataset; several "
+                  "train one multi-task network with a head per dataset (in this order).")
+flags.DEFINE_integer("split", 1, "Split whose training videos are used.", lower_bound=1)
+flags.DEFINE_string("model_dir", None, "Checkpoints, TensorBoard logs, run spec and flags.")
+flags.DEFINE_enum("trunk", "cnn_m_2048", sorted(builder.TRUNKS), "Network body.")
+flags.DEFINE_string("weights", None,
+                    "Pre-trained trunk: 'imagenet' (keras.applications trunks) or a local "
+                    "weights file (.npz/.weights.h5). Temporal trunks get them by "
+                    "cross-modality initialisation. Selects the fine-tuning schedule.")
+flags.DEFINE_string("init_from", None,
+                    "A model_dir whose trained trunk initialises this one (e.g. HMDB-51 "
+                    "fine-tuned from UCF-101). Selects the fine-tuning schedule.")
+flags.DEFINE_bool("last_layer_only", False, "Train the heads only (needs --weights/--init_from).")
+flags.DEFINE_float("dropout", None, "Dropout rate (default: 0.5 spatial, 0.9 temporal).")
+flags.DEFINE_integer("crop_size", _INPUT.crop_size, "Input crop side.", lower_bound=1)
+flags.DEFINE_enum("stacking", _INPUT.stacking, list(stacking.STACKINGS),
+                  "Temporal input: flow stacking, trajectory stacking or bi-directional.")
+flags.DEFINE_integer("stack_length", _INPUT.stack_length, "L: flow fields per stack.",
+                     lower_bound=1)
+flags.DEFINE_bool("mean_subtraction", _INPUT.mean_subtraction, "Subtract each field's mean flow.")
+flags.DEFINE_bool("flip", _INPUT.flip, "Random horizontal flips (x-flow negated).")
+flags.DEFINE_bool("rgb_jitter", _INPUT.rgb_jitter, "PCA colour jitter of RGB frames.")
+flags.DEFINE_enum("sampling", _INPUT.sampling, list(data_config.SAMPLINGS),
+                  "balanced: videos uniform across classes (the paper); shuffle: plain.")
+flags.DEFINE_integer("samples_per_visit", _INPUT.samples_per_visit,
+                     "Samples drawn per video read (1: the paper).", lower_bound=1)
+flags.DEFINE_integer("shuffle_buffer", 1024, "Samples mixed after their choice.", lower_bound=1)
+flags.DEFINE_bool("deterministic_input", False, "Reproducible input order (slower).")
+flags.DEFINE_integer("batch_size", 256, "Global batch size.", lower_bound=1)
+flags.DEFINE_float("learning_rate", 1e-2, "Initial learning rate.", lower_bound=0)
+flags.DEFINE_list("lr_boundaries", None,
+                  "Steps at which the rate is divided by 10 (default: 50000,70000 from "
+                  "scratch; 14000 fine-tuning).")
+flags.DEFINE_integer("train_steps", None, "Last step (default: 80000 from scratch; 20000 "
+                     "fine-tuning).", lower_bound=1)
+flags.DEFINE_float("momentum", 0.9, "SGD momentum.", lower_bound=0)
+flags.DEFINE_float("weight_decay", 5e-4, "L2 weight decay of kernels.", lower_bound=0)
+flags.DEFINE_integer("seed", 0, "Seeds initialisation and input sampling.")
+flags.DEFINE_bool("mixed_precision", False, "mixed_float16 compute (GPUs), loss scaling.")
+flags.DEFINE_bool("jit_compile", False, "XLA-compile the forward and backward pass.")
+flags.DEFINE_enum("distribution", "none", list(strategy_lib.DISTRIBUTIONS),
+                  "none; mirrored (all local GPUs); multi_worker (cluster from TF_CONFIG).")
+flags.DEFINE_integer("log_every", 100, "Steps between console/TensorBoard logs.", lower_bound=1)
+flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.", lower_bound=1)
+flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.", lower_bound=1)
+flags.DEFINE_float("max_loss", 1e3, "A loss above this (or NaN) stops the run.")
+flags.mark_flags_as_required(["stream", "records_dirs", "model_dir"])
+
+FLAGS = flags.FLAGS
+
+
+def _fine_tuning(values):
+  return values["weights"] is not None or values["init_from"] is not None
+
+
+def _check_input(values):
+  try:
+    data_config.InputConfig(stream=values["stream"] or "temporal",
+                            stacking=values["stacking"], stack_length=values["stack_length"])
+  except ValueError as e:
+    raise flags.ValidationError(str(e)) from e
+  return True
+
+
+def _check_records(values):
+  for path in values["records_dirs"] or []:
+    if not os.path.isfile(os.path.join(path, "manifest.json")):
+      raise flags.ValidationError(f"--records_dirs: no manifest.json in {path} "
+                                  "(run python -m flow_tools.extract first)")
+  return True
+
+
+def _check_weights(values):
+  weights, trunk = values["weights"], values["trunk"]
+  if weights is not None and weights != "imagenet" and not os.path.isfile(weights):
+    raise flags.ValidationError(f"--weights: no file {weights}")
+  if weights == "imagenet" and trunk == "cnn_m_2048":
+    raise flags.ValidationError("--weights=imagenet: CNN-M-2048 has no download; give its "
+                                "converted weights file (.npz or .weights.h5)")
+  if weights is not None and values["init_from"] is not None:
+    raise flags.ValidationError("give --weights or --init_from, not both")
+  if values["init_from"] is not None and not os.path.isfile(
+      os.path.join(values["init_from"], "run_spec.json")):
+    raise flags.ValidationError(f"--init_from: {values['init_from']} is not a trained model_dir")
+  if values["last_layer_only"] and not _fine_tuning(values):
+    raise flags.ValidationError("--last_layer_only needs --weights or --init_from: a frozen "
+                                "random trunk learns nothing")
+  return True
+
+
+def _check_schedule(values):
+  try:
+    _schedule(values)
+  except ValueError as e:
+    raise flags.ValidationError(str(e)) from e
+  return True
+
+
+def _check_distribution(values):
+  if values["distribution"] == "multi_worker" and "TF_CONFIG" not in os.environ:
+    raise flags.ValidationError("--distribution=multi_worker needs the TF_CONFIG environment "
+                                "variable (cluster and task of this worker)")
+  return True
+
+
+def _schedule(values):
+  boundaries = values["lr_boundaries"]
+  if boundaries is not None:
+    try:
+      boundaries = [int(b) for b in boundaries]
+    except ValueError as e:
+      raise ValueError(f"--lr_boundaries must be integers, got {boundaries}") from e
+  return schedule.paper_schedule(_fine_tuning(values), values["learning_rate"], boundaries,
+                                 values["train_steps"])
+
+
+for _names, _check in ((["stream", "stacking", "stack_length"], _check_input),
+                       (["records_dirs"], _check_records),
+                       (["weights", "trunk", "init_from", "last_layer_only"], _check_weights),
+                       (["lr_boundaries", "learning_rate", "train_steps", "weights", "init_from"],
+                        _check_schedule),
+                       (["distribution"], _check_distribution)):
+  flags.register_multi_flags_validator(_names, _check)
+
+
+def _flag_values():
+  return {f.name: f.value for f in FLAGS.get_key_flags_for_module(sys.modules[__name__])}
+
+
+def _effective_flags(start_note):
+  """This app's flags as a flagfile (one per line), with a header saying when and what."""
+  lines = [f"# {start_note}, {datetime.datetime.now().isoformat(timespec='seconds')}"]
+  lines += [f.serialize() for f in FLAGS.get_key_flags_for_module(sys.modules[__name__])
+            if f.value is not None]
+  return "\n".join(lines) + "\n"
+
+
+def _write_flags(model_dir, text):
+  from flow_tools import records  # pylint: disable=import-outside-toplevel
+
+  def write(tmp):
+    with open(tmp, "w", encoding="utf-8") as f:
+      f.write(text)
+  records.write_atomically(os.path.join(model_dir, "flags.txt"), write)
+  with open(os.path.join(model_dir, "flags_history.txt"), "a", encoding="utf-8") as f:
+    f.write(text + "\n")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  # Imported here so that --help and flag errors do not wait for TensorFlow.
+  # pylint: disable=import-outside-toplevel
+  from two_stream_tf import data
+  from two_stream_tf import run_spec
+  from two_stream_tf import trained
+  from two_stream_tf import training
+  from two_stream_tf.data import selection
+  if not FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # TensorFlow's per-save INFO lines drown progress
+  values = _flag_values()
+  try:
+    strategy = training.make_strategy(FLAGS.distribution)
+    spec = run_spec.RunSpec(
+        stream=FLAGS.stream, heads=run_spec.heads_of(FLAGS.records_dirs),
+        records_dirs=tuple(FLAGS.records_dirs), split=FLAGS.split, trunk=FLAGS.trunk,
+        crop_size=FLAGS.crop_size, stack_length=FLAGS.stack_length, stacking=FLAGS.stacking,
+        mean_subtraction=FLAGS.mean_subtraction,
+        dropout=builder.DEFAULT_DROPOUT[FLAGS.stream] if FLAGS.dropout is None else FLAGS.dropout)
+    input_config = spec.input_config(flip=FLAGS.flip, rgb_jitter=FLAGS.rgb_jitter,
+                                     sampling=FLAGS.sampling,
+                                     samples_per_visit=FLAGS.samples_per_visit)
+    selection.check_selection(selection.open_sources(list(spec.records_dirs)),
+                                   spec.split, "train")
+    run_spec.check_resumable(FLAGS.model_dir, spec)
+    config = training.TrainConfig(
+        schedule=_schedule(values), batch_size=FLAGS.batch_size, momentum=FLAGS.momentum,
+        weight_decay=FLAGS.weight_decay, mixed_precision=FLAGS.mixed_precision,
+        jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, log_every=FLAGS.log_every,
+        checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
+        max_loss=FLAGS.max_loss)
+    if training.strategy.is_chief(strategy):
+      run_spec.save(FLAGS.model_dir, spec)
+      _write_flags(FLAGS.model_dir, _effective_flags(f"python -m two_stream_tf.train, "
+                                                     f"{spec.stream} on {spec.head_names}"))
+
+    def build_model():
+      model = trained.build(spec, FLAGS.weights,
+                            FLAGS.last_layer_only and FLAGS.weights is not None)
+      if FLAGS.init_from:
+        trained.init_trunk_from(model, FLAGS.init_from)
+        model.get_layer("trunk").trainable = not FLAGS.last_layer_only
+      return model
+
+    def make_dataset(batch_size, seed):
+      return data.training_dataset(list(spec.records_dirs), spec.split, input_config,
+                                   batch_size, seed, shuffle_buffer=FLAGS.shuffle_buffer,
+                                   deterministic=FLAGS.deterministic_input)
+
+    result = training.train(build_model, make_dataset, FLAGS.model_dir, config, spec.stream,
+                            strategy, hparams=values)
+  except training.TrainingDiverged as e:
+    print(f"error: training diverged: {e}", file=sys.stderr)
+    sys.exit(EXIT_DIVERGED)
+  except (ValueError, FileNotFoundError) as e:
+    sys.exit(f"error: {e}")
+  print(f"trained to step {result.step} (from {result.start_step}) in {result.seconds:.0f} s; "
+        f"checkpoint {result.checkpoint}")
+
+
+if __name__ == "__main__":
+  app.run(main)
