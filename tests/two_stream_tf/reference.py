@@ -69,3 +69,20 @@ def stack_starts(stacking, stack_length, num_fields, count=25):
   else:
     first, last = 0, max(num_fields - stack_length, 0)
   return np.round(np.linspace(first, last, count)).astype(int)
+
+
+def views(video, config, num_positions=25):
+  """The 250 (num_positions x 10) test views of a loaded video, in the pipeline's order."""
+  if config.stream == "spatial":
+    frames = np.round(np.linspace(0, len(video.frames) - 1, num_positions)).astype(int)
+    return np.concatenate([ten_views(video.frames[t].astype(np.float32), config.crop_size, False)
+                           for t in frames])
+  starts = stack_starts(config.stacking, config.stack_length, len(video.flow), num_positions)
+  out = []
+  for start in starts:
+    stacks = ten_views(flow_stack(video, config.stacking, config.stack_length, start),
+                       config.crop_size, True)
+    if config.mean_subtraction:
+      stacks = np.stack([mean_subtracted(v) for v in stacks])
+    out.append(stacks)
+  return np.concatenate(out)

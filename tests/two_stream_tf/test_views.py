@@ -21,23 +21,6 @@ def _views_by_video(records_dir, config, split=1, subset="test", num_positions=2
   return {k: np.stack(v) for k, v in out.items()}
 
 
-def _expected_views(video, config, num_positions=25):
-  if config.stream == "spatial":
-    frames = np.round(np.linspace(0, len(video.frames) - 1, num_positions)).astype(int)
-    return np.concatenate([reference.ten_views(video.frames[t].astype(np.float32), CROP, False)
-                           for t in frames])
-  starts = reference.stack_starts(config.stacking, config.stack_length, len(video.flow),
-                                  num_positions)
-  out = []
-  for start in starts:
-    views = reference.ten_views(
-        reference.flow_stack(video, config.stacking, config.stack_length, start), CROP, True)
-    if config.mean_subtraction:
-      views = np.stack([reference.mean_subtracted(v) for v in views])
-    out.append(views)
-  return np.concatenate(out)
-
-
 @pytest.mark.parametrize("stacking, stack_length, mean_subtraction", [
     ("flow", 10, False), ("flow", 5, True), ("flow", 1, True),
     ("bidirectional", 10, True), ("trajectory", 4, False)])
@@ -50,7 +33,7 @@ def test_flow_views_match_the_paper(records_dirs, stacking, stack_length, mean_s
   assert short in got
   for video_id in sorted(got)[::6] + [short]:
     video = records.load_video(records_dirs["ucf101"], video_id)
-    expected = _expected_views(video, config)
+    expected = reference.views(video, config)
     assert got[video_id].shape == (250, CROP, CROP, 2 * stack_length)
     # float32 sums (means, trajectories) differ in order from numpy's float64.
     atol = 2e-3 if stacking == "trajectory" else 1e-4 if mean_subtraction else 1e-5
@@ -76,7 +59,7 @@ def test_rgb_views_and_their_geometry(records_dirs):
   got = _views_by_video(records_dirs["hmdb51"], config, split=2)
   for video_id in sorted(got)[::10]:
     video = records.load_video(records_dirs["hmdb51"], video_id)
-    np.testing.assert_array_equal(got[video_id], _expected_views(video, config))
+    np.testing.assert_array_equal(got[video_id], reference.views(video, config))
   # Hand-made geometry: a 48 x 64 frame, 32 crops.
   assert views_lib.crop_corners(48, 64, 32) == [(0, 0), (0, 32), (16, 0), (16, 32), (8, 16)]
 
@@ -106,5 +89,5 @@ def test_average_per_video_folds_views_back(records_dirs):
   assert set(scores.heads) == {0, 1}
   video_id = scores.video_ids[5]
   dataset_dir = records_dirs["ucf101" if scores.heads[5] == 0 else "hmdb51"]
-  expected = _expected_views(records.load_video(dataset_dir, video_id), config)
+  expected = reference.views(records.load_video(dataset_dir, video_id), config)
   np.testing.assert_allclose(scores.scores["a"][5, 0], expected[..., 0::2].mean(), atol=1e-5)

@@ -3,6 +3,7 @@
 import dataclasses
 
 import keras
+import tensorflow as tf
 
 # (boundaries, last step) of the paper's two schedules, both from 1e-2 and divided by 10
 # at each boundary.
@@ -28,12 +29,9 @@ class Schedule:
     if bounds != sorted(set(bounds)) or any(b < 1 for b in bounds):
       raise ValueError(f"learning rate boundaries must be positive and increasing, got {bounds}")
 
-  def rates(self):
-    return [self.learning_rate * self.decay ** i for i in range(len(self.boundaries) + 1)]
-
   def rate_at(self, step):
     """The learning rate of training step `step` (0-based), in Python."""
-    return self.rates()[sum(step >= b for b in self.boundaries)]
+    return self.learning_rate * self.decay ** sum(step >= b for b in self.boundaries)
 
 
 def paper_schedule(fine_tuning, learning_rate=1e-2, boundaries=None, train_steps=None):
@@ -44,14 +42,30 @@ def paper_schedule(fine_tuning, learning_rate=1e-2, boundaries=None, train_steps
                   default_steps if train_steps is None else train_steps)
 
 
+class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
+  """`learning_rate` * `decay` ** (boundaries passed), from the optimizer's step counter.
+
+  A schedule, never a float: Keras keeps a float rate in a variable that a checkpoint
+  restores, so a run resumed with another --learning_rate would silently keep the old one.
+  """
+
+  def __init__(self, learning_rate, boundaries, decay):
+    self.learning_rate, self.boundaries, self.decay = learning_rate, list(boundaries), decay
+
+  def __call__(self, step):
+    boundaries = tf.constant(self.boundaries, tf.int64)
+    passed = tf.reduce_sum(tf.cast(tf.cast(step, tf.int64) >= boundaries, tf.float32))
+    return self.learning_rate * tf.pow(self.decay, passed)
+
+  def get_config(self):
+    return {"learning_rate": self.learning_rate, "boundaries": self.boundaries,
+            "decay": self.decay}
+
+
 def make_optimizer(schedule, momentum=0.9, mixed_precision=False):
   """SGD with momentum on `schedule` (loss-scaled under mixed precision)."""
-  if schedule.boundaries:
-    learning_rate = keras.optimizers.schedules.PiecewiseConstantDecay(
-        list(schedule.boundaries), schedule.rates())
-  else:
-    learning_rate = schedule.learning_rate
-  optimizer = keras.optimizers.SGD(learning_rate, momentum=momentum)
+  optimizer = keras.optimizers.SGD(
+      StepDecay(schedule.learning_rate, schedule.boundaries, schedule.decay), momentum=momentum)
   if mixed_precision:
     optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
   return optimizer

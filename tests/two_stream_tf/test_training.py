@@ -1,0 +1,164 @@
+"""The training loop and the evaluation protocol, on tiny records and tiny models."""
+
+import math
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from flow_tools import records
+from two_stream_tf import data
+from two_stream_tf import evaluation
+from two_stream_tf import models
+from two_stream_tf import run_spec
+from two_stream_tf import trained
+from two_stream_tf import training
+from two_stream_tf.training import losses
+from tests.two_stream_tf import reference
+
+CROP, STACK = 48, 2  # the records are 64 x 48; CNN-M-2048 needs at least 48
+
+
+def _spec(records_dirs, stream="temporal"):
+  dirs = (records_dirs["ucf101"], records_dirs["hmdb51"])
+  return run_spec.RunSpec(stream=stream, heads=run_spec.heads_of(dirs), records_dirs=dirs,
+                          split=1, crop_size=CROP, stack_length=STACK, dropout=0.0)
+
+
+def _fixed_batch_dataset(spec, size=16):
+  """One real training batch, repeated: a learnable problem for a few steps."""
+  x, labels, weights = next(iter(data.training_dataset(
+      list(spec.records_dirs), spec.split, spec.input_config(), size, seed=3)))
+  return lambda batch_size, seed: tf.data.Dataset.from_tensors((x, labels, weights)).repeat()
+
+
+def _build(spec):
+  def build():
+    keras.utils.set_random_seed(1)
+    return trained.build(spec)
+  return build
+
+
+def _config(steps, **overrides):
+  settings = dict(schedule=training.Schedule(0.01, (), 0.1, steps), batch_size=16,
+                  log_every=5, checkpoint_every=5, weight_decay=0.0)
+  settings.update(overrides)
+  return training.TrainConfig(**settings)
+
+
+def test_masked_losses_match_a_hand_computation():
+  probabilities = {"a": tf.constant([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4],
+                                     [0.2, 0.2, 0.6]]),
+                   "b": tf.constant([[0.5, 0.5], [0.9, 0.1], [0.25, 0.75], [0.6, 0.4]])}
+  labels = {"a": tf.constant([0, 2, 0, 0]), "b": tf.constant([0, 0, 1, 0])}
+  weights = {"a": tf.constant([1.0, 1.0, 0.0, 0.0]), "b": tf.constant([0.0, 0.0, 1.0, 1.0])}
+  # Head a sees samples 0-1 only, head b samples 2-3 only; each a mean over its own.
+  expected_a = -(math.log(0.7) + math.log(0.1)) / 2
+  expected_b = -(math.log(0.75) + math.log(0.6)) / 2
+  stats = losses.head_statistics(labels, weights, probabilities)
+  totals = {h: stats[h][1] for h in stats}
+  got = losses.head_losses(stats, totals)
+  assert got["a"].numpy() == pytest.approx(expected_a, rel=1e-6)
+  assert got["b"].numpy() == pytest.approx(expected_b, rel=1e-6)
+  assert stats["a"][2].numpy() == 1.0 and stats["b"][2].numpy() == 2.0  # weighted hits
+
+  # Split over two replicas (a: 2 + 0 samples, b: 0 + 2): local sums over the global
+  # weight add up to the same means, and the replica without b contributes exactly 0.
+  halves = [slice(0, 2), slice(2, 4)]
+  parts = [losses.head_statistics({h: v[s] for h, v in labels.items()},
+                                  {h: v[s] for h, v in weights.items()},
+                                  {h: v[s] for h, v in probabilities.items()}) for s in halves]
+  shares = [losses.head_losses(p, totals) for p in parts]
+  assert shares[0]["b"].numpy() == 0.0 and shares[1]["a"].numpy() == 0.0
+  assert sum(s["a"].numpy() for s in shares) == pytest.approx(expected_a, rel=1e-6)
+  assert sum(s["b"].numpy() for s in shares) == pytest.approx(expected_b, rel=1e-6)
+
+  # A batch with no sample of a head: its loss is 0, not NaN.
+  none = losses.head_statistics(labels, {"a": tf.zeros(4), "b": tf.zeros(4)}, probabilities)
+  assert losses.head_losses(none, {"a": 0.0, "b": 0.0})["a"].numpy() == 0.0
+
+
+def test_weight_decay_is_caffes_half_l2_of_kernels():
+  kernel, bias = keras.Variable([[1.0, -2.0]], name="kernel"), keras.Variable([3.0], name="bias")
+  assert losses.weight_decay([kernel, bias], 0.1).numpy() == pytest.approx(0.05 * 5)
+
+
+def test_training_lowers_the_loss_and_resumes_with_its_state(records_dirs, tmp_path):
+  spec = _spec(records_dirs)
+  model_dir = str(tmp_path / "run")
+  first = training.train(_build(spec), _fixed_batch_dataset(spec), model_dir,
+                         _config(10, schedule=training.Schedule(0.01, (25,), 0.1, 10)),
+                         "temporal")
+  assert first.step == 10 and first.checkpoint.endswith("ckpt-10")
+  momentum_before = tf.train.load_variable(first.checkpoint,
+                                           "optimizer/_variables/1/.ATTRIBUTES/VARIABLE_VALUE")
+  second = training.train(_build(spec), _fixed_batch_dataset(spec), model_dir,
+                          _config(30, schedule=training.Schedule(0.01, (25,), 0.1, 30)),
+                          "temporal")
+  assert second.start_step == 10 and second.step == 30
+  # The optimizer resumed (its own step counter went on from 10, so the schedule did too).
+  assert tf.train.load_variable(second.checkpoint,
+                                "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 30
+  assert trained.checkpoint_step(second.checkpoint) == 30
+  assert np.any(momentum_before != 0)
+  assert second.metrics["loss/total"] < 0.9 * first.metrics["loss/total"]
+  assert os.path.isdir(os.path.join(model_dir, "train"))
+  # What evaluation loads is what training saved.
+  run_spec.save(model_dir, spec)
+  model, _, step = trained.load(model_dir)
+  conv1 = tf.train.load_variable(second.checkpoint,
+                                 "optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE")
+  assert step == 30
+  np.testing.assert_array_equal(model.get_layer("trunk").get_layer("conv1").kernel.numpy(), conv1)
+
+
+def test_a_diverging_loss_stops_and_keeps_the_last_good_checkpoint(records_dirs, tmp_path):
+  spec = _spec(records_dirs)
+  model_dir = str(tmp_path / "run")
+  training.train(_build(spec), _fixed_batch_dataset(spec), model_dir, _config(5), "temporal")
+  with pytest.raises(training.TrainingDiverged, match=r"ckpt-5"):
+    training.train(_build(spec), _fixed_batch_dataset(spec), model_dir,
+                   _config(40, schedule=training.Schedule(1e9, (), 0.1, 40), max_loss=50.0),
+                   "temporal")
+  latest = tf.train.latest_checkpoint(model_dir)
+  assert latest.endswith("ckpt-5")
+  saved = [tf.train.load_variable(latest, name) for name, _ in tf.train.list_variables(latest)
+           if "_trainable_variables" in name]  # where the model's weights are stored
+  assert saved and all(np.all(np.isfinite(v)) for v in saved)
+
+
+def test_evaluation_scores_are_the_models_outputs_averaged_over_250_views(records_dirs,
+                                                                           tmp_path):
+  spec = _spec(records_dirs)
+  model = _build(spec)()
+  head_scores, sample_views = evaluation.score_videos(model, spec, batch_size=64)
+  assert sample_views.shape[1:] == (CROP, CROP, 2 * STACK)
+  assert set(head_scores) == {"ucf101", "hmdb51"}
+  for head in ("ucf101", "hmdb51"):
+    scores = head_scores[head]
+    index = 2 if head == "ucf101" else 5
+    video = records.load_video(spec.records_dirs[spec.head_names.index(head)],
+                               scores.video_ids[index])
+    views = reference.views(video, spec.input_config())
+    assert len(views) == 250
+    expected = np.mean(model.predict(views, batch_size=50, verbose=0)[head], axis=0)
+    np.testing.assert_allclose(scores.scores[index], expected, atol=1e-5)
+    assert scores.labels[index] == video.label
+  path = str(tmp_path / "scores.npz")
+  evaluation.save_scores(path, head_scores)
+  with np.load(path, allow_pickle=False) as saved:
+    assert list(saved["heads"]) == ["ucf101", "hmdb51"]
+    np.testing.assert_array_equal(saved["hmdb51/scores"], head_scores["hmdb51"].scores)
+    assert list(saved["ucf101/class_names"]) == list(spec.heads[0][1])
+
+
+def test_accuracy_report_by_hand():
+  scores = evaluation.HeadScores(np.array(["a", "b", "c", "d"]), np.array([0, 0, 1, 2]),
+                                 np.array([[.9, .1, 0], [.2, .8, 0], [0, 1, 0], [0, .4, .6]]),
+                                 ("x", "y", "z"))
+  report = evaluation.accuracy_report({"h": scores})["h"]
+  assert report["accuracy"] == 0.75
+  assert report["per_class_accuracy"] == {"x": 0.5, "y": 1.0, "z": 1.0}
+  assert report["mean_class_accuracy"] == pytest.approx(2.5 / 3)
