@@ -162,3 +162,12 @@ def test_accuracy_report_by_hand():
   assert report["accuracy"] == 0.75
   assert report["per_class_accuracy"] == {"x": 0.5, "y": 1.0, "z": 1.0}
   assert report["mean_class_accuracy"] == pytest.approx(2.5 / 3)
+
+
+def test_mixed_precision_and_xla_steps_train(records_dirs, tmp_path):
+  spec = _spec(records_dirs)
+  result = training.train(_build(spec), _fixed_batch_dataset(spec), str(tmp_path / "run"),
+                          _config(3, mixed_precision=True, jit_compile=True), "temporal")
+  assert result.step == 3 and np.isfinite(result.metrics["loss/total"])
+  names = [name for name, _ in tf.train.list_variables(result.checkpoint)]
+  assert any("dynamic_scale" in n or "loss_scale" in n for n in names)  # loss scaling is on

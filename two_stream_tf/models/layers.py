@@ -28,9 +28,12 @@ class LocalResponseNormalization(keras.layers.Layer):
                **kwargs)
 
   def call(self, inputs):
-    return tf.nn.local_response_normalization(
-        inputs, depth_radius=self.depth_radius, bias=self.bias, alpha=self.alpha,
-        beta=self.beta)
+    # In float32 even under mixed precision: a sum of squares overflows float16 sooner,
+    # and XLA rejects TF's LRN on float16 ("floating point types of different precisions").
+    outputs = tf.nn.local_response_normalization(
+        tf.cast(inputs, tf.float32), depth_radius=self.depth_radius, bias=self.bias,
+        alpha=self.alpha, beta=self.beta)
+    return tf.cast(outputs, inputs.dtype)
 
   def compute_output_shape(self, input_shape):
     return input_shape

@@ -78,7 +78,7 @@ def _restore(checkpoint, model_dir):
   return path
 
 
-def _step_function(model, optimizer, strategy, config):
+def _step_function(model, optimizer, strategy, config, heads):
   replicas = strategy.num_replicas_in_sync
 
   def forward_backward(x, labels, weights, global_weights):
@@ -93,23 +93,26 @@ def _step_function(model, optimizer, strategy, config):
   if config.jit_compile:
     forward_backward = tf.function(forward_backward, jit_compile=True)
 
+  names = ["total", "weight_decay"] + [f"{head}/{value}" for head in heads
+                                       for value in ("cross_entropy", "weight", "hits")]
+
   def replica_step(x, labels, weights):
     local = {h: tf.reduce_sum(tf.cast(w, tf.float32)) for h, w in weights.items()}
     global_weights = tf.distribute.get_replica_context().all_reduce(
         tf.distribute.ReduceOp.SUM, local)
     grads, total, decay, stats = forward_backward(x, labels, weights, global_weights)
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
-    values = {"total": total, "weight_decay": decay}
-    for head, (cross_entropy, weight, hits) in stats.items():
-      values.update({f"{head}/cross_entropy": cross_entropy, f"{head}/weight": weight,
-                     f"{head}/hits": hits})
-    return values
+    # One vector, so that one collective reduces every statistic.
+    return tf.stack([total, decay] + [v for head in heads for v in stats[head]])
 
   @tf.function
   def train_step(batch):
     per_replica = strategy.run(replica_step, args=batch)
     return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
-  return train_step
+
+  def step_values(batch):
+    return dict(zip(names, train_step(batch).numpy().tolist()))
+  return step_values
 
 
 def _interval_metrics(sums, steps, heads):
@@ -179,7 +182,7 @@ def train(build_model, make_dataset, model_dir, config, stream, strategy=None, h
     return make_dataset(context.get_per_replica_batch_size(config.batch_size),
                         data_seed(config.seed, start, context.input_pipeline_id))
   iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
-  train_step = _step_function(model, optimizer, strategy, config)
+  train_step = _step_function(model, optimizer, strategy, config, heads)
 
   writer = (tf.summary.create_file_writer(os.path.join(model_dir, "train")) if chief
             else tf.summary.create_noop_writer())
@@ -194,7 +197,7 @@ def train(build_model, make_dataset, model_dir, config, stream, strategy=None, h
       if step_value == start + 1 and chief:
         local_inputs = strategy.experimental_local_results(batch[0])[0]
         summaries.write_inputs("training_inputs", stream, local_inputs, step_value)
-      values = {k: float(v) for k, v in train_step(batch).items()}
+      values = train_step(batch)
       step.assign(step_value)
       if not np.isfinite(values["total"]) or values["total"] > config.max_loss:
         raise TrainingDiverged(
