@@ -1,7 +1,5 @@
 """Trained streams in a model_dir: rebuild the network from its run spec and restore weights."""
 
-import os
-
 import tensorflow as tf
 
 from two_stream_tf import models
@@ -53,7 +51,3 @@ def init_trunk_from(model, source_dir):
                      f"{spec.crop_size}, L={spec.stack_length}) does not fit this network: "
                      f"{e}") from e
   return model
-
-
-def exists(model_dir):
-  return os.path.isfile(os.path.join(model_dir, run_spec.FILENAME))

@@ -171,3 +171,24 @@ def test_mixed_precision_and_xla_steps_train(records_dirs, tmp_path):
   assert result.step == 3 and np.isfinite(result.metrics["loss/total"])
   names = [name for name, _ in tf.train.list_variables(result.checkpoint)]
   assert any("dynamic_scale" in n or "loss_scale" in n for n in names)  # loss scaling is on
+
+
+def test_init_from_copies_a_trained_trunk_and_not_the_heads(records_dirs, tmp_path):
+  """Table 2's HMDB-51 network fine-tuned from a UCF-101 one."""
+  ucf = run_spec.RunSpec("temporal", run_spec.heads_of([records_dirs["ucf101"]]),
+                         (records_dirs["ucf101"],), 1, crop_size=CROP, stack_length=STACK)
+  source_dir = str(tmp_path / "ucf101")
+  run_spec.save(source_dir, ucf)
+  training.train(_build(ucf), _fixed_batch_dataset(ucf), source_dir, _config(1), "temporal")
+  source, _, _ = trained.load(source_dir)
+  hmdb = run_spec.RunSpec("temporal", run_spec.heads_of([records_dirs["hmdb51"]]),
+                          (records_dirs["hmdb51"],), 1, crop_size=CROP, stack_length=STACK)
+  target = trained.init_trunk_from(trained.build(hmdb), source_dir)
+  for got, want in zip(target.get_layer("trunk").get_weights(),
+                       source.get_layer("trunk").get_weights()):
+    np.testing.assert_array_equal(got, want)
+  assert target.get_layer("hmdb51_logits").kernel.shape[-1] == len(hmdb.heads[0][1])
+  other = run_spec.RunSpec("temporal", hmdb.heads, hmdb.records_dirs, 1, crop_size=CROP,
+                           stack_length=STACK + 1)
+  with pytest.raises(ValueError, match="does not fit this network"):
+    trained.init_trunk_from(trained.build(other), source_dir)
