@@ -1,0 +1,119 @@
+"""Score fusion: averaging, the Crammer & Singer SVM, plain-array files, mismatch errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from two_stream_tf import evaluation
+from two_stream_tf import fusion
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CLASSES = ("a", "b", "c")
+
+
+def _softmax(logits):
+  e = np.exp(logits - logits.max(axis=1, keepdims=True))
+  return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _streams(n, seed):
+  """Spatial cannot tell b from c and is confidently 'c' on both; temporal separates b and c
+  only weakly (and never sees a). Averaging follows spatial's confidence and calls every b a
+  c; a linear SVM on both L2-normalised score vectors learns to read temporal's b-vs-c."""
+  rng = np.random.default_rng(seed)
+  labels = rng.integers(0, 3, n)
+  spatial = np.where(labels[:, None] == 0, [6.0, 0.0, 0.0], [0.0, 2.0, 4.0])
+  temporal = np.where(labels[:, None] == 1, [0.0, 0.8, 0.0], [0.0, 0.0, 0.8])
+  temporal = np.where(labels[:, None] == 0, [0.0, 0.4, 0.4], temporal)
+  spatial = _softmax(spatial + rng.normal(0, 0.3, (n, 3)))
+  temporal = _softmax(temporal + rng.normal(0, 0.15, (n, 3)))
+  ids = np.array([f"v{seed}_{i:03d}" for i in range(n)])
+  return (evaluation.HeadScores(ids, labels.astype(np.int32), spatial, CLASSES),
+          evaluation.HeadScores(ids, labels.astype(np.int32), temporal, CLASSES))
+
+
+def test_svm_fusion_is_right_where_averaging_fails(tmp_path):
+  train_s, train_t = _streams(300, 0)
+  test_s, test_t = _streams(300, 1)
+  model = fusion.fit_svm(train_s.scores, train_t.scores, train_s.labels, CLASSES)
+  report = fusion.fusion_report({"h": (test_s, test_t)}, 0.5, {"h": model})["h"]
+  # Averaging gets only the a's and c's (about 2/3); the SVM also the b's.
+  assert report["averaging"]["accuracy"] < 0.75
+  assert report["spatial"]["accuracy"] < 0.75 and report["temporal"]["accuracy"] < 0.75
+  assert report["svm"]["accuracy"] > 0.95
+  assert model.c in fusion.DEFAULT_C_GRID and model.cv_accuracy > 0.9
+
+  path = str(tmp_path / "svm.npz")
+  model.save(path)
+  with np.load(path, allow_pickle=False) as f:  # plain arrays only
+    assert all(f[k].dtype != object for k in f.files)
+  loaded = fusion.SvmFusion.load(path)
+  np.testing.assert_array_equal(loaded.predict(test_s.scores, test_t.scores),
+                                model.predict(test_s.scores, test_t.scores))
+  assert loaded.class_names == CLASSES
+
+
+def test_svm_features_are_l2_normalised_per_stream():
+  features = fusion.svm_features(np.array([[3.0, 4.0]]), np.array([[0.0, 2.0]]))
+  np.testing.assert_allclose(features, [[0.6, 0.8, 0.0, 1.0]])
+  np.testing.assert_allclose(fusion.average(np.array([1.0]), np.array([0.0]), 0.25), [0.75])
+
+
+def test_two_class_svm_keeps_a_row_per_class():
+  rng = np.random.default_rng(0)
+  labels = rng.integers(0, 2, 80)
+  scores = _softmax(np.eye(2)[labels] * 3 + rng.normal(0, 0.5, (80, 2)))
+  model = fusion.fit_svm(scores, scores, labels, ("x", "y"))
+  assert model.weights.shape == (2, 4)
+  assert np.mean(model.predict(scores, scores) == labels) > 0.9
+
+
+def test_mismatched_scores_name_the_difference():
+  s, t = _streams(10, 0)
+  shuffled = np.random.default_rng(1).permutation(10)
+  reordered = evaluation.HeadScores(t.video_ids[shuffled], t.labels[shuffled],
+                                    t.scores[shuffled], CLASSES)
+  (a, b), = fusion.aligned({"h": s}, {"h": reordered}).values()
+  np.testing.assert_array_equal(b.scores, t.scores)  # put back in the spatial order
+  with pytest.raises(fusion.FusionError, match=r"h: videos differ: 1 only in spatial .*v0_009"):
+    fusion.aligned({"h": s}, {"h": evaluation.HeadScores(t.video_ids[:9], t.labels[:9],
+                                                         t.scores[:9], CLASSES)})
+  with pytest.raises(fusion.FusionError, match="class lists differ"):
+    fusion.aligned({"h": s}, {"h": evaluation.HeadScores(t.video_ids, t.labels, t.scores,
+                                                         ("a", "b", "d"))})
+  with pytest.raises(fusion.FusionError, match=r"heads differ"):
+    fusion.aligned({"h": s}, {"g": t})
+  with pytest.raises(fusion.FusionError, match="labels differ"):
+    fusion.aligned({"h": s}, {"h": evaluation.HeadScores(t.video_ids, (t.labels + 1) % 3,
+                                                         t.scores, CLASSES)})
+
+
+def test_fuse_app_writes_report_and_svms(tmp_path):
+  files = {}
+  for subset, seed in (("train", 0), ("test", 1)):
+    s, t = _streams(150, seed)
+    for stream, scores in (("spatial", s), ("temporal", t)):
+      files[stream, subset] = str(tmp_path / f"{stream}_{subset}.npz")
+      evaluation.save_scores(files[stream, subset], {"ucf101": scores})
+  out = tmp_path / "fusion"
+  env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
+  args = [sys.executable, "-m", "two_stream_tf.fuse", f"--output_dir={out}",
+          f"--spatial_scores={files['spatial', 'test']}",
+          f"--temporal_scores={files['temporal', 'test']}",
+          f"--spatial_train_scores={files['spatial', 'train']}",
+          f"--temporal_train_scores={files['temporal', 'train']}"]
+  process = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+  assert process.returncode == 0, process.stderr[-2000:]
+  assert "| ucf101 | 150 | svm |" in process.stdout
+  report = json.loads((out / "fusion_report.json").read_text())["heads"]["ucf101"]
+  assert report["svm"]["accuracy"] > report["averaging"]["accuracy"]
+  assert (out / "svm_ucf101.npz").exists()
+
+  args[-3] = f"--temporal_scores={files['temporal', 'train']}"  # other videos than the test's
+  process = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+  assert process.returncode == 1
+  assert "ucf101: videos differ: 150 only in" in process.stderr.strip().splitlines()[-1]

@@ -1,0 +1,190 @@
+"""Late fusion of the two streams' softmax scores: (weighted) averaging and a linear SVM.
+
+The SVM is the paper's: a multi-class linear SVM (Crammer & Singer) on the stacked,
+L2-normalised softmax scores of both streams, fitted on the train split's scores, with C
+chosen by cross-validation on those scores only. A fitted fusion is saved as plain arrays
+(weights, bias, class names, C): no pickle, nothing executed when it is loaded.
+"""
+
+import dataclasses
+
+import numpy as np
+from sklearn import model_selection
+from sklearn import svm
+
+from flow_tools import records
+from two_stream_tf import evaluation
+
+DEFAULT_C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
+
+
+class FusionError(ValueError):
+  """Score files that cannot be fused (different videos, classes or heads), or a bad file."""
+
+
+def load_scores(path):
+  """{head: evaluation.HeadScores} from a score file written by `evaluation.save_scores`."""
+  try:
+    with np.load(path, allow_pickle=False) as f:
+      heads = [str(h) for h in f["heads"]]
+      return {h: evaluation.HeadScores(f[f"{h}/video_ids"].astype(str),
+                                       f[f"{h}/labels"].astype(np.int32),
+                                       f[f"{h}/scores"].astype(np.float32),
+                                       tuple(str(c) for c in f[f"{h}/class_names"]))
+              for h in heads}
+  except FileNotFoundError as e:
+    raise FusionError(f"no score file {path}") from e
+  except (KeyError, ValueError, OSError) as e:
+    raise FusionError(f"{path}: not a score file of two_stream_tf.evaluate ({e})") from e
+
+
+def aligned(first, second, first_name="spatial", second_name="temporal"):
+  """The two streams' {head: HeadScores}, second reordered to the first's video order.
+
+  Raises FusionError naming the difference when heads, class lists, videos or labels differ.
+  """
+  if list(first) != list(second):
+    raise FusionError(f"heads differ: {first_name} has {list(first)}, {second_name} "
+                      f"{list(second)}")
+  out = {}
+  for head, a in first.items():
+    b = second[head]
+    if a.class_names != b.class_names:
+      where = next((i for i, (x, y) in enumerate(zip(a.class_names, b.class_names)) if x != y),
+                   min(len(a.class_names), len(b.class_names)))
+      raise FusionError(f"{head}: class lists differ ({first_name} {len(a.class_names)} "
+                        f"classes, {second_name} {len(b.class_names)}; first difference at "
+                        f"index {where})")
+    only_a = sorted(set(a.video_ids) - set(b.video_ids))
+    only_b = sorted(set(b.video_ids) - set(a.video_ids))
+    if only_a or only_b:
+      raise FusionError(f"{head}: videos differ: {len(only_a)} only in {first_name} "
+                        f"{only_a[:3]}, {len(only_b)} only in {second_name} {only_b[:3]}")
+    order = {v: i for i, v in enumerate(b.video_ids)}
+    index = np.array([order[v] for v in a.video_ids], dtype=np.int64)
+    if not np.array_equal(a.labels, b.labels[index]):
+      bad = a.video_ids[np.argmax(a.labels != b.labels[index])]
+      raise FusionError(f"{head}: labels differ between the files (e.g. {bad})")
+    out[head] = (a, dataclasses.replace(b, video_ids=b.video_ids[index], labels=b.labels[index],
+                                        scores=b.scores[index]))
+  return out
+
+
+def average(first, second, second_weight=0.5):
+  """(1 - w) * first + w * second: the paper's averaging at w = 0.5."""
+  if not 0.0 <= second_weight <= 1.0:
+    raise ValueError(f"fusion weight must be in [0, 1], got {second_weight}")
+  return (1.0 - second_weight) * first + second_weight * second
+
+
+def svm_features(first, second):
+  """Both streams' softmax scores, each L2-normalised, side by side (videos x 2 classes)."""
+  def normalised(scores):
+    norms = np.linalg.norm(scores, axis=1, keepdims=True)
+    return scores / np.maximum(norms, 1e-12)
+  return np.concatenate([normalised(first), normalised(second)], axis=1).astype(np.float64)
+
+
+@dataclasses.dataclass
+class SvmFusion:
+  """A fitted linear SVM fusion: class scores = features @ weights.T + bias."""
+  weights: np.ndarray   # classes x (2 * classes)
+  bias: np.ndarray      # classes
+  class_names: tuple
+  c: float
+  cv_accuracy: float
+
+  def decision(self, first, second):
+    return svm_features(first, second) @ self.weights.T + self.bias
+
+  def predict(self, first, second):
+    return np.argmax(self.decision(first, second), axis=1)
+
+  def save(self, path):
+    """Plain arrays in an .npz (written atomically)."""
+    arrays = {"weights": self.weights, "bias": self.bias,
+              "class_names": np.array(self.class_names, dtype=str), "c": np.float64(self.c),
+              "cv_accuracy": np.float64(self.cv_accuracy),
+              "normalisation": np.array("l2 per stream, spatial then temporal")}
+
+    def write(tmp):
+      with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    records.write_atomically(path, write)
+
+  @classmethod
+  def load(cls, path):
+    with np.load(path, allow_pickle=False) as f:
+      return cls(f["weights"], f["bias"], tuple(str(c) for c in f["class_names"]),
+                 float(f["c"]), float(f["cv_accuracy"]))
+
+
+def _folds(labels):
+  smallest = np.bincount(labels)[np.bincount(labels) > 0].min()
+  if smallest < 2:
+    return None
+  return model_selection.StratifiedKFold(min(5, smallest), shuffle=True, random_state=0)
+
+
+def fit_svm(first, second, labels, class_names, c_grid=DEFAULT_C_GRID, max_iter=20000):
+  """Crammer & Singer linear SVM on the train scores; C by stratified cross-validation."""
+  features = svm_features(first, second)
+  labels = np.asarray(labels)
+  if len(np.unique(labels)) < 2:
+    raise FusionError("SVM fusion needs training videos of at least two classes")
+  make = lambda c: svm.LinearSVC(C=c, multi_class="crammer_singer", max_iter=max_iter)
+  folds = _folds(labels)
+  if folds is None or len(c_grid) == 1:
+    best_c, best_accuracy = c_grid[0], float("nan")
+  else:
+    accuracies = [model_selection.cross_val_score(make(c), features, labels, cv=folds).mean()
+                  for c in c_grid]
+    best = int(np.argmax(accuracies))
+    best_c, best_accuracy = c_grid[best], float(accuracies[best])
+  model = make(best_c).fit(features, labels)
+  coef, intercept = model.coef_, model.intercept_
+  if coef.shape[0] == 1:  # two classes: one hyperplane, positive side = the second class
+    coef, intercept = np.concatenate([np.zeros_like(coef), coef]), np.r_[0.0, intercept]
+  # sklearn keeps only the classes it saw; give every class a row (unseen: never chosen).
+  weights = np.zeros((len(class_names), features.shape[1]))
+  bias = np.full(len(class_names), -1e9)
+  weights[model.classes_] = coef
+  bias[model.classes_] = intercept
+  return SvmFusion(weights, bias, tuple(class_names), float(best_c), best_accuracy)
+
+
+def _accuracies(labels, predictions, num_classes):
+  hits = predictions == labels
+  per_class = [hits[labels == c].mean() for c in range(num_classes) if np.any(labels == c)]
+  return {"accuracy": float(hits.mean()), "mean_class_accuracy": float(np.mean(per_class))}
+
+
+def fusion_report(test_pairs, second_weight=0.5, svms=None):
+  """Per head, like the paper's Table 3: each stream alone, averaging and (if fitted) SVM.
+
+  Args:
+    test_pairs: {head: (first HeadScores, second HeadScores)} from `aligned`.
+    second_weight: the averaging weight of the second (temporal) stream.
+    svms: {head: SvmFusion} or None.
+  """
+  report = {}
+  for head, (a, b) in test_pairs.items():
+    n = len(a.class_names)
+    rows = {"spatial": _accuracies(a.labels, a.predictions, n),
+            "temporal": _accuracies(a.labels, b.predictions, n),
+            "averaging": _accuracies(a.labels, np.argmax(average(a.scores, b.scores,
+                                                                 second_weight), axis=1), n)}
+    if svms:
+      rows["svm"] = _accuracies(a.labels, svms[head].predict(a.scores, b.scores), n)
+    report[head] = {"videos": int(len(a.labels)), **rows}
+  return report
+
+
+def report_table(report):
+  lines = ["| head | videos | method | accuracy | mean class accuracy |", "|---|---|---|---|---|"]
+  for head, rows in report.items():
+    for method, values in rows.items():
+      if method != "videos":
+        lines.append(f"| {head} | {rows['videos']} | {method} | {100 * values['accuracy']:.1f}% "
+                     f"| {100 * values['mean_class_accuracy']:.1f}% |")
+  return "\n".join(lines)
