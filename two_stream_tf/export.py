@@ -1,0 +1,66 @@
+"""Exports trained streams as SavedModels: one per stream and one two-stream model with fusion.
+
+  python -m two_stream_tf.export --spatial_model_dir=S --temporal_model_dir=T \
+      --export_dir=OUT [--fusion=average|svm --svm_dir=FUSE_OUTPUT_DIR]
+
+Writes OUT/spatial and OUT/temporal (`serve`: views -> per-view softmax per head) and
+OUT/two_stream (`serving_default`: one video's RGB and flow views -> fused probabilities;
+`metadata`: JSON of what inputs need, also in OUT/two_stream/metadata.json). Each loads
+with `tf.saved_model.load` alone, no project code needed.
+"""
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+from two_stream_tf import serving
+
+flags.DEFINE_string("spatial_model_dir", None, "Trained spatial stream (two_stream_tf.train).")
+flags.DEFINE_string("temporal_model_dir", None, "Trained temporal stream.")
+flags.DEFINE_string("export_dir", None, "Where the SavedModels go.")
+flags.DEFINE_enum("fusion", "average", list(serving.FUSIONS), "Fusion inside the two-stream model.")
+flags.DEFINE_float("temporal_weight", 0.5, "Averaging weight of the temporal stream.",
+                   lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_string("svm_dir", None, "For --fusion=svm: the two_stream_tf.fuse output "
+                    "directory holding svm_<head>.npz.")
+flags.mark_flags_as_required(["spatial_model_dir", "temporal_model_dir", "export_dir"])
+flags.register_multi_flags_validator(
+    ["fusion", "svm_dir"], lambda v: v["fusion"] != "svm" or v["svm_dir"] is not None,
+    "--fusion=svm needs --svm_dir (the output directory of two_stream_tf.fuse)")
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  # pylint: disable=import-outside-toplevel
+  from two_stream_tf import fusion
+  from two_stream_tf import trained
+  try:
+    spatial, spatial_spec, spatial_step = trained.load(FLAGS.spatial_model_dir)
+    temporal, temporal_spec, temporal_step = trained.load(FLAGS.temporal_model_dir)
+    serving.check_compatible(spatial_spec, temporal_spec)
+    svms = None
+    if FLAGS.fusion == "svm":
+      svms = {}
+      for head in temporal_spec.head_names:
+        path = os.path.join(FLAGS.svm_dir, f"svm_{head}.npz")
+        if not os.path.isfile(path):
+          raise serving.ExportError(f"no {path}: run two_stream_tf.fuse with train scores first")
+        svms[head] = fusion.SvmFusion.load(path)
+    for name, model in (("spatial", spatial), ("temporal", temporal)):
+      serving.export_stream(os.path.join(FLAGS.export_dir, name), model)
+    two_stream_dir = os.path.join(FLAGS.export_dir, "two_stream")
+    serving.export_two_stream(two_stream_dir, spatial, temporal, spatial_spec, temporal_spec,
+                              FLAGS.fusion, FLAGS.temporal_weight, svms)
+  except (ValueError, FileNotFoundError) as e:
+    sys.exit(f"error: {e}")
+  print(f"exported spatial (step {spatial_step}), temporal (step {temporal_step}) and the "
+        f"two-stream model ({FLAGS.fusion} fusion) to {FLAGS.export_dir}")
+
+
+if __name__ == "__main__":
+  app.run(main)

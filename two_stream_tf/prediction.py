@@ -1,0 +1,90 @@
+"""Predictions for video files with an exported two-stream model.
+
+Each video goes through exactly what the training data went through: flow_tools
+extraction with the export's settings (frame size, algorithm, quantisation, JPEG
+qualities) into temporary records, then the 25 x 10 test views of
+`two_stream_tf.data.evaluation_views`, then the export's `serving_default`.
+"""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from flow_tools import datasets
+from flow_tools import encode
+from two_stream_tf import data
+from two_stream_tf.data import views as views_lib
+
+_CLASS = "videos"  # the one class folder of the temporary dataset
+
+
+@dataclasses.dataclass
+class Prediction:
+  path: str
+  heads: dict    # head -> [(class name, probability)], best first
+  error: str     # why there is no prediction, or None
+
+
+def load_export(export_dir):
+  """(the two-stream SavedModel, its metadata): `export_dir` is export's OUT or OUT/two_stream."""
+  for path in (os.path.join(export_dir, "two_stream"), export_dir):
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+      model = tf.saved_model.load(path)
+      return model, json.loads(model.metadata().numpy())
+  raise FileNotFoundError(f"no two-stream SavedModel in {export_dir} (run two_stream_tf.export)")
+
+
+def _stage_videos(paths, root):
+  """A folder dataset of links to the videos, all in split 1's test set; {video id: path}."""
+  video_dir, list_dir = os.path.join(root, "data"), os.path.join(root, "lists")
+  os.makedirs(os.path.join(video_dir, _CLASS))
+  os.makedirs(list_dir)
+  names = {}
+  for i, path in enumerate(paths):
+    extension = os.path.splitext(path)[1] or ".avi"
+    name = f"{i:05d}{extension}"
+    os.symlink(os.path.abspath(path), os.path.join(video_dir, _CLASS, name))
+    names[name] = path
+  with open(os.path.join(list_dir, "split1.txt"), "w", encoding="utf-8") as f:
+    f.writelines(f"{_CLASS}/{name} test\n" for name in names)
+  index = datasets.load_folder(video_dir, list_dir)
+  return index, {f"{_CLASS}/{os.path.splitext(name)[0]}": path for name, path in names.items()}
+
+
+def _views(records_dir, metadata, stream):
+  config = data.InputConfig(stream=stream, crop_size=metadata["crop_size"],
+                            stack_length=metadata["stack_length"], stacking=metadata["stacking"],
+                            mean_subtraction=False)  # the export subtracts the mean itself
+  per_video = views_lib.NUM_POSITIONS * views_lib.VIEWS_PER_POSITION
+  return data.evaluation_views(records_dir, 1, config, batch_size=per_video)
+
+
+def predict_videos(export_dir, paths, work_dir, top_k=5, num_workers=2):
+  """A `Prediction` per path, in order: top-k classes per head, or the reason there are none."""
+  # pylint: disable=import-outside-toplevel
+  from flow_tools import extraction
+  model, metadata = load_export(export_dir)
+  index, path_of = _stage_videos(paths, work_dir)
+  config = encode.ExtractionConfig(**metadata["extraction"])
+  records_dir = os.path.join(work_dir, "records")
+  summary = extraction.extract(index, records_dir, config, num_workers, progress=False)
+  results = {path_of[v]: Prediction(path_of[v], {}, f["reason"])
+             for v, f in summary.failures.items()}
+  if summary.num_extracted:
+    heads = [(name, classes) for name, classes in metadata["heads"]]
+    for rgb, flow in zip(_views(records_dir, metadata, "spatial"),
+                         _views(records_dir, metadata, "temporal")):
+      video_id = rgb["video_id"][0].numpy().decode()
+      if flow["video_id"][0].numpy().decode() != video_id:
+        raise RuntimeError("spatial and temporal views came in different orders")
+      outputs = model.signatures["serving_default"](rgb=rgb["views"], flow=flow["views"])
+      ranked = {}
+      for head, classes in heads:
+        probabilities = outputs[head].numpy()
+        best = np.argsort(-probabilities)[:top_k]
+        ranked[head] = [(classes[i], float(probabilities[i])) for i in best]
+      results[path_of[video_id]] = Prediction(path_of[video_id], ranked, None)
+  return [results[p] for p in paths]
