@@ -162,6 +162,8 @@ def test_mirrored_on_two_logical_cpus_equals_one_device(records_dirs, tmp_path):
   single, mirrored = results["single"], results["mirrored"]
   assert single["replicas"] == 1 and mirrored["replicas"] == 2
   for key, value in single["metrics"].items():
+    if key == "examples_per_second":
+      continue
     assert mirrored["metrics"][key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
   np.testing.assert_allclose(mirrored["conv1"], single["conv1"], rtol=1e-4, atol=1e-7)
 

@@ -1,0 +1,151 @@
+"""Exported models: the two-stream SavedModel loaded in a fresh process, without project
+code, equals the Python streams and fusion; predict on video files."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy import special
+
+from flow_tools import records
+from two_stream_tf import data
+from two_stream_tf import fusion
+from two_stream_tf import prediction
+from two_stream_tf import run_spec
+from two_stream_tf import serving
+from two_stream_tf import trained
+from two_stream_tf import training
+from tests.two_stream_tf import reference
+from tests.two_stream_tf.test_training import _build, _config, _fixed_batch_dataset
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CROP, STACK = 48, 2
+
+_FRESH_PROCESS = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+model = tf.saved_model.load(sys.argv[1])
+assert not [m for m in sys.modules if m.startswith(("two_stream_tf", "flow_tools"))]
+views = np.load(sys.argv[2])
+out = model.signatures["serving_default"](rgb=tf.constant(views["rgb"]),
+                                          flow=tf.constant(views["flow"]))
+print(json.dumps({"metadata": json.loads(model.metadata().numpy()),
+                  "outputs": {k: v.numpy().tolist() for k, v in out.items()}}))
+"""
+
+
+@pytest.fixture(scope="module")
+def streams(records_dirs, tmp_path_factory):
+  """A spatial and a temporal model_dir (a few steps each), multi-task on both datasets."""
+  root = tmp_path_factory.mktemp("streams")
+  dirs = (records_dirs["ucf101"], records_dirs["hmdb51"])
+  out = {}
+  for stream in ("spatial", "temporal"):
+    spec = run_spec.RunSpec(stream, run_spec.heads_of(dirs), dirs, 1, crop_size=CROP,
+                            stack_length=STACK, dropout=0.0)
+    out[stream] = str(root / stream)
+    run_spec.save(out[stream], spec)
+    training.train(_build(spec), _fixed_batch_dataset(spec), out[stream], _config(2), stream)
+  return out
+
+
+def _svms(spec):
+  rng = np.random.default_rng(0)
+  return {head: fusion.SvmFusion(rng.normal(size=(len(c), 2 * len(c))), rng.normal(size=len(c)),
+                                 c, 1.0, float("nan")) for head, c in spec.heads}
+
+
+@pytest.mark.parametrize("fusion_kind", ["average", "svm"])
+def test_fresh_process_export_equals_python_fusion(streams, records_dirs, tmp_path, fusion_kind):
+  spatial, spatial_spec, _ = trained.load(streams["spatial"])
+  temporal, temporal_spec, _ = trained.load(streams["temporal"])
+  svms = _svms(temporal_spec) if fusion_kind == "svm" else None
+  export_dir = str(tmp_path / "two_stream")
+  serving.export_two_stream(export_dir, spatial, temporal, spatial_spec, temporal_spec,
+                            fusion_kind, 0.3, svms)
+
+  video_id = sorted(records.read_manifest(records_dirs["ucf101"])["videos"])[4]
+  video = records.load_video(records_dirs["ucf101"], video_id)
+  raw_flow = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=STACK,
+                              mean_subtraction=False)
+  rgb = reference.views(video, spatial_spec.input_config()).astype(np.float32)
+  flow = reference.views(video, raw_flow).astype(np.float32)
+  views_path = str(tmp_path / "views.npz")
+  np.savez(views_path, rgb=rgb, flow=flow)
+  process = subprocess.run([sys.executable, "-c", _FRESH_PROCESS, export_dir, views_path],
+                           capture_output=True, text=True, check=False, cwd=str(tmp_path),
+                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  assert process.returncode == 0, process.stderr[-3000:]
+  exported = json.loads(process.stdout.strip().splitlines()[-1])
+
+  # Python: each stream on its views (mean subtraction done here, by the reference), averaged
+  # over the 250 views, then fused.
+  mean_subtracted = reference.views(video, temporal_spec.input_config()).astype(np.float32)
+  s = {k: v.mean(axis=0) for k, v in spatial.predict(rgb, batch_size=50, verbose=0).items()}
+  t = {k: v.mean(axis=0) for k, v in temporal.predict(mean_subtracted, batch_size=50,
+                                                      verbose=0).items()}
+  for head in temporal_spec.head_names:
+    if fusion_kind == "average":
+      expected = fusion.average(s[head], t[head], 0.3)
+    else:
+      expected = special.softmax(svms[head].decision(s[head][None], t[head][None])[0])
+    np.testing.assert_allclose(exported["outputs"][head], expected, atol=1e-5)
+    np.testing.assert_allclose(exported["outputs"][f"{head}_temporal"], t[head], atol=1e-5)
+  metadata = exported["metadata"]
+  assert metadata["stack_length"] == STACK and metadata["crop_size"] == CROP
+  assert metadata["extraction"]["algorithm"] == "dis" and metadata["fusion"] == fusion_kind
+  assert [h for h, _ in metadata["heads"]] == ["ucf101", "hmdb51"]
+
+
+def test_export_refuses_streams_that_do_not_fit(streams):
+  spatial, spatial_spec, _ = trained.load(streams["spatial"])
+  temporal, temporal_spec, _ = trained.load(streams["temporal"])
+  with pytest.raises(serving.ExportError, match="expected a spatial and a temporal"):
+    serving.export_two_stream("/nonexistent", temporal, spatial, temporal_spec, spatial_spec)
+  with pytest.raises(serving.ExportError, match="SVM fusion needs a fitted SVM"):
+    serving.export_two_stream("/nonexistent", spatial, temporal, spatial_spec, temporal_spec,
+                              "svm", 0.5, {})
+
+
+def test_predict_on_video_files_with_per_file_errors(streams, synthetic_dir, records_dirs,
+                                                    tmp_path):
+  export_dir = str(tmp_path / "export")
+  env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
+  process = subprocess.run(
+      [sys.executable, "-m", "two_stream_tf.export", f"--spatial_model_dir={streams['spatial']}",
+       f"--temporal_model_dir={streams['temporal']}", f"--export_dir={export_dir}"],
+      env=env, capture_output=True, text=True, check=False)
+  assert process.returncode == 0, process.stderr[-3000:]
+  assert {"spatial", "temporal", "two_stream"} <= set(os.listdir(export_dir))
+
+  good = os.path.join(synthetic_dir, "ucf101", "UCF-101", "BlueRingsDown",
+                      "v_BlueRingsDown_g01_c01.avi")
+  broken = tmp_path / "broken.avi"
+  broken.write_bytes(b"not a video")
+  process = subprocess.run(
+      [sys.executable, "-m", "two_stream_tf.predict", f"--export_dir={export_dir}", "--json",
+       "--top_k=3", good, str(broken)], env=env, capture_output=True, text=True, check=False)
+  assert process.returncode == 3, process.stderr[-3000:]
+  answers = json.loads(process.stdout)
+  assert answers[0]["video"] == good and answers[0]["error"] is None
+  ranked = answers[0]["heads"]["ucf101"]
+  assert len(ranked) == 3 and ranked[0]["probability"] >= ranked[1]["probability"]
+  assert answers[1]["error"] and not answers[1]["heads"]
+
+  # The answer is the export's output on the video's 25 x 10 views, built by the reference
+  # from the video's record (extracted with the same settings the export names).
+  model, metadata = prediction.load_export(export_dir)
+  video = records.load_video(records_dirs["ucf101"], "BlueRingsDown/v_BlueRingsDown_g01_c01")
+  rgb = reference.views(video, data.InputConfig(stream="spatial", crop_size=CROP))
+  flow = reference.views(video, data.InputConfig(stream="temporal", crop_size=CROP,
+                                                 stack_length=STACK, mean_subtraction=False))
+  expected = model.signatures["serving_default"](
+      rgb=rgb.astype(np.float32), flow=flow.astype(np.float32))["ucf101"].numpy()
+  classes = dict(metadata["heads"])["ucf101"]
+  for answer in ranked:
+    assert answer["probability"] == pytest.approx(expected[classes.index(answer["class"])],
+                                                  abs=1e-5)
