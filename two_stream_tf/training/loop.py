@@ -168,7 +168,7 @@ def train(build_model, make_dataset, model_dir, config, stream, strategy=None, h
                                             config.mixed_precision)
     optimizer.build(model.trainable_variables)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-  heads = list(model.output.keys() if isinstance(model.output, dict) else model.output_names)
+  heads = list(model.output)  # dict outputs: the head names, in order
   checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
   manager = tf.train.CheckpointManager(checkpoint, save_dir, config.keep_checkpoints if chief else 1,
                                        checkpoint_name=CHECKPOINT_PREFIX)
