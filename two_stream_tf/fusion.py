@@ -7,8 +7,10 @@ chosen by cross-validation on those scores only. A fitted fusion is saved as pla
 """
 
 import dataclasses
+import warnings
 
 import numpy as np
+from sklearn import exceptions
 from sklearn import model_selection
 from sklearn import svm
 
@@ -137,8 +139,11 @@ def fit_svm(first, second, labels, class_names, c_grid=DEFAULT_C_GRID, max_iter=
   if folds is None or len(c_grid) == 1:
     best_c, best_accuracy = c_grid[0], float("nan")
   else:
-    accuracies = [model_selection.cross_val_score(make(c), features, labels, cv=folds).mean()
-                  for c in c_grid]
+    with warnings.catch_warnings():
+      # Extreme C values of the grid often stop at max_iter; cross-validation judges them.
+      warnings.simplefilter("ignore", exceptions.ConvergenceWarning)
+      accuracies = [model_selection.cross_val_score(make(c), features, labels, cv=folds).mean()
+                    for c in c_grid]
     best = int(np.argmax(accuracies))
     best_c, best_accuracy = c_grid[best], float(accuracies[best])
   model = make(best_c).fit(features, labels)
