@@ -193,3 +193,21 @@ def test_init_from_copies_a_trained_trunk_and_not_the_heads(records_dirs, tmp_pa
                            stack_length=STACK + 1)
   with pytest.raises(ValueError, match="does not fit this network"):
     trained.init_trunk_from(trained.build(other), source_dir)
+
+
+def test_a_saturated_wrong_head_still_gets_gradients():
+  """From logits, not clipped probabilities: the loss passes -log(1e-7) and keeps a gradient."""
+  model = models.build_model("temporal", {"a": 3}, crop_size=CROP, stack_length=1)
+  x = tf.random.stateless_normal([2, CROP, CROP, 2], [0, 1]) * 1e3
+  head = model.get_layer("a_logits")
+  head.kernel.assign(head.kernel * 1e4)  # logits in the thousands: a saturated softmax
+
+  @tf.function
+  def loss_and_gradient_norm():
+    with tf.GradientTape() as tape:
+      probabilities = model(x, training=False)["a"]
+      wrong = tf.argmin(probabilities, axis=-1, output_type=tf.int32)
+      loss = tf.reduce_mean(losses.cross_entropy(wrong, probabilities))
+    return loss, tf.linalg.global_norm(tape.gradient(loss, model.trainable_variables))
+  loss, norm = loss_and_gradient_norm()
+  assert loss > -math.log(1e-7) and norm > 0

@@ -7,15 +7,18 @@ the local numerator is divided by the global denominator, so summing replicas'
 gradients (what tf.distribute does) gives the gradient of the global loss.
 """
 
+import keras
 import tensorflow as tf
-
-_EPSILON = 1e-7  # probabilities are clipped as keras.losses does, so log(0) never occurs
 
 
 def cross_entropy(labels, probabilities):
-  """-log p[label] per sample, from softmax outputs."""
-  picked = tf.gather(probabilities, tf.cast(labels, tf.int32), axis=-1, batch_dims=1)
-  return -tf.math.log(tf.clip_by_value(picked, _EPSILON, 1.0))
+  """-log p[label] per sample, from softmax outputs.
+
+  Keras computes it from the softmax's logits when the tensor carries them (a model's
+  softmax output does): clipping probabilities instead would give a saturated, confidently
+  wrong head zero gradient, and training would stall there (seen on RGB from scratch).
+  """
+  return keras.losses.sparse_categorical_crossentropy(tf.cast(labels, tf.int32), probabilities)
 
 
 def head_statistics(labels, weights, outputs):
