@@ -8,7 +8,6 @@ per-class accuracy) beside it and TensorBoard summaries in `<model_dir>/eval_<su
 (accuracies, confusion matrices, sample views); prints a short table.
 """
 
-import json
 import os
 import sys
 
