@@ -14,7 +14,9 @@ A class is an appearance (object colour and pattern) times a motion (direction o
 the object relative to a panning camera). A single frame shows the appearance but
 not the motion; grayscale optical flow shows the motion but hardly the appearance;
 so either stream alone is ambiguous between classes and only their fusion is right.
-UCF-101-style classes move along the axes, HMDB-51-style classes diagonally.
+UCF-101-style classes move along the axes, HMDB-51-style classes diagonally. Like real
+actions, a class survives a horizontal flip (the paper's augmentation and test views):
+a motion either has no horizontal part or goes left or right at random per clip.
 """
 
 import dataclasses
@@ -42,9 +44,19 @@ UCF_APPEARANCES = (Appearance("Red", (220, 40, 40), "checker"),
 HMDB_APPEARANCES = (Appearance("yellow", (230, 210, 40), "rings"),
                     Appearance("cyan", (40, 210, 220), "checker"),
                     Appearance("magenta", (215, 50, 210), "dots"))
-UCF_MOTIONS = {"Left": (-1, 0), "Right": (1, 0), "Up": (0, -1), "Down": (0, 1)}
-HMDB_MOTIONS = {"up_left": (-1, -1), "up_right": (1, -1),
-                "down_left": (-1, 1), "down_right": (1, 1)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Motion:
+  """The object's direction relative to the camera; `mirrored`: x sign random per clip."""
+  direction: tuple
+  mirrored: bool = False
+
+
+UCF_MOTIONS = {"Up": Motion((0, -1)), "Down": Motion((0, 1)),
+               "Sideways": Motion((1, 0), mirrored=True), "Still": Motion((0, 0))}
+HMDB_MOTIONS = {"rise": Motion((1, -1), mirrored=True), "fall": Motion((1, 1), mirrored=True),
+                "sideways": Motion((1, 0), mirrored=True), "still": Motion((0, 0))}
 # Like UCF-101's HandstandPushups folder holding v_HandStandPushups_* files.
 UCF_MISCASED_FILE_NAMES = {"GreenDotsUp": "GreenDotsUP"}
 # Characters HMDB-51 file names really contain.
@@ -55,7 +67,7 @@ HMDB_NAME_DECORATIONS = ("#{k}_", "({k})_", "[clip{k}]_", "Tom&Jerry's_", "wow!_
 class Scene:
   """Everything random about one clip."""
   appearance: Appearance
-  direction: tuple
+  motion: Motion
   num_frames: int
   width: int
   height: int
@@ -78,11 +90,14 @@ def render(scene):
   """The clip's frames, T x H x W x 3 uint8 RGB."""
   rng = np.random.default_rng(scene.seed)
   w, h, t_count = scene.width, scene.height, scene.num_frames
-  camera = rng.uniform(-1.5, 1.5, size=2)
-  speed = rng.uniform(1.5, 3.0) / np.hypot(*scene.direction)
-  velocity = camera + speed * np.asarray(scene.direction, np.float64)
+  camera = rng.uniform(-1.2, 1.2, size=2)  # pixels per frame
+  direction = np.asarray(scene.motion.direction, np.float64)
+  if scene.motion.mirrored and rng.random() < 0.5:
+    direction[0] = -direction[0]
+  speed = rng.uniform(1.2, 2.2) / max(np.hypot(*direction), 1.0)
+  velocity = camera + speed * direction
   radius = rng.uniform(0.15, 0.22) * min(w, h)
-  centre0 = rng.uniform([radius, radius], [w - radius, h - radius])
+  centre0 = rng.uniform([0.35 * w, 0.35 * h], [0.65 * w, 0.65 * h])
   pattern_shift = rng.uniform(0, 64, size=2)
 
   margin = int(np.ceil(np.abs(camera).max() * t_count)) + 4
@@ -146,17 +161,17 @@ def generate_ucf101(root, seed=0, groups=6, clips_per_group=2, width=160, height
     raise ValueError(f"UCF-101 layout needs at least 6 groups (two test groups per split), got {groups}")
   class_names, class_ind, train, test = [], [], {1: [], 2: [], 3: []}, {1: [], 2: [], 3: []}
   for appearance in UCF_APPEARANCES:
-    for motion, direction in UCF_MOTIONS.items():
-      class_names.append((f"{appearance.name}{appearance.pattern.title()}{motion}",
-                          appearance, direction))
-  for label, (name, appearance, direction) in enumerate(class_names):
+    for motion_name, motion in UCF_MOTIONS.items():
+      class_names.append((f"{appearance.name}{appearance.pattern.title()}{motion_name}",
+                          appearance, motion))
+  for label, (name, appearance, motion) in enumerate(class_names):
     class_ind.append(f"{label + 1} {name}")
     file_class = UCF_MISCASED_FILE_NAMES.get(name, name)
     for g in range(1, groups + 1):
       for c in range(1, clips_per_group + 1):
         relpath = f"{name}/v_{file_class}_g{g:02d}_c{c:02d}.avi"
         rng = np.random.default_rng(_seed(seed, 0, label, g, c))
-        scene = Scene(appearance, direction,
+        scene = Scene(appearance, motion,
                       _num_frames(rng, frames_range, label == 0 and g == 1 and c == 1),
                       width, height, _seed(seed, 1, label, g, c))
         write_video(os.path.join(root, "UCF-101", relpath), render(scene))
@@ -180,15 +195,15 @@ def generate_hmdb51(root, seed=0, videos_per_class=10, width=160, height=120,
   Returns:
     The class names in label (alphabetical) order.
   """
-  classes = sorted((f"{a.name}_{a.pattern}_{motion}", a, direction)
-                   for a in HMDB_APPEARANCES for motion, direction in HMDB_MOTIONS.items())
+  classes = sorted((f"{a.name}_{a.pattern}_{motion_name}", a, motion)
+                   for a in HMDB_APPEARANCES for motion_name, motion in HMDB_MOTIONS.items())
   split_lines = {}
-  for label, (name, appearance, direction) in enumerate(classes):
+  for label, (name, appearance, motion) in enumerate(classes):
     for k in range(videos_per_class):
       decoration = HMDB_NAME_DECORATIONS[k % len(HMDB_NAME_DECORATIONS)].format(k=k)
       file_name = f"{decoration}synthetic_{name}_u_cm_np1_fr_goo_{k}.avi"
       rng = np.random.default_rng(_seed(seed, 2, label, k))
-      scene = Scene(appearance, direction,
+      scene = Scene(appearance, motion,
                     _num_frames(rng, frames_range, label == 0 and k == 0),
                     width, height, _seed(seed, 3, label, k))
       write_video(os.path.join(root, "hmdb51_org", name, file_name), render(scene))

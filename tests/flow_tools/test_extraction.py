@@ -138,7 +138,8 @@ def _broken_folder_dataset(root, good_video):
   with open(os.path.join(videos, "garbage.avi"), "wb") as f:
     f.write(np.random.default_rng(0).bytes(4000))
   open(os.path.join(videos, "empty.avi"), "wb").close()
-  one = synthetic.render(synthetic.Scene(synthetic.UCF_APPEARANCES[0], (1, 0), 1, 64, 48, 0))
+  scene = synthetic.Scene(synthetic.UCF_APPEARANCES[0], synthetic.Motion((1, 0)), 1, 64, 48, 0)
+  one = synthetic.render(scene)
   synthetic.write_video(os.path.join(videos, "one_frame.avi"), one)
   os.makedirs(os.path.join(root, "lists"))
   names = ["good", "truncated", "garbage", "empty", "one_frame"]

@@ -29,7 +29,7 @@ def test_flow_views_match_the_paper(records_dirs, stacking, stack_length, mean_s
                             stacking=stacking, mean_subtraction=mean_subtraction)
   got = _views_by_video(records_dirs["ucf101"], config)
   # The synthetic short clip (6 frames: 5 fields < L = 10) is in split 1's test set.
-  short = "RedCheckerLeft/v_RedCheckerLeft_g01_c01"
+  short = "RedCheckerUp/v_RedCheckerUp_g01_c01"
   assert short in got
   for video_id in sorted(got)[::6] + [short]:
     video = records.load_video(records_dirs["ucf101"], video_id)
@@ -43,7 +43,7 @@ def test_flow_views_match_the_paper(records_dirs, stacking, stack_length, mean_s
 def test_short_clip_repeats_its_last_field(records_dirs):
   config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=10,
                             mean_subtraction=False)
-  video_id = "RedCheckerLeft/v_RedCheckerLeft_g01_c01"
+  video_id = "RedCheckerUp/v_RedCheckerUp_g01_c01"
   views = _views_by_video(records_dirs["ucf101"], config)[video_id]
   video = records.load_video(records_dirs["ucf101"], video_id)
   assert len(video.flow) == 5
