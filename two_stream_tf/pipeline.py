@@ -198,7 +198,8 @@ def results_table(report, predicted):
   methods = ("spatial", "temporal", "averaging", "svm")
   lines = ["| dataset | test videos | " + " | ".join(methods) + " | fusion beats both streams |",
            "|---" * (len(methods) + 3) + "|"]
-  for head, rows in report.items():
+  for head in sorted(report, key=list(_VIDEO_DIRS).index):
+    rows = report[head]
     best_stream = max(rows["spatial"]["accuracy"], rows["temporal"]["accuracy"])
     fused = min(rows["averaging"]["accuracy"], rows["svm"]["accuracy"])
     lines.append(f"| {head} | {rows['videos']} | " +

@@ -1,23 +1,56 @@
-"""The README's main job, reduced in size: every stage runs and leaves its outputs."""
+"""The README's main job, reduced in size (few steps, one position): every stage runs,
+leaves its outputs, and the exported two-stream model predicts."""
 
+import glob
+import json
 import os
 import subprocess
 import sys
 
+import tensorflow as tf
+
 from flow_tools import records
+from two_stream_tf import fusion
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HEADS = ["ucf101", "hmdb51"]
 
 
-def test_quickstart_flagfile_runs_end_to_end(tmp_path):
+def test_quickstart_flagfile_runs_every_stage(tmp_path):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   result = subprocess.run(
       [sys.executable, "-m", "two_stream_tf.pipeline", "--flagfile=experiments/quickstart.flags",
-       f"--work_dir={tmp_path}", "--width=48", "--height=32", "--min_frames=4", "--max_frames=5",
-       "--ucf_clips_per_group=1", "--hmdb_videos_per_class=10"],
-      cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-  assert result.returncode == 0, result.stderr[-3000:]
+       f"--work_dir={tmp_path}", "--width=80", "--height=64", "--min_frames=6", "--max_frames=7",
+       "--ucf_clips_per_group=1", "--train_steps=2", "--num_positions=1"],
+      cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+  assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
   for dataset, videos in (("ucf101", 72), ("hmdb51", 120)):
     manifest = records.read_manifest(os.path.join(tmp_path, "records", dataset))
     assert manifest["num_videos"] == videos and not manifest["failures"]
-    assert f"| {dataset} | 12 | {videos} | {videos} | 0 |" in result.stdout
+  for stream in ("spatial", "temporal"):
+    model_dir = os.path.join(tmp_path, stream)
+    assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-2")
+    assert glob.glob(os.path.join(model_dir, "train", "events.out.tfevents.*"))
+    for subset, videos in (("test", {"ucf101": 24, "hmdb51": 36}),
+                           ("train", {"ucf101": 48, "hmdb51": 60})):
+      scores = fusion.load_scores(os.path.join(model_dir, f"scores_{subset}_split1.npz"))
+      assert {h: len(s.video_ids) for h, s in scores.items()} == videos
+  with open(os.path.join(tmp_path, "fusion", "fusion_report.json"), encoding="utf-8") as f:
+    report = json.load(f)["heads"]
+  assert list(report) == HEADS
+  assert all(set(rows) == {"videos", "spatial", "temporal", "averaging", "svm"}
+             for rows in report.values())
+  assert all(os.path.isfile(os.path.join(tmp_path, "fusion", f"svm_{h}.npz")) for h in HEADS)
+  for name in ("spatial", "temporal", "two_stream"):
+    assert os.path.isfile(os.path.join(tmp_path, "export", name, "saved_model.pb"))
+  with open(os.path.join(tmp_path, "predictions.json"), encoding="utf-8") as f:
+    answers = json.load(f)
+  assert len(answers) == 2 and not any(a["error"] for a in answers)
+  for answer in answers:
+    assert list(answer["heads"]) == HEADS
+    for ranked in answer["heads"].values():
+      probabilities = [r["probability"] for r in ranked]
+      assert len(ranked) == 5 and probabilities == sorted(probabilities, reverse=True)
+      assert 0 < sum(probabilities) <= 1 + 1e-5
+  assert "| dataset | test videos | spatial | temporal | averaging | svm |" in result.stdout
+  assert "| video | true class | predicted (two-stream export) | probability |" in result.stdout

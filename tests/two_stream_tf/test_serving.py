@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 from scipy import special
 
+from flow_tools import datasets
+from flow_tools import encode
+from flow_tools import extraction
 from flow_tools import records
+from flow_tools import synthetic
 from two_stream_tf import data
 from two_stream_tf import fusion
 from two_stream_tf import prediction
@@ -149,3 +153,50 @@ def test_predict_on_video_files_with_per_file_errors(streams, synthetic_dir, rec
   for answer in ranked:
     assert answer["probability"] == pytest.approx(expected[classes.index(answer["class"])],
                                                   abs=1e-5)
+
+
+def _toy_dataset(root):
+  """Two classes that differ in both appearance and motion, 8 train and 2 test videos each."""
+  classes = {"RedCheckerUp": (synthetic.UCF_APPEARANCES[0], synthetic.Motion((0, -1))),
+             "BlueRingsDown": (synthetic.UCF_APPEARANCES[2], synthetic.Motion((0, 1)))}
+  lines, test_videos = [], []
+  for label, (name, (appearance, motion)) in enumerate(classes.items()):
+    for k in range(10):
+      path = os.path.join(root, "toy", name, f"{name}_{k}.avi")
+      synthetic.write_video(path, synthetic.render(synthetic.Scene(
+          appearance, motion, 12, 64, 48, seed=100 * label + k)))
+      lines.append(f"{name}/{name}_{k}.avi {'test' if k >= 8 else 'train'}")
+      if k >= 8:
+        test_videos.append((path, name))
+  os.makedirs(os.path.join(root, "splits"))
+  with open(os.path.join(root, "splits", "split1.txt"), "w", encoding="utf-8") as f:
+    f.write("\n".join(lines) + "\n")
+  return datasets.load_dataset("folder", os.path.join(root, "toy"),
+                               os.path.join(root, "splits")), test_videos
+
+
+def test_predict_with_briefly_trained_streams_returns_the_true_class(tmp_path):
+  index, test_videos = _toy_dataset(str(tmp_path))
+  records_dir = str(tmp_path / "records")
+  assert not extraction.extract(index, records_dir, encode.ExtractionConfig(short_side=0),
+                                num_workers=1, progress=False).failures
+  specs, models = {}, {}
+  for stream, learning_rate in (("spatial", 1e-3), ("temporal", 1e-2)):
+    spec = run_spec.RunSpec(stream, run_spec.heads_of([records_dir]), (records_dir,), 1,
+                            crop_size=CROP, stack_length=STACK, dropout=0.0)
+    model_dir = str(tmp_path / stream)
+    run_spec.save(model_dir, spec)
+    training.train(_build(spec), lambda batch, seed, spec=spec: data.training_dataset(
+        [records_dir], 1, spec.input_config(), batch, seed=seed, deterministic=True),
+                   model_dir, _config(30, schedule=training.Schedule(learning_rate, (), 0.1, 30)),
+                   stream)
+    models[stream], specs[stream], _ = trained.load(model_dir)
+  export_dir = str(tmp_path / "export")
+  serving.export_two_stream(export_dir, models["spatial"], models["temporal"], specs["spatial"],
+                            specs["temporal"])
+  answers = prediction.predict_videos(export_dir, [p for p, _ in test_videos],
+                                      str(tmp_path / "work"), top_k=2, num_workers=1)
+  for answer, (path, true_class) in zip(answers, test_videos):
+    assert answer.error is None, path
+    (ranked,) = answer.heads.values()
+    assert ranked[0][0] == true_class and ranked[0][1] > 0.5, (path, ranked)
