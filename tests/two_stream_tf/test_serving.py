@@ -156,17 +156,17 @@ def test_predict_on_video_files_with_per_file_errors(streams, synthetic_dir, rec
 
 
 def _toy_dataset(root):
-  """Two classes that differ in both appearance and motion, 8 train and 2 test videos each."""
+  """Two classes that differ in both appearance and motion, 16 train and 2 test videos each."""
   classes = {"RedCheckerUp": (synthetic.UCF_APPEARANCES[0], synthetic.Motion((0, -1))),
              "BlueRingsDown": (synthetic.UCF_APPEARANCES[2], synthetic.Motion((0, 1)))}
   lines, test_videos = [], []
   for label, (name, (appearance, motion)) in enumerate(classes.items()):
-    for k in range(10):
+    for k in range(18):
       path = os.path.join(root, "toy", name, f"{name}_{k}.avi")
       synthetic.write_video(path, synthetic.render(synthetic.Scene(
           appearance, motion, 12, 64, 48, seed=100 * label + k)))
-      lines.append(f"{name}/{name}_{k}.avi {'test' if k >= 8 else 'train'}")
-      if k >= 8:
+      lines.append(f"{name}/{name}_{k}.avi {'test' if k >= 16 else 'train'}")
+      if k >= 16:
         test_videos.append((path, name))
   os.makedirs(os.path.join(root, "splits"))
   with open(os.path.join(root, "splits", "split1.txt"), "w", encoding="utf-8") as f:
@@ -188,7 +188,7 @@ def test_predict_with_briefly_trained_streams_returns_the_true_class(tmp_path):
     run_spec.save(model_dir, spec)
     training.train(_build(spec), lambda batch, seed, spec=spec: data.training_dataset(
         [records_dir], 1, spec.input_config(), batch, seed=seed, deterministic=True),
-                   model_dir, _config(30, schedule=training.Schedule(learning_rate, (), 0.1, 30)),
+                   model_dir, _config(60, schedule=training.Schedule(learning_rate, (), 0.1, 60)),
                    stream)
     models[stream], specs[stream], _ = trained.load(model_dir)
   export_dir = str(tmp_path / "export")
