@@ -134,7 +134,8 @@ def fit_svm(first, second, labels, class_names, c_grid=DEFAULT_C_GRID, max_iter=
   labels = np.asarray(labels)
   if len(np.unique(labels)) < 2:
     raise FusionError("SVM fusion needs training videos of at least two classes")
-  make = lambda c: svm.LinearSVC(C=c, multi_class="crammer_singer", max_iter=max_iter)
+  make = lambda c: svm.LinearSVC(C=c, multi_class="crammer_singer", max_iter=max_iter,
+                                random_state=0)
   folds = _folds(labels)
   if folds is None or len(c_grid) == 1:
     best_c, best_accuracy = c_grid[0], float("nan")

@@ -1,5 +1,6 @@
 """The training loop and the evaluation protocol, on tiny records and tiny models."""
 
+import dataclasses
 import math
 import os
 
@@ -113,6 +114,29 @@ def test_training_lowers_the_loss_and_resumes_with_its_state(records_dirs, tmp_p
                                  "optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE")
   assert step == 30
   np.testing.assert_array_equal(model.get_layer("trunk").get_layer("conv1").kernel.numpy(), conv1)
+
+
+def test_the_same_seed_trains_the_same_weights(records_dirs, tmp_path):
+  """Initialisation, dropout and input come from the seed: bitwise equal runs."""
+  spec = dataclasses.replace(_spec(records_dirs), dropout=0.5)
+
+  def weights_after_training(name, seed):
+    def make_dataset(batch_size, data_seed):
+      return data.training_dataset(list(spec.records_dirs), spec.split, spec.input_config(),
+                                   batch_size, seed=data_seed, deterministic=True,
+                                   shuffle_buffer=16)
+    result = training.train(lambda: trained.build(spec), make_dataset, str(tmp_path / name),
+                            _config(3, seed=seed), "temporal")
+    reader = tf.train.load_checkpoint(result.checkpoint)
+    return [reader.get_tensor(k) for k in sorted(reader.get_variable_to_shape_map())
+            if k.startswith("optimizer/_trainable_variables/")]
+
+  first, again, other = (weights_after_training("a", 5), weights_after_training("b", 5),
+                         weights_after_training("c", 6))
+  assert len(first) == len(again) > 10
+  for a, b in zip(first, again):
+    np.testing.assert_array_equal(a, b)
+  assert any(not np.array_equal(a, c) for a, c in zip(first, other))
 
 
 def test_a_diverging_loss_stops_and_keeps_the_last_good_checkpoint(records_dirs, tmp_path):

@@ -162,6 +162,7 @@ def train(build_model, make_dataset, model_dir, config, stream, strategy=None, h
   save_dir = strategy_lib.write_dir(model_dir, strategy)
   os.makedirs(save_dir, exist_ok=True)
 
+  keras.utils.set_random_seed(config.seed)  # initial weights and dropout masks
   with strategy.scope():
     model = _build(build_model, config)
     optimizer = schedule_lib.make_optimizer(config.schedule, config.momentum,
