@@ -11,6 +11,7 @@ the loss diverged (the last good checkpoint is kept).
 
 import datetime
 import os
+import re
 import sys
 
 from absl import app
@@ -58,6 +59,9 @@ flags.DEFINE_integer("samples_per_visit", _INPUT.samples_per_visit,
                      "Samples drawn per video read (1: the paper).", lower_bound=1)
 flags.DEFINE_integer("shuffle_buffer", 1024, "Samples mixed after their choice.", lower_bound=1)
 flags.DEFINE_bool("deterministic_input", False, "Reproducible input order (slower).")
+flags.DEFINE_string("tf_data_service", None,
+                    "grpc://HOST:PORT of a tf.data service dispatcher: its workers read, decode "
+                    "and augment the input (each with its own random stream).")
 flags.DEFINE_integer("batch_size", 256, "Global batch size.", lower_bound=1)
 flags.DEFINE_float("learning_rate", 1e-2, "Initial learning rate.", lower_bound=0)
 flags.DEFINE_list("lr_boundaries", None,
@@ -135,6 +139,19 @@ def _check_distribution(values):
   return True
 
 
+def _check_service(values):
+  address = values["tf_data_service"]
+  if address is None:
+    return True
+  if not re.fullmatch(r"grpc://[^\s/]+:\d+", address):
+    raise flags.ValidationError(f"--tf_data_service must look like grpc://HOST:PORT, "
+                                f"got {address!r}")
+  if values["deterministic_input"]:
+    raise flags.ValidationError("--deterministic_input cannot hold with --tf_data_service "
+                                "(batches arrive from several workers in any order)")
+  return True
+
+
 def _schedule(values):
   boundaries = values["lr_boundaries"]
   if boundaries is not None:
@@ -151,7 +168,8 @@ for _names, _check in ((["stream", "stacking", "stack_length"], _check_input),
                        (["weights", "trunk", "init_from", "last_layer_only"], _check_weights),
                        (["lr_boundaries", "learning_rate", "train_steps", "weights", "init_from"],
                         _check_schedule),
-                       (["distribution"], _check_distribution)):
+                       (["distribution"], _check_distribution),
+                       (["tf_data_service", "deterministic_input"], _check_service)):
   flags.register_multi_flags_validator(_names, _check)
 
 
@@ -225,6 +243,10 @@ def main(argv):
       return model
 
     def make_dataset(batch_size, seed):
+      if FLAGS.tf_data_service:
+        return data.service.distribute(data.training_dataset(
+            list(spec.records_dirs), spec.split, input_config, batch_size, None,
+            shuffle_buffer=FLAGS.shuffle_buffer), FLAGS.tf_data_service)
       return data.training_dataset(list(spec.records_dirs), spec.split, input_config,
                                    batch_size, seed, shuffle_buffer=FLAGS.shuffle_buffer,
                                    deterministic=FLAGS.deterministic_input)

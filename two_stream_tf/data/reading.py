@@ -9,7 +9,7 @@ from two_stream_tf.data import selection
 _MAX_CYCLE = 16
 
 
-def selected_videos(sources, split, subset, config, deterministic, seed=None):
+def selected_videos(sources, split, subset, config, deterministic, endless=False, seed=None):
   """Parsed records of the split's `subset` videos, each tagged with its head index.
 
   Args:
@@ -17,8 +17,9 @@ def selected_videos(sources, split, subset, config, deterministic, seed=None):
     split, subset: which videos ('train' or 'test' of split N, 1-based).
     config: the `InputConfig`, for the feature lists to parse.
     deterministic: keep a fixed element order.
-    seed: shuffle shard order with this seed and repeat forever (training);
-      None reads every video once in shard order (evaluation).
+    endless: shuffle the shard order and repeat forever (training); otherwise every
+      video once, in shard order (evaluation).
+    seed: the shard shuffle's seed (None: from TensorFlow's global seed).
   Returns:
     A `tf.data.Dataset` of {'context', 'sequences', 'head'}.
   """
@@ -30,7 +31,7 @@ def selected_videos(sources, split, subset, config, deterministic, seed=None):
   paths = [p for s in sources for p in s.shards]
   heads = [h for h, s in enumerate(sources) for _ in s.shards]
   files = tf.data.Dataset.from_tensor_slices((paths, tf.constant(heads, tf.int32)))
-  if seed is not None:
+  if endless:
     files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
   records = files.interleave(
       lambda path, head: tf.data.TFRecordDataset(path).map(lambda r: (r, head)),

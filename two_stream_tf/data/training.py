@@ -29,7 +29,8 @@ _VISITS, _CHOICE = 1, 2
 
 def _element_seed(seed, purpose, index):
   return tf.random.experimental.stateless_fold_in(
-      tf.constant([seed, purpose], tf.int64), tf.cast(index, tf.int64))
+      tf.stack([tf.cast(seed, tf.int64), tf.constant(purpose, tf.int64)]),
+      tf.cast(index, tf.int64))
 
 
 def _uniform_int(seed, low, high):
@@ -128,7 +129,8 @@ def training_dataset(records_dirs, split, config, batch_size, seed=0, subset="tr
     split: 1-based split number.
     config: an `InputConfig`.
     batch_size: samples per batch.
-    seed: seeds video order and every random choice.
+    seed: seeds video order and every random choice; None draws a seed from the clock
+      of the machine that iterates the dataset (each tf.data service worker its own).
     subset: which videos of the split to sample: 'train' (or 'test', for diagnostics).
     shuffle_buffer: samples mixed after their choice (small: a few JPEGs each).
     deterministic: the same batches every run with the same seed (slower).
@@ -136,22 +138,41 @@ def training_dataset(records_dirs, split, config, batch_size, seed=0, subset="tr
     A `tf.data.Dataset`; inputs are float32 B x crop x crop x 3 (RGB, 0..255) or
     B x crop x crop x 2L (flow in pixels).
   """
+  if seed is None and deterministic:
+    raise ValueError("deterministic input needs a seed")
   sources = selection.open_sources(records_dirs)
   selections = selection.check_selection(sources, split, subset)
+
+  def batches(seed):
+    return _batches(sources, selections, split, subset, config, batch_size, seed,
+                    shuffle_buffer, deterministic)
+  if seed is None:
+    # Evaluated where the dataset runs, not where it is built: the graph's own random ops
+    # are seeded alike on every worker, which would make their streams identical.
+    clock = tf.data.Dataset.range(1).map(lambda _: tf.bitcast(tf.timestamp(), tf.int64))
+    dataset = clock.flat_map(batches)
+  else:
+    dataset = batches(seed)
+  options = tf.data.Options()
+  options.deterministic = deterministic
+  return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def _batches(sources, selections, split, subset, config, batch_size, seed, shuffle_buffer,
+             deterministic):
   head_names = [s.dataset for s in sources]
-  videos = reading.selected_videos(sources, split, subset, config, deterministic, seed)
+  # Shuffles take a Python seed only; a clock seed (a tensor) seeds the per-sample choices.
+  order_seed = seed if isinstance(seed, int) else None
+  videos = reading.selected_videos(sources, split, subset, config, deterministic, True,
+                                   order_seed)
   if config.sampling == "balanced" or config.samples_per_visit > 1:
     count = _visits(sources, selections, config, seed)
     videos = videos.enumerate().flat_map(
         lambda index, video: tf.data.Dataset.from_tensors(video).repeat(count(index, video)))
-  samples = (videos.enumerate()
-             .map(_choose(config, seed), num_parallel_calls=tf.data.AUTOTUNE,
-                  deterministic=deterministic)
-             .shuffle(shuffle_buffer, seed=seed)
-             .map(_decode(config, head_names), num_parallel_calls=tf.data.AUTOTUNE,
-                  deterministic=deterministic)
-             .batch(batch_size, drop_remainder=True)
-             .prefetch(tf.data.AUTOTUNE))
-  options = tf.data.Options()
-  options.deterministic = deterministic
-  return samples.with_options(options)
+  return (videos.enumerate()
+          .map(_choose(config, seed), num_parallel_calls=tf.data.AUTOTUNE,
+               deterministic=deterministic)
+          .shuffle(shuffle_buffer, seed=order_seed)
+          .map(_decode(config, head_names), num_parallel_calls=tf.data.AUTOTUNE,
+               deterministic=deterministic)
+          .batch(batch_size, drop_remainder=True))
