@@ -126,6 +126,9 @@ def make_records(layout):
       differing = sorted(k for k in settings if made_with.get(k) != settings[k])
       raise StageError(f"{FLAGS.work_dir} holds data made with other settings "
                        f"({', '.join(differing)}): use another --work_dir or remove it")
+  elif os.path.isdir(layout.path("records")):
+    raise StageError(f"{FLAGS.work_dir} holds records of unknown data (made by an older "
+                     "version?): use another --work_dir or remove it")
   synthetic.generate(data_dir, FLAGS.seed, FLAGS.width, FLAGS.height,
                      (FLAGS.min_frames, FLAGS.max_frames), 6, FLAGS.ucf_clips_per_group,
                      FLAGS.hmdb_videos_per_class)

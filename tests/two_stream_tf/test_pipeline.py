@@ -54,3 +54,20 @@ def test_quickstart_flagfile_runs_every_stage(tmp_path):
       assert 0 < sum(probabilities) <= 1 + 1e-5
   assert "| dataset | test videos | spatial | temporal | averaging | svm |" in result.stdout
   assert "| video | true class | predicted (two-stream export) | probability |" in result.stdout
+
+
+def test_a_work_dir_of_other_data_is_refused_untouched(tmp_path):
+  (tmp_path / "records").mkdir()
+  older = tmp_path / "older"
+  (older / "data").mkdir(parents=True)
+  (older / "data" / "synthetic.json").write_text('{"width": 160}')
+  for work_dir, message in ((tmp_path, "holds records of unknown data"),
+                            (older, "holds data made with other settings (")):
+    before = sorted(str(p) for p in work_dir.rglob("*"))
+    result = subprocess.run(
+        [sys.executable, "-m", "two_stream_tf.pipeline",
+         "--flagfile=experiments/quickstart.flags", f"--work_dir={work_dir}"],
+        cwd=REPO, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), capture_output=True,
+        text=True, timeout=300)
+    assert result.returncode != 0 and message in result.stderr
+    assert sorted(str(p) for p in work_dir.rglob("*")) == before
