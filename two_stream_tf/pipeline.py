@@ -88,9 +88,11 @@ def run_app(module, args, log_path, output_path=None):
   with open(log_path, "w", encoding="utf-8") as log:
     log.write(" ".join(command) + "\n")
     log.flush()
-    with open(output_path or os.devnull, "w", encoding="utf-8") as output:
-      code = subprocess.run(command, stdout=output if output_path else log,
-                            stderr=subprocess.STDOUT if not output_path else log,
+    if output_path:
+      with open(output_path, "w", encoding="utf-8") as output:
+        code = subprocess.run(command, stdout=output, stderr=log, check=False).returncode
+    else:
+      code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT,
                             check=False).returncode
   if code:
     with open(log_path, encoding="utf-8") as log:
