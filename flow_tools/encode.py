@@ -104,11 +104,11 @@ def _flow_batch(grays, compute_flow, forward, backward):
         encoder.add(field)
 
 
-def encode_video(path, config, compute_flow):
-  """Decodes `path` and encodes its frames and flow.
+def encode_video(source, config, compute_flow):
+  """Decodes a video and encodes its frames and flow.
 
   Args:
-    path: video file.
+    source: a video file path or `flow_tools.video.EncodedFrames`.
     config: an `ExtractionConfig`.
     compute_flow: a function from `flow_tools.flow.create(config.algorithm)`.
   Returns:
@@ -120,7 +120,7 @@ def encode_video(path, config, compute_flow):
   forward = _FlowEncoder(config)
   backward = _FlowEncoder(config) if config.backward else None
   grays = []  # frames awaiting flow; the first one ends the previous batch
-  for bgr in video.iter_frames(path, config.short_side, rgb=False):
+  for bgr in video.iter_frames(source, config.short_side, rgb=False):
     frames.append(quantize.encode_jpeg(bgr, config.rgb_jpeg_quality))
     grays.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
     if len(grays) > _FLOW_BATCH:
@@ -132,6 +132,17 @@ def encode_video(path, config, compute_flow):
   height, width = grays[-1].shape
   return EncodedVideo(frames, height, width, forward.finish(),
                       backward.finish() if backward is not None else None)
+
+
+def encode_or_explain(source, config, compute_flow):
+  """(`EncodedVideo`, None), or (None, why the video cannot be used): never raises for a bad video."""
+  try:
+    return encode_video(source, config, compute_flow), None
+  except video.VideoError as error:
+    return None, str(error)
+  except Exception as error:  # pylint: disable=broad-except
+    # A codec crash on one clip must not stop a run over thousands.
+    return None, f"{type(error).__name__}: {error}"
 
 
 # Worker processes of flow_tools.extraction: one flow function per process.
@@ -146,12 +157,6 @@ def init_worker(algorithm):
 
 
 def encode_task(task):
-  """(key, path, config) -> (key, EncodedVideo or None, failure reason or None)."""
-  key, path, config = task
-  try:
-    return key, encode_video(path, config, _worker_flow), None
-  except video.VideoError as error:
-    return key, None, str(error)
-  except Exception as error:  # pylint: disable=broad-except
-    # A codec crash on one clip must not stop a run over thousands.
-    return key, None, f"{type(error).__name__}: {error}"
+  """(key, source, config) -> (key, EncodedVideo or None, failure reason or None)."""
+  key, source, config = task
+  return (key, *encode_or_explain(source, config, _worker_flow))

@@ -1,6 +1,8 @@
 """Extracts RGB frames and optical flow of a dataset into sharded TFRecords.
 
   python -m flow_tools.extract --dataset=ucf101 --data_dir=DIR --output_dir=OUT [--flagfile=F]
+  python -m flow_tools.extract --dataset=tfds --tfds_name=ucf101/ucf101_1 --output_dir=OUT
+  python -m flow_tools.extract ... --runner=beam --beam_pipeline_options="--runner=FlinkRunner ..."
 
 Resumable: run the same command again after an interruption. Exit status: 0 when
 every video was extracted, 3 when the run finished but some videos failed (they
@@ -21,9 +23,23 @@ EXIT_SOME_FAILED = 3
 
 _DEFAULTS = encode.ExtractionConfig()
 
-flags.DEFINE_enum("dataset", None, sorted(datasets.LOADERS), "Dataset layout.")
-flags.DEFINE_string("data_dir", None, "Videos as distributed (e.g. the UCF-101 folder).")
+TFDS = "tfds"
+RUNNERS = ("local", "beam")
+
+flags.DEFINE_enum("dataset", None, sorted(datasets.LOADERS) + [TFDS],
+                  "Dataset layout, or tfds: a TensorFlow Datasets video dataset (--tfds_name).")
+flags.DEFINE_string("data_dir", None, "Videos as distributed (e.g. the UCF-101 folder); with "
+                    "--dataset=tfds the TFDS data directory (default: TFDS's own).")
 flags.DEFINE_string("splits_dir", None, "Official split files (default: found beside data_dir).")
+flags.DEFINE_string("tfds_name", None, "With --dataset=tfds: dataset/config, e.g. ucf101/ucf101_1 "
+                    "(its split N is split N of the records).")
+flags.DEFINE_bool("tfds_download", True, "With --dataset=tfds: let TFDS download and prepare "
+                  "the dataset if it is not in --data_dir yet.")
+flags.DEFINE_enum("runner", "local", RUNNERS, "local: processes on this machine (--num_workers); "
+                  "beam: an Apache Beam pipeline (--beam_pipeline_options).")
+flags.DEFINE_string("beam_pipeline_options", "", "With --runner=beam: Beam's options as on its "
+                    "command line, e.g. \"--runner=DirectRunner --direct_num_workers=2 "
+                    "--direct_running_mode=multi_processing\" (default: DirectRunner, one worker).")
 flags.DEFINE_string("output_dir", None, "Where the records and manifest.json go.")
 flags.DEFINE_enum("algorithm", _DEFAULTS.algorithm, sorted(flow.ALGORITHMS), "Optical flow algorithm.")
 flags.DEFINE_integer("short_side", _DEFAULTS.short_side,
@@ -34,18 +50,63 @@ flags.DEFINE_float("flow_bound", _DEFAULTS.bound, "Clipping bound in pixels for 
 flags.DEFINE_integer("jpeg_quality", _DEFAULTS.jpeg_quality, "JPEG quality of the flow images.")
 flags.DEFINE_integer("rgb_jpeg_quality", _DEFAULTS.rgb_jpeg_quality, "JPEG quality of the RGB frames.")
 flags.DEFINE_bool("backward", _DEFAULTS.backward, "Also store backward flow (bi-directional stacking).")
-flags.DEFINE_integer("num_workers", 2, "Encoding processes.", lower_bound=1)
+flags.DEFINE_integer("num_workers", 2, "Encoding processes (--runner=local).", lower_bound=1)
 flags.DEFINE_integer("videos_per_shard", 32, "Videos per TFRecord shard.", lower_bound=1)
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
-flags.mark_flags_as_required(["dataset", "data_dir", "output_dir"])
+flags.mark_flags_as_required(["dataset", "output_dir"])
+flags.register_multi_flags_validator(
+    ["dataset", "data_dir"], lambda f: f["dataset"] == TFDS or f["data_dir"] is not None,
+    "--data_dir is required (the videos as distributed)")
+flags.register_multi_flags_validator(
+    ["dataset", "tfds_name"], lambda f: (f["dataset"] == TFDS) == (f["tfds_name"] is not None),
+    "--tfds_name goes with --dataset=tfds, and --dataset=tfds needs it")
+flags.register_multi_flags_validator(
+    ["dataset", "runner"], lambda f: not (f["dataset"] == TFDS and f["runner"] == "beam"),
+    "--runner=beam reads video files: with --dataset=tfds use --runner=local")
+flags.register_multi_flags_validator(
+    ["runner", "beam_pipeline_options"],
+    lambda f: f["runner"] == "beam" or not f["beam_pipeline_options"],
+    "--beam_pipeline_options needs --runner=beam")
 
 FLAGS = flags.FLAGS
+
+
+def _index_and_videos():
+  """The dataset's index, and its `read_videos` source for tfds (None: video files)."""
+  if FLAGS.dataset != TFDS:
+    return datasets.load_dataset(FLAGS.dataset, FLAGS.data_dir, FLAGS.splits_dir), None
+  from flow_tools import tfds_videos  # pylint: disable=import-outside-toplevel
+  source = tfds_videos.TfdsVideos(FLAGS.tfds_name, FLAGS.data_dir, FLAGS.tfds_download)
+  return source.index(), source.read
+
+
+def _runner():
+  """The extraction function of --runner, (index, read_videos, config) -> Summary.
+
+  Checked before any data is read: a missing apache-beam or a wrong Beam option
+  fails first.
+  """
+  if FLAGS.runner == "local":
+    from flow_tools import extraction  # pylint: disable=import-outside-toplevel
+    return lambda index, read_videos, config: extraction.extract(
+        index, FLAGS.output_dir, config, FLAGS.num_workers, FLAGS.videos_per_shard,
+        FLAGS.progress, read_videos)
+  try:
+    from flow_tools import beam_extraction  # pylint: disable=import-outside-toplevel
+  except ModuleNotFoundError as error:
+    if error.name != "apache_beam":
+      raise
+    raise ValueError('--runner=beam needs apache-beam: pip install -e ".[beam]" '
+                     "(or pip install 'apache-beam>=2.60,<3')") from error
+  beam_extraction.pipeline_options(FLAGS.beam_pipeline_options)
+  return lambda index, read_videos, config: beam_extraction.extract(
+      index, FLAGS.output_dir, config, FLAGS.videos_per_shard, FLAGS.beam_pipeline_options)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  # Imported here so that --help and flag errors do not wait for TensorFlow.
+  # extraction is imported late so that --help and flag errors do not wait for TensorFlow.
   from flow_tools import extraction  # pylint: disable=import-outside-toplevel
   try:
     config = encode.ExtractionConfig(
@@ -53,9 +114,9 @@ def main(argv):
         bound=FLAGS.flow_bound, jpeg_quality=FLAGS.jpeg_quality,
         rgb_jpeg_quality=FLAGS.rgb_jpeg_quality, backward=FLAGS.backward)
     flow.create(FLAGS.algorithm)  # Unavailable algorithms fail before any work.
-    index = datasets.load_dataset(FLAGS.dataset, FLAGS.data_dir, FLAGS.splits_dir)
-    summary = extraction.extract(index, FLAGS.output_dir, config, FLAGS.num_workers,
-                                 FLAGS.videos_per_shard, FLAGS.progress)
+    extract = _runner()
+    index, read_videos = _index_and_videos()
+    summary = extract(index, read_videos, config)
   except (ValueError, flow.FlowAlgorithmError, extraction.ExtractionError) as error:
     sys.exit(f"error: {error}")
   print(f"{index.name}: {summary.num_extracted} of {summary.num_videos} videos, "

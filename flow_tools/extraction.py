@@ -10,9 +10,11 @@ and shards are kept, and the result is byte-identical to an uninterrupted run.
 """
 
 import dataclasses
+import itertools
 import json
 import multiprocessing
 import os
+import queue
 import shutil
 import time
 
@@ -56,8 +58,12 @@ def _shard_name(dataset, index, count):
   return f"{dataset}-{index:05d}-of-{count:05d}.tfrecord"
 
 
-class _Run:
-  """File layout and bookkeeping of one output directory."""
+class OutputLayout:
+  """Files and bookkeeping of one output directory, whichever runner fills it.
+
+  A shard file appears (atomically) only once all of its videos are done, after
+  their `.info` / `.failed` work files: an existing shard file means a finished shard.
+  """
 
   def __init__(self, index, output_dir, config, videos_per_shard):
     self.index = index
@@ -79,6 +85,23 @@ class _Run:
   def shard_path(self, shard):
     return os.path.join(self.output_dir, self.shard_names[shard])
 
+  def finished_summary(self, start):
+    """The `Summary` of this extraction if `output_dir` already holds it finished, else None.
+
+    Raises:
+      ExtractionError: `output_dir` holds records made with other settings or videos.
+    """
+    if not os.path.exists(os.path.join(self.output_dir, records.MANIFEST)):
+      return None
+    manifest = records.read_manifest(self.output_dir)
+    if (manifest["config"] != dataclasses.asdict(self.config)
+        or manifest["shards"] != self.shard_names
+        or sorted([*manifest["videos"], *manifest["failures"]]) != self.plan["videos"]):
+      raise ExtractionError(f"{self.output_dir} already holds records made with other settings "
+                            "or videos: choose another --output_dir")
+    return Summary(len(self.entries), manifest["num_videos"], manifest["failures"],
+                   manifest["num_flow_pairs"], time.time() - start, self.output_dir)
+
   def prepare(self):
     """Creates or checks the work directory against this run's plan."""
     os.makedirs(self.work_dir, exist_ok=True)
@@ -94,6 +117,10 @@ class _Run:
     else:
       records.write_json(plan_path, self.plan)
 
+  def pending_shards(self):
+    """Shards without their file yet, in plan order."""
+    return [s for s in range(len(self.shards)) if not os.path.exists(self.shard_path(s))]
+
   def status(self, video_id):
     """'done', 'failed' or None for a video of an unfinished shard."""
     if os.path.exists(self.work_file(video_id, "info")):  # Written last.
@@ -102,32 +129,55 @@ class _Run:
       return "failed"
     return None
 
-  def save_video(self, video_id, encoded):
+  def serialize(self, video_id, encoded):
+    """The record of one video, as bytes (map keys sorted: the same bytes on every run)."""
     example = records.to_sequence_example(
         self.entries[video_id], self.index.name, encoded, self.config)
+    return example.SerializeToString(deterministic=True)
 
-    def write(tmp):
-      with tf.io.TFRecordWriter(tmp) as writer:
-        writer.write(example.SerializeToString(deterministic=True))  # sorted map keys
-    records.write_atomically(self.work_file(video_id, "tfrecord"), write)
-    info = {"frames": encoded.num_frames, "flow_pairs": encoded.num_frames - 1}
+  def save_info(self, video_id, num_frames):
+    self._remove(video_id, "failed")
+    info = {"frames": num_frames, "flow_pairs": num_frames - 1}
     records.write_json(self.work_file(video_id, "info"), info)
 
   def save_failure(self, video_id, reason):
+    self._remove(video_id, "info")
     records.write_json(self.work_file(video_id, "failed"), {"reason": reason})
 
-  def assemble_shard(self, shard):
-    """Concatenates the shard's finished videos (TFRecord files concatenate)."""
+  def save_video(self, video_id, encoded):
+    """Keeps a finished video's record in the work directory until its shard is complete."""
+    serialized = self.serialize(video_id, encoded)
+
     def write(tmp):
-      with open(tmp, "wb") as out:
-        for video_id in self.shards[shard]:
-          if self.status(video_id) == "done":
-            with open(self.work_file(video_id, "tfrecord"), "rb") as f:
-              shutil.copyfileobj(f, out)
+      with tf.io.TFRecordWriter(tmp) as writer:
+        writer.write(serialized)
+    records.write_atomically(self.work_file(video_id, "tfrecord"), write)
+    self.save_info(video_id, encoded.num_frames)
+
+  def write_shard(self, shard, serialized_records):
+    """Writes a shard file from its videos' serialized records (in plan order)."""
+    def write(tmp):
+      with tf.io.TFRecordWriter(tmp) as writer:
+        for serialized in serialized_records:
+          writer.write(serialized)
     records.write_atomically(self.shard_path(shard), write)
-    for video_id in self.shards[shard]:
-      if os.path.exists(self.work_file(video_id, "tfrecord")):
-        os.remove(self.work_file(video_id, "tfrecord"))
+
+  def assemble_shard(self, shard):
+    """Writes a shard from its videos' work files, then drops those."""
+    done = [v for v in self.shards[shard] if self.status(v) == "done"]
+
+    def write(tmp):  # TFRecord files concatenate.
+      with open(tmp, "wb") as out:
+        for video_id in done:
+          with open(self.work_file(video_id, "tfrecord"), "rb") as f:
+            shutil.copyfileobj(f, out)
+    records.write_atomically(self.shard_path(shard), write)
+    for video_id in done:
+      self._remove(video_id, "tfrecord")
+
+  def _remove(self, video_id, suffix):
+    if os.path.exists(self.work_file(video_id, suffix)):
+      os.remove(self.work_file(video_id, suffix))
 
   def shard_summary(self, shard):
     """Manifest entries of a finished shard, from its work files."""
@@ -145,8 +195,15 @@ class _Run:
                           **info}
     return videos, failures
 
-  def manifest(self, videos, failures):
-    return {
+  def finish(self, start):
+    """Writes `manifest.json` from the finished shards, removes the work directory."""
+    videos, failures = {}, {}
+    for shard in range(len(self.shards)):
+      shard_videos, shard_failures = self.shard_summary(shard)
+      videos.update(shard_videos)
+      failures.update(shard_failures)
+    num_flow_pairs = sum(v["flow_pairs"] for v in videos.values())
+    records.write_json(os.path.join(self.output_dir, records.MANIFEST), {
         "format": records.FORMAT,
         "dataset": self.index.name,
         "class_names": list(self.index.class_names),
@@ -156,8 +213,11 @@ class _Run:
         "videos": videos,
         "failures": failures,
         "num_videos": len(videos),
-        "num_flow_pairs": sum(v["flow_pairs"] for v in videos.values()),
-    }
+        "num_flow_pairs": num_flow_pairs,
+    })
+    shutil.rmtree(self.work_dir)
+    return Summary(len(self.entries), len(videos), failures, num_flow_pairs,
+                   time.time() - start, self.output_dir)
 
 
 def _progress(total, enabled):
@@ -165,7 +225,33 @@ def _progress(total, enabled):
                    desc="extract", mininterval=1.0)
 
 
-def extract(index, output_dir, config, num_workers=2, videos_per_shard=32, progress=True):
+def file_sources(index):
+  """`read_videos` of file layouts: each video is its file path."""
+  paths = {e.video_id: e.path for e in index.entries}
+  return lambda video_ids: ((v, paths[v]) for v in video_ids)
+
+
+def _unordered_results(pool, function, tasks, limit):
+  """Like `pool.imap_unordered`, but takes the next task from `tasks` only while fewer
+  than `limit` are in flight: a source that yields decoded videos is not read ahead."""
+  results = queue.SimpleQueue()
+  in_flight = 0
+  tasks = iter(tasks)
+  while True:
+    for task in itertools.islice(tasks, limit - in_flight):
+      pool.apply_async(function, (task,), callback=results.put, error_callback=results.put)
+      in_flight += 1
+    if not in_flight:
+      return
+    result = results.get()
+    in_flight -= 1
+    if isinstance(result, BaseException):
+      raise result
+    yield result
+
+
+def extract(index, output_dir, config, num_workers=2, videos_per_shard=32, progress=True,
+            read_videos=None):
   """Extracts every video of `index` into `output_dir`; resumes an unfinished run.
 
   Args:
@@ -175,6 +261,9 @@ def extract(index, output_dir, config, num_workers=2, videos_per_shard=32, progr
     num_workers: encoding processes.
     videos_per_shard: videos per TFRecord shard.
     progress: show a progress bar with videos/s and frame pairs/s.
+    read_videos: function from a list of video ids to (video id, source) pairs, a
+      source being what `flow_tools.video.iter_frames` takes; default: the
+      entries' file paths.
   Returns:
     A `Summary`. Failed videos are listed in it and in the manifest; they do not stop the run.
   """
@@ -182,54 +271,47 @@ def extract(index, output_dir, config, num_workers=2, videos_per_shard=32, progr
     raise ValueError("num_workers and videos_per_shard must be at least 1")
   flow_lib.create(config.algorithm)  # Fails here, once, if the algorithm is unavailable.
   start = time.time()
-  manifest_path = os.path.join(output_dir, records.MANIFEST)
-  run = _Run(index, output_dir, config, videos_per_shard)
-  if os.path.exists(manifest_path):
-    manifest = records.read_manifest(output_dir)
-    if (manifest["config"] != dataclasses.asdict(config) or manifest["shards"] != run.shard_names
-        or sorted([*manifest["videos"], *manifest["failures"]]) != run.plan["videos"]):
-      raise ExtractionError(f"{output_dir} already holds records made with other settings or "
-                            "videos: choose another --output_dir")
-    return Summary(len(run.entries), manifest["num_videos"], manifest["failures"],
-                   manifest["num_flow_pairs"], time.time() - start, output_dir)
+  layout = OutputLayout(index, output_dir, config, videos_per_shard)
+  finished = layout.finished_summary(start)
+  if finished is not None:
+    return finished
 
-  run.prepare()
-  pending_shards = [s for s in range(len(run.shards)) if not os.path.exists(run.shard_path(s))]
-  remaining = {s: [v for v in run.shards[s] if run.status(v) is None] for s in pending_shards}
-  tasks = [(v, run.entries[v].path, config) for s in pending_shards for v in remaining[s]]
-  shard_of = {v: s for s, shard in enumerate(run.shards) for v in shard}
+  layout.prepare()
+  pending_shards = layout.pending_shards()
+  remaining = {s: [v for v in layout.shards[s] if layout.status(v) is None]
+               for s in pending_shards}
+  to_encode = [v for s in pending_shards for v in remaining[s]]
+  shard_of = {v: s for s, shard in enumerate(layout.shards) for v in shard}
   for shard in pending_shards:
     if not remaining[shard]:
-      run.assemble_shard(shard)
+      layout.assemble_shard(shard)
 
-  bar = _progress(len(run.entries), progress)
-  bar.update(len(run.entries) - len(tasks))
+  bar = _progress(len(layout.entries), progress)
+  bar.update(len(layout.entries) - len(to_encode))
   pairs_done, pair_start = 0, time.time()
-  if tasks:
+  if to_encode:
+    read_videos = read_videos or file_sources(index)
+    tasks = ((v, source, config) for v, source in read_videos(to_encode))
     context = multiprocessing.get_context("spawn")
     with context.Pool(num_workers, initializer=encode.init_worker,
                       initargs=(config.algorithm,)) as pool:
-      for video_id, encoded, reason in pool.imap_unordered(encode.encode_task, tasks):
+      for video_id, encoded, reason in _unordered_results(pool, encode.encode_task, tasks,
+                                                          2 * num_workers):
         if encoded is None:
-          run.save_failure(video_id, reason)
+          layout.save_failure(video_id, reason)
         else:
-          run.save_video(video_id, encoded)
+          layout.save_video(video_id, encoded)
           pairs_done += encoded.num_frames - 1
         shard = shard_of[video_id]
         remaining[shard].remove(video_id)
         if not remaining[shard]:
-          run.assemble_shard(shard)
+          layout.assemble_shard(shard)
         bar.update(1)
         bar.set_postfix(pairs_per_s=f"{pairs_done / max(time.time() - pair_start, 1e-9):.1f}",
                         refresh=False)
   bar.close()
-
-  videos, failures = {}, {}
-  for shard in range(len(run.shards)):
-    shard_videos, shard_failures = run.shard_summary(shard)
-    videos.update(shard_videos)
-    failures.update(shard_failures)
-  records.write_json(manifest_path, run.manifest(videos, failures))
-  shutil.rmtree(run.work_dir)
-  return Summary(len(run.entries), len(videos), failures,
-                 sum(v["flow_pairs"] for v in videos.values()), time.time() - start, output_dir)
+  unread = sorted(v for s in pending_shards for v in remaining[s])
+  if unread:
+    raise ExtractionError(f"the video source did not yield {len(unread)} videos of the "
+                          f"index, e.g. {unread[0]!r}; rerun to resume")
+  return layout.finish(start)

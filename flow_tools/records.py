@@ -36,6 +36,7 @@ A records directory holds sharded TFRecord files and `manifest.json`.
 import dataclasses
 import json
 import os
+import uuid
 
 import numpy as np
 import tensorflow as tf
@@ -154,7 +155,8 @@ def parse(serialized, sequence_keys=None):
 
 def write_atomically(path, write):
   """Calls `write(tmp_path)`, then renames tmp to `path`: readers never see a partial file."""
-  tmp = f"{path}.tmp-{os.getpid()}"
+  # Unique per writer: retried or speculative Beam workers may write the same path at once.
+  tmp = f"{path}.tmp-{uuid.uuid4().hex}"
   try:
     write(tmp)
     os.replace(tmp, path)

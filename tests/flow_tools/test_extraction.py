@@ -2,11 +2,6 @@
 
 import filecmp
 import os
-import shutil
-import signal
-import subprocess
-import sys
-import time
 
 import cv2
 import numpy as np
@@ -18,10 +13,9 @@ from flow_tools import encode
 from flow_tools import extraction
 from flow_tools import flow
 from flow_tools import records
-from flow_tools import synthetic
 from flow_tools import video
+from tests.flow_tools import helpers
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DIS = encode.ExtractionConfig(algorithm="dis", short_side=0)
 
 
@@ -126,50 +120,22 @@ def test_backward_flow_and_resizing(ucf_index, tmp_path):
   assert loaded.metadata["flow/range"][:2] == [-20.0, 20.0]  # the bound scheme's fixed range
 
 
-def _broken_folder_dataset(root, good_video):
-  """A folder layout with one good clip and every kind of bad one."""
-  videos = os.path.join(root, "videos", "things")
-  os.makedirs(videos)
-  shutil.copy(good_video, os.path.join(videos, "good.avi"))
-  with open(good_video, "rb") as f:
-    data = f.read()
-  with open(os.path.join(videos, "truncated.avi"), "wb") as f:
-    f.write(data[:len(data) * 2 // 3])
-  with open(os.path.join(videos, "garbage.avi"), "wb") as f:
-    f.write(np.random.default_rng(0).bytes(4000))
-  open(os.path.join(videos, "empty.avi"), "wb").close()
-  scene = synthetic.Scene(synthetic.UCF_APPEARANCES[0], synthetic.Motion((1, 0)), 1, 64, 48, 0)
-  one = synthetic.render(scene)
-  synthetic.write_video(os.path.join(videos, "one_frame.avi"), one)
-  os.makedirs(os.path.join(root, "lists"))
-  names = ["good", "truncated", "garbage", "empty", "one_frame"]
-  with open(os.path.join(root, "lists", "split1.txt"), "w") as f:
-    f.write("".join(f"things/{n}.avi train\n" for n in names))
-  return os.path.join(root, "videos"), os.path.join(root, "lists")
-
-
-def _run_app(args, **kwargs):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  return subprocess.run([sys.executable, "-m", "flow_tools.extract", *args], cwd=REPO, env=env,
-                        capture_output=True, text=True, timeout=300, **kwargs)
-
-
 def test_corrupt_videos_are_reported_not_fatal(ucf_index, tmp_path):
   good = next(e.path for e in ucf_index.entries if "_g03_" in e.video_id)
-  data_dir, splits_dir = _broken_folder_dataset(str(tmp_path), good)
+  data_dir, splits_dir = helpers.write_folder_dataset(
+      str(tmp_path), [("things/good", good, "train")], with_broken=True)
   flagfile = tmp_path / "extract.flags"
   flagfile.write_text("\n".join([
       "# a flagfile, as users write them", "--dataset=folder", f"--data_dir={data_dir}",
       f"--splits_dir={splits_dir}", f"--output_dir={tmp_path / 'out'}", "--algorithm=tvl1",
       "--num_workers=2", "--short_side=0"]) + "\n")
-  result = _run_app([f"--flagfile={flagfile}", "--algorithm=dis", "--noprogress"])
+  result = helpers.run_extract([f"--flagfile={flagfile}", "--algorithm=dis", "--noprogress"])
   assert result.returncode == 3, result.stderr[-2000:]
   manifest = records.read_manifest(str(tmp_path / "out"))
   assert list(manifest["videos"]) == ["things/good"]
   assert manifest["config"]["algorithm"] == "dis"  # a flag after the flagfile overrides it
   reasons = {v: f["reason"] for v, f in manifest["failures"].items()}
-  assert sorted(reasons) == ["things/empty", "things/garbage", "things/one_frame",
-                             "things/truncated"]
+  assert sorted(reasons) == sorted(helpers.BROKEN)
   assert "truncated" in reasons["things/truncated"] and "one frame" in reasons["things/one_frame"]
   for video_id in reasons:
     assert f"failed: {video_id}" in result.stdout
@@ -178,12 +144,12 @@ def test_corrupt_videos_are_reported_not_fatal(ucf_index, tmp_path):
 
 
 def test_bad_flags_and_missing_files_give_one_line_errors(tmp_path):
-  result = _run_app(["--dataset=ucf101", f"--data_dir={tmp_path}", f"--output_dir={tmp_path}/o"])
+  result = helpers.run_extract(["--dataset=ucf101", f"--data_dir={tmp_path}", f"--output_dir={tmp_path}/o"])
   assert result.returncode == 1 and "classInd.txt" in result.stderr.strip().splitlines()[-1]
-  result = _run_app(["--dataset=ucf101", f"--data_dir={tmp_path}", f"--output_dir={tmp_path}/o",
+  result = helpers.run_extract(["--dataset=ucf101", f"--data_dir={tmp_path}", f"--output_dir={tmp_path}/o",
                      "--jpeg_quality=101"])
   assert result.returncode == 1 and "jpeg_quality must be in 1..100, got 101" in result.stderr
-  result = _run_app(["--dataset=ucf101", f"--data_dir={tmp_path}", f"--output_dir={tmp_path}/o",
+  result = helpers.run_extract(["--dataset=ucf101", f"--data_dir={tmp_path}", f"--output_dir={tmp_path}/o",
                      "--algorithm=brox_cuda"])
   if not flow.cuda_available():
     assert "needs OpenCV built with CUDA" in result.stderr.strip().splitlines()[-1]
@@ -191,38 +157,20 @@ def test_bad_flags_and_missing_files_give_one_line_errors(tmp_path):
 
 def test_resume_after_sigkill_gives_identical_output(ucf_index, tmp_path):
   # 16 clips as a folder dataset, with TV-L1 (~17 pairs/s here) so that the kill lands mid-run.
-  lines = []
-  for entry in ucf_index.entries[:16]:
-    os.makedirs(tmp_path / "videos" / entry.class_name, exist_ok=True)
-    shutil.copy(entry.path, tmp_path / "videos" / f"{entry.video_id}.avi")
-    lines.append(f"{entry.video_id}.avi {'train' if entry.splits[0] == 1 else 'test'}\n")
-  os.makedirs(tmp_path / "lists")
-  (tmp_path / "lists" / "split1.txt").write_text("".join(lines))
-  args = ["--dataset=folder", f"--data_dir={tmp_path / 'videos'}",
-          f"--splits_dir={tmp_path / 'lists'}", "--algorithm=tvl1", "--short_side=0",
-          "--num_workers=1", "--videos_per_shard=4", "--noprogress"]
+  clips = [(e.video_id, e.path, "train" if e.splits[0] == 1 else "test")
+           for e in ucf_index.entries[:16]]
+  data_dir, splits_dir = helpers.write_folder_dataset(str(tmp_path), clips)
+  args = ["--dataset=folder", f"--data_dir={data_dir}", f"--splits_dir={splits_dir}",
+          "--algorithm=tvl1", "--short_side=0", "--num_workers=1", "--videos_per_shard=4",
+          "--noprogress"]
   killed = str(tmp_path / "killed")
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  process = subprocess.Popen([sys.executable, "-m", "flow_tools.extract", *args,
-                              f"--output_dir={killed}"], cwd=REPO, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
-  deadline = time.time() + 120
-  # Kill once a shard is complete and the next one is under way.
-  while time.time() < deadline and process.poll() is None:
-    names = os.listdir(killed) if os.path.isdir(killed) else []
-    if any(n.endswith(".tfrecord") for n in names):
-      time.sleep(0.7)
-      break
-    time.sleep(0.02)
-  os.killpg(process.pid, signal.SIGKILL)
-  process.wait()
+  helpers.kill_extract_midway(args, killed)
   assert not os.path.exists(os.path.join(killed, records.MANIFEST)), "finished before the kill"
   assert all(".tmp" not in f for f in os.listdir(killed))  # no partial shard is visible
-  resumed = _run_app([*args, f"--output_dir={killed}"])
+  resumed = helpers.run_extract([*args, f"--output_dir={killed}"])
   assert resumed.returncode == 0, resumed.stderr[-2000:]
   reference = str(tmp_path / "reference")
-  assert _run_app([*args, f"--output_dir={reference}"]).returncode == 0
+  assert helpers.run_extract([*args, f"--output_dir={reference}"]).returncode == 0
   names = sorted(os.listdir(reference))
   assert names == sorted(os.listdir(killed)) and len(names) == 5  # 4 shards + manifest
   _, mismatch, errors = filecmp.cmpfiles(reference, killed, names, shallow=False)

@@ -1,0 +1,73 @@
+"""Test helpers: folder datasets with broken clips, and running or killing the extract app."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from flow_tools import synthetic
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BROKEN = ("things/truncated", "things/garbage", "things/empty", "things/one_frame")
+
+
+def write_folder_dataset(root, clips, with_broken=False):
+  """A folder-layout dataset under `root`: (data_dir, splits_dir).
+
+  Args:
+    clips: (video id 'Class/name', source video file, 'train' or 'test') triples.
+    with_broken: also the clips of `BROKEN` (train): the first clip cut to two
+      thirds, random bytes, an empty file and a one-frame video.
+  """
+  videos = os.path.join(root, "videos")
+  lines = []
+  for video_id, source, subset in clips:
+    os.makedirs(os.path.dirname(os.path.join(videos, video_id)), exist_ok=True)
+    shutil.copy(source, os.path.join(videos, f"{video_id}.avi"))
+    lines.append(f"{video_id}.avi {subset}\n")
+  if with_broken:
+    os.makedirs(os.path.join(videos, "things"), exist_ok=True)
+    with open(clips[0][1], "rb") as f:
+      data = f.read()
+    with open(os.path.join(videos, "things", "truncated.avi"), "wb") as f:
+      f.write(data[:len(data) * 2 // 3])
+    with open(os.path.join(videos, "things", "garbage.avi"), "wb") as f:
+      f.write(np.random.default_rng(0).bytes(4000))
+    open(os.path.join(videos, "things", "empty.avi"), "wb").close()
+    scene = synthetic.Scene(synthetic.UCF_APPEARANCES[0], synthetic.Motion((1, 0)), 1, 64, 48, 0)
+    synthetic.write_video(os.path.join(videos, "things", "one_frame.avi"), synthetic.render(scene))
+    lines += [f"{video_id}.avi train\n" for video_id in BROKEN]
+  os.makedirs(os.path.join(root, "lists"))
+  with open(os.path.join(root, "lists", "split1.txt"), "w", encoding="utf-8") as f:
+    f.write("".join(lines))
+  return videos, os.path.join(root, "lists")
+
+
+def run_extract(args, script=None):
+  """Runs `python -m flow_tools.extract ARGS` (or `python SCRIPT ARGS`) to completion."""
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  command = [script] if script else ["-m", "flow_tools.extract"]
+  return subprocess.run([sys.executable, *command, *args], cwd=REPO, env=env,
+                        capture_output=True, text=True, timeout=300)
+
+
+def kill_extract_midway(args, output_dir):
+  """Starts the extract app and SIGKILLs it once a shard is written and the next is under way."""
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  process = subprocess.Popen([sys.executable, "-m", "flow_tools.extract", *args,
+                              f"--output_dir={output_dir}"], cwd=REPO, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+  deadline = time.time() + 120
+  while time.time() < deadline and process.poll() is None:
+    names = os.listdir(output_dir) if os.path.isdir(output_dir) else []
+    if any(n.endswith(".tfrecord") for n in names):
+      time.sleep(0.7)
+      break
+    time.sleep(0.02)
+  os.killpg(process.pid, signal.SIGKILL)
+  process.wait()

@@ -1,0 +1,125 @@
+"""Extraction on Apache Beam (DirectRunner): the local runner's records, failures and resume."""
+
+import filecmp
+import os
+
+import numpy as np
+import pytest
+
+from flow_tools import beam_extraction
+from flow_tools import datasets
+from flow_tools import encode
+from flow_tools import extraction
+from flow_tools import records
+from tests.flow_tools import helpers
+
+DIS = encode.ExtractionConfig(algorithm="dis", short_side=0)
+MULTI_PROCESS = "--direct_num_workers=2 --direct_running_mode=multi_processing"
+
+
+@pytest.fixture(scope="module")
+def broken_dataset(synthetic_dir, tmp_path_factory):
+  """11 synthetic UCF-101 clips of several classes plus the four broken clips, folder layout."""
+  index = datasets.load_ucf101(os.path.join(synthetic_dir, "ucf101"))
+  clips = [(e.video_id, e.path, "train" if e.splits[0] == 1 else "test")
+           for e in index.entries[::7]]
+  return helpers.write_folder_dataset(str(tmp_path_factory.mktemp("broken")), clips,
+                                      with_broken=True)
+
+
+@pytest.fixture(scope="module")
+def local_records(broken_dataset, tmp_path_factory):
+  index = datasets.load_folder(*broken_dataset)
+  out = str(tmp_path_factory.mktemp("local"))
+  extraction.extract(index, out, DIS, num_workers=2, videos_per_shard=4, progress=False)
+  return out
+
+
+def _assert_same_records(expected_dir, actual_dir):
+  names = sorted(os.listdir(expected_dir))
+  assert names == sorted(os.listdir(actual_dir))
+  _, mismatch, errors = filecmp.cmpfiles(expected_dir, actual_dir, names, shallow=False)
+  assert not mismatch and not errors  # every shard and the manifest, byte for byte
+
+
+def test_direct_runner_writes_the_local_runners_records(broken_dataset, local_records, tmp_path):
+  index = datasets.load_folder(*broken_dataset)
+  out = str(tmp_path / "beam")
+  summary = beam_extraction.extract(index, out, DIS, videos_per_shard=4)
+  assert summary.num_videos == 15 and summary.num_extracted == 11
+  assert sorted(summary.failures) == sorted(helpers.BROKEN)  # reported, not fatal
+  assert "one frame" in summary.failures["things/one_frame"]["reason"]
+  _assert_same_records(local_records, out)
+  manifest = records.read_manifest(out)
+  assert len(manifest["shards"]) == 4 and not os.path.exists(os.path.join(out, ".incomplete"))
+  for video_id in manifest["videos"]:
+    local, beam = records.load_video(local_records, video_id), records.load_video(out, video_id)
+    np.testing.assert_array_equal(beam.frames, local.frames)
+    np.testing.assert_array_equal(beam.flow, local.flow)
+    assert (beam.label, beam.class_name, beam.video_id) == (local.label, local.class_name,
+                                                            video_id)
+  # A finished directory is left alone; other settings are refused.
+  again = beam_extraction.extract(index, out, DIS, videos_per_shard=4)
+  assert again.num_extracted == 11
+  with pytest.raises(extraction.ExtractionError, match="other settings"):
+    beam_extraction.extract(index, out, encode.ExtractionConfig(algorithm="farneback"),
+                            videos_per_shard=4)
+
+
+def test_app_on_multi_process_direct_runner(broken_dataset, local_records, tmp_path):
+  data_dir, splits_dir = broken_dataset
+  out = str(tmp_path / "beam")
+  result = helpers.run_extract([
+      "--dataset=folder", f"--data_dir={data_dir}", f"--splits_dir={splits_dir}",
+      f"--output_dir={out}", "--algorithm=dis", "--short_side=0", "--videos_per_shard=4",
+      "--runner=beam", f"--beam_pipeline_options={MULTI_PROCESS}"])
+  assert result.returncode == 3, result.stderr[-3000:]  # finished, some videos failed
+  assert "videos: 11 of 15 videos" in result.stdout
+  for video_id in helpers.BROKEN:
+    assert f"failed: {video_id}" in result.stdout
+  _assert_same_records(local_records, out)
+
+
+def test_beam_resumes_a_killed_local_run(synthetic_dir, tmp_path):
+  index = datasets.load_ucf101(os.path.join(synthetic_dir, "ucf101"))
+  clips = [(e.video_id, e.path, "train") for e in index.entries[:16]]
+  data_dir, splits_dir = helpers.write_folder_dataset(str(tmp_path), clips)
+  args = ["--dataset=folder", f"--data_dir={data_dir}", f"--splits_dir={splits_dir}",
+          "--algorithm=tvl1", "--short_side=0", "--num_workers=1", "--videos_per_shard=4",
+          "--noprogress"]
+  killed = str(tmp_path / "killed")
+  helpers.kill_extract_midway(args, killed)
+  finished_shards = sorted(f for f in os.listdir(killed) if f.endswith(".tfrecord"))
+  assert finished_shards and not os.path.exists(os.path.join(killed, records.MANIFEST))
+  before = {f: os.path.getmtime(os.path.join(killed, f)) for f in finished_shards}
+  resumed = helpers.run_extract([*args, f"--output_dir={killed}", "--runner=beam"])
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert before == {f: os.path.getmtime(os.path.join(killed, f)) for f in finished_shards}
+  reference = str(tmp_path / "reference")
+  assert helpers.run_extract([*args, f"--output_dir={reference}"]).returncode == 0
+  _assert_same_records(reference, killed)
+
+
+def test_beam_flag_errors_are_one_line(tmp_path):
+  common = ["--dataset=folder", f"--data_dir={tmp_path}", f"--output_dir={tmp_path / 'o'}"]
+  result = helpers.run_extract([*common, "--runner=beam",
+                                "--beam_pipeline_options=--runnr=DirectRunner"])
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1] == "error: unknown Beam pipeline options: runnr"
+  result = helpers.run_extract([*common, "--beam_pipeline_options=--runner=DirectRunner"])
+  assert result.returncode == 1 and "--beam_pipeline_options needs --runner=beam" in result.stderr
+
+
+def test_without_apache_beam_the_app_says_how_to_install_it(broken_dataset, tmp_path):
+  # The app as run where apache-beam is not installed: importing it fails.
+  script = tmp_path / "no_beam.py"
+  script.write_text("import sys\nsys.modules['apache_beam'] = None\n"
+                    "from absl import app\nfrom flow_tools import extract\n"
+                    "if __name__ == '__main__':\n  app.run(extract.main)\n")
+  data_dir, splits_dir = broken_dataset
+  result = helpers.run_extract(
+      ["--dataset=folder", f"--data_dir={data_dir}", f"--splits_dir={splits_dir}",
+       f"--output_dir={tmp_path / 'o'}", "--runner=beam"], script=str(script))
+  assert result.returncode == 1
+  assert 'pip install -e ".[beam]"' in result.stderr.strip().splitlines()[-1]
+  assert not os.path.exists(tmp_path / "o")
