@@ -103,6 +103,26 @@ def test_rerun_of_a_finished_directory_changes_nothing(ucf_index, ucf_records):
                        progress=False)
 
 
+def test_a_video_source_is_read_only_as_videos_finish(ucf_index, tmp_path):
+  # A source that yields decoded videos (TFDS) must not be read ahead of the workers:
+  # with one worker at most two videos are in flight.
+  index = datasets.DatasetIndex("ucf101", ucf_index.class_names, ucf_index.entries[:8])
+  work_dir = tmp_path / extraction.WORK_DIR
+  finished_when_read = []
+
+  def read_videos(video_ids):
+    for video_id in video_ids:
+      finished_when_read.append(
+          len([f for f in os.listdir(work_dir) if f.endswith((".info", ".failed"))]))
+      yield video_id, next(e.path for e in index.entries if e.video_id == video_id)
+
+  summary = extraction.extract(index, str(tmp_path), DIS, num_workers=1, videos_per_shard=8,
+                               progress=False, read_videos=read_videos)
+  assert summary.num_extracted == 8 and len(finished_when_read) == 8
+  assert all(finished >= k - 1 for k, finished in enumerate(finished_when_read)), (
+      finished_when_read)
+
+
 def test_backward_flow_and_resizing(ucf_index, tmp_path):
   entries = ucf_index.entries[1:4]
   index = datasets.DatasetIndex("ucf101", ucf_index.class_names, entries)
