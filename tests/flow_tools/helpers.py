@@ -71,3 +71,14 @@ def kill_extract_midway(args, output_dir):
     time.sleep(0.02)
   os.killpg(process.pid, signal.SIGKILL)
   process.wait()
+
+
+def killable_extraction_args(root, entries):
+  """Extract-app flags for 16 of `entries` as a folder dataset under `root`, with TV-L1
+  (~17 pairs/s on 2 cores), one worker and 4 videos per shard: slow enough that a
+  kill lands mid-run."""
+  clips = [(e.video_id, e.path, "train" if e.splits[0] == 1 else "test") for e in entries[:16]]
+  data_dir, splits_dir = write_folder_dataset(root, clips)
+  return ["--dataset=folder", f"--data_dir={data_dir}", f"--splits_dir={splits_dir}",
+          "--algorithm=tvl1", "--short_side=0", "--num_workers=1", "--videos_per_shard=4",
+          "--noprogress"]

@@ -82,11 +82,7 @@ def test_app_on_multi_process_direct_runner(broken_dataset, local_records, tmp_p
 
 def test_beam_resumes_a_killed_local_run(synthetic_dir, tmp_path):
   index = datasets.load_ucf101(os.path.join(synthetic_dir, "ucf101"))
-  clips = [(e.video_id, e.path, "train") for e in index.entries[:16]]
-  data_dir, splits_dir = helpers.write_folder_dataset(str(tmp_path), clips)
-  args = ["--dataset=folder", f"--data_dir={data_dir}", f"--splits_dir={splits_dir}",
-          "--algorithm=tvl1", "--short_side=0", "--num_workers=1", "--videos_per_shard=4",
-          "--noprogress"]
+  args = helpers.killable_extraction_args(str(tmp_path), index.entries)
   killed = str(tmp_path / "killed")
   helpers.kill_extract_midway(args, killed)
   finished_shards = sorted(f for f in os.listdir(killed) if f.endswith(".tfrecord"))

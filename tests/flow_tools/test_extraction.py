@@ -176,13 +176,7 @@ def test_bad_flags_and_missing_files_give_one_line_errors(tmp_path):
 
 
 def test_resume_after_sigkill_gives_identical_output(ucf_index, tmp_path):
-  # 16 clips as a folder dataset, with TV-L1 (~17 pairs/s here) so that the kill lands mid-run.
-  clips = [(e.video_id, e.path, "train" if e.splits[0] == 1 else "test")
-           for e in ucf_index.entries[:16]]
-  data_dir, splits_dir = helpers.write_folder_dataset(str(tmp_path), clips)
-  args = ["--dataset=folder", f"--data_dir={data_dir}", f"--splits_dir={splits_dir}",
-          "--algorithm=tvl1", "--short_side=0", "--num_workers=1", "--videos_per_shard=4",
-          "--noprogress"]
+  args = helpers.killable_extraction_args(str(tmp_path), ucf_index.entries)
   killed = str(tmp_path / "killed")
   helpers.kill_extract_midway(args, killed)
   assert not os.path.exists(os.path.join(killed, records.MANIFEST)), "finished before the kill"
