@@ -8,8 +8,9 @@ that stopped resumes from the shard files already written (Beam itself retries
 failed bundles). Unreadable videos are recorded as failures, as locally.
 
 The same pipeline runs on DirectRunner, Dataflow, Flink or Spark through Beam's
-own pipeline options. Workers read the videos and write `output_dir` with
-ordinary file access: one machine, or a filesystem every worker mounts.
+own pipeline options. Videos and `output_dir` may be local (one machine, or a
+filesystem every worker mounts) or on a remote filesystem TensorFlow reads, such as
+gs:// for Dataflow (`flow_tools.storage`).
 
 Needs apache-beam (`pip install -e ".[beam]"`).
 """
@@ -19,7 +20,7 @@ import time
 
 import apache_beam as beam
 from apache_beam.options import pipeline_options as beam_options
-import cv2
+import tensorflow as tf
 
 from flow_tools import encode
 from flow_tools import extraction
@@ -40,8 +41,7 @@ class _EncodeVideo(beam.DoFn):
     self._pairs = beam.metrics.Metrics.counter(_NAMESPACE, "flow_pairs")
 
   def setup(self):
-    # Runners parallelise over processes and threads; OpenCV's own pool would oversubscribe.
-    cv2.setNumThreads(1)
+    encode.configure_worker_process()
     self._flow = flow_lib.create(self._layout.config.algorithm)  # One per DoFn: not shared.
 
   def process(self, task):
@@ -57,18 +57,20 @@ class _EncodeVideo(beam.DoFn):
 
 
 def _write_shard(shard_results, layout):
-  """Records each video's outcome in the work directory, then writes the shard file."""
+  """Writes a shard's manifest entries, then the shard file (the layout's contract)."""
   shard, results = shard_results
-  by_video = {video_id: (serialized, detail) for video_id, serialized, detail in results}
-  kept = []
-  for video_id in layout.shards[shard]:
-    serialized, detail = by_video[video_id]
-    if serialized is None:
-      layout.save_failure(video_id, detail)
-    else:
-      layout.save_info(video_id, detail)
-      kept.append(serialized)
-  layout.write_shard(shard, kept)
+  outcomes, serialized = {}, {}
+  for video_id, record, detail in results:
+    outcomes[video_id] = detail
+    if record is not None:
+      serialized[video_id] = record
+
+  def write(tmp):
+    with tf.io.TFRecordWriter(tmp) as writer:
+      for video_id in layout.shards[shard]:
+        if video_id in serialized:
+          writer.write(serialized[video_id])
+  layout.write_shard(shard, outcomes, write)
 
 
 def pipeline_options(options):

@@ -10,11 +10,17 @@ Files are read exactly as the archives ship them: CRLF or LF line endings,
 trailing spaces, odd characters in file names, and a case mismatch between list
 files and file names (UCF-101's HandstandPushups). Anything missing or
 inconsistent raises `DatasetError` with a one-line message naming the file.
+Directories may be local or on a remote filesystem (gs://...; see
+`flow_tools.storage`): videos are found by listing each class folder once, not by
+one lookup per video.
 """
 
 import dataclasses
+import io
 import os
 import re
+
+from flow_tools import storage
 
 UNUSED, TRAIN, TEST = 0, 1, 2
 SUBSETS = {"train": TRAIN, "test": TEST}
@@ -57,31 +63,31 @@ class DatasetIndex:
 
 def _read_lines(path):
   """Non-empty, stripped lines of a text file with any line ending, with line numbers."""
-  if not os.path.isfile(path):
+  if not storage.isfile(path):
     raise DatasetError(f"missing file: {path}")
-  with open(path, "r", encoding="utf-8", errors="surrogateescape", newline=None) as f:
-    for number, line in enumerate(f, start=1):
-      line = line.strip()
-      if line:
-        yield number, line
+  with storage.open_file(path) as f:
+    text = f.read().decode("utf-8", errors="surrogateescape")
+  for number, line in enumerate(io.StringIO(text, newline=None), start=1):
+    line = line.strip()
+    if line:
+      yield number, line
 
 
 class _FileResolver:
-  """Finds a listed file on disk, tolerating a case mismatch in its name."""
+  """Finds a listed file in its folder's listing, tolerating a case mismatch in its name."""
 
   def __init__(self, root):
     self._root = root
-    self._listings = {}
+    self._listings = {}  # folder -> (names, lower-case name -> name)
 
   def resolve(self, relpath, listed_in):
     path = os.path.join(self._root, *relpath.split("/"))
-    if os.path.isfile(path):
-      return path
     folder, name = os.path.split(path)
     if folder not in self._listings:
-      names = os.listdir(folder) if os.path.isdir(folder) else []
-      self._listings[folder] = {n.lower(): n for n in names}
-    actual = self._listings[folder].get(name.lower())
+      names = set(storage.listdir(folder)) if storage.isdir(folder) else set()
+      self._listings[folder] = names, {n.lower(): n for n in names}
+    names, by_lower_case = self._listings[folder]
+    actual = name if name in names else by_lower_case.get(name.lower())
     if actual is None:
       raise DatasetError(f"video listed in {listed_in} is missing: {path}")
     return os.path.join(folder, actual)
@@ -108,7 +114,7 @@ def _build_index(name, class_names, memberships, paths, labels):
 
 def _first_existing(*candidates):
   for candidate in candidates:
-    if os.path.isdir(candidate):
+    if storage.isdir(candidate):
       return candidate
   return candidates[0]
 
@@ -124,7 +130,7 @@ def load_ucf101(data_dir, splits_dir=None):
     A `DatasetIndex` with 101 (or however many classInd.txt lists) classes.
   """
   root = _first_existing(os.path.join(data_dir, "UCF-101"), data_dir)
-  if not os.path.isdir(root):
+  if not storage.isdir(root):
     raise DatasetError(f"UCF-101 video folder not found: {root}")
   if splits_dir is None:
     splits_dir = _first_existing(os.path.join(data_dir, "ucfTrainTestlist"),
@@ -175,16 +181,16 @@ def load_hmdb51(data_dir, splits_dir=None):
   Class names are the split files' prefixes, labels their alphabetical order.
   Videos marked 0 in every split are left out.
   """
-  if not os.path.isdir(data_dir):
+  if not storage.isdir(data_dir):
     raise DatasetError(f"HMDB-51 video folder not found: {data_dir}")
   if splits_dir is None:
     splits_dir = _first_existing(os.path.join(data_dir, "testTrainMulti_7030_splits"),
-                                 os.path.join(os.path.dirname(os.path.abspath(data_dir)),
+                                 os.path.join(os.path.dirname(storage.absolute(data_dir)),
                                               "testTrainMulti_7030_splits"))
-  if not os.path.isdir(splits_dir):
+  if not storage.isdir(splits_dir):
     raise DatasetError(f"HMDB-51 split folder not found: {splits_dir}")
   split_files = {}
-  for name in os.listdir(splits_dir):
+  for name in storage.listdir(splits_dir):
     match = _HMDB_SPLIT_FILE.match(name)
     if match:
       split_files[(match["cls"], int(match["split"]))] = os.path.join(splits_dir, name)
@@ -221,15 +227,15 @@ def load_folder(data_dir, splits_dir):
   Each line of `<splits_dir>/split<N>.txt` is `<class>/<video file> train|test`;
   classes are the sub-folders of `data_dir` in alphabetical order.
   """
-  if not os.path.isdir(data_dir):
+  if not storage.isdir(data_dir):
     raise DatasetError(f"video folder not found: {data_dir}")
-  if not splits_dir or not os.path.isdir(splits_dir):
+  if not splits_dir or not storage.isdir(splits_dir):
     raise DatasetError(f"split folder not found: {splits_dir}")
-  class_names = sorted(d for d in os.listdir(data_dir)
-                       if os.path.isdir(os.path.join(data_dir, d)))
+  class_names = sorted(d for d in storage.listdir(data_dir)
+                       if storage.isdir(os.path.join(data_dir, d)))
   label_of = {c: i for i, c in enumerate(class_names)}
   numbers = sorted(int(m[1]) for m in (re.match(r"^split(\d+)\.txt$", n)
-                                        for n in os.listdir(splits_dir)) if m)
+                                        for n in storage.listdir(splits_dir)) if m)
   if numbers != list(range(1, len(numbers) + 1)):
     raise DatasetError(f"{splits_dir} must hold split1.txt, split2.txt, ... "
                        f"(found splits {numbers})")
@@ -253,7 +259,8 @@ def load_folder(data_dir, splits_dir):
       if video_id not in paths:
         paths[video_id] = resolver.resolve(relpath, where)
         labels[video_id] = label_of[class_dir]
-  return _build_index(os.path.basename(os.path.normpath(data_dir)), class_names,
+  folder = data_dir.rstrip("/") if storage.is_remote(data_dir) else os.path.normpath(data_dir)
+  return _build_index(os.path.basename(folder), class_names,
                       memberships, paths, labels)
 
 

@@ -11,7 +11,6 @@ and shards are kept, and the result is byte-identical to an uninterrupted run.
 
 import dataclasses
 import itertools
-import json
 import multiprocessing
 import os
 import queue
@@ -25,6 +24,7 @@ import tqdm
 from flow_tools import encode
 from flow_tools import flow as flow_lib
 from flow_tools import records
+from flow_tools import storage
 
 WORK_DIR = ".incomplete"
 _PLAN = "plan.json"
@@ -61,8 +61,11 @@ def _shard_name(dataset, index, count):
 class OutputLayout:
   """Files and bookkeeping of one output directory, whichever runner fills it.
 
-  A shard file appears (atomically) only once all of its videos are done, after
-  their `.info` / `.failed` work files: an existing shard file means a finished shard.
+  Each shard is finished in one step: its manifest entries go to the work
+  directory, then its file appears (atomically), so an existing shard file means a
+  finished shard, and the manifest is assembled from one small file per shard
+  (a few hundred reads on an object store, not one per video). The local runner
+  also keeps each encoded video in the work directory until its shard is complete.
   """
 
   def __init__(self, index, output_dir, config, videos_per_shard):
@@ -85,13 +88,16 @@ class OutputLayout:
   def shard_path(self, shard):
     return os.path.join(self.output_dir, self.shard_names[shard])
 
+  def _shard_entries_path(self, shard):
+    return os.path.join(self.work_dir, f"shard-{shard:05d}.json")
+
   def finished_summary(self, start):
     """The `Summary` of this extraction if `output_dir` already holds it finished, else None.
 
     Raises:
       ExtractionError: `output_dir` holds records made with other settings or videos.
     """
-    if not os.path.exists(os.path.join(self.output_dir, records.MANIFEST)):
+    if not storage.exists(os.path.join(self.output_dir, records.MANIFEST)):
       return None
     manifest = records.read_manifest(self.output_dir)
     if (manifest["config"] != dataclasses.asdict(self.config)
@@ -104,11 +110,10 @@ class OutputLayout:
 
   def prepare(self):
     """Creates or checks the work directory against this run's plan."""
-    os.makedirs(self.work_dir, exist_ok=True)
+    storage.makedirs(self.work_dir)
     plan_path = os.path.join(self.work_dir, _PLAN)
-    if os.path.exists(plan_path):
-      with open(plan_path, encoding="utf-8") as f:
-        previous = json.load(f)
+    if storage.exists(plan_path):
+      previous = records.read_json(plan_path)
       if previous != self.plan:
         differing = sorted(k for k in self.plan if previous.get(k) != self.plan[k])
         raise ExtractionError(
@@ -119,15 +124,14 @@ class OutputLayout:
 
   def pending_shards(self):
     """Shards without their file yet, in plan order."""
-    return [s for s in range(len(self.shards)) if not os.path.exists(self.shard_path(s))]
+    return [s for s in range(len(self.shards)) if not storage.exists(self.shard_path(s))]
 
-  def status(self, video_id):
-    """'done', 'failed' or None for a video of an unfinished shard."""
-    if os.path.exists(self.work_file(video_id, "info")):  # Written last.
-      return "done"
-    if os.path.exists(self.work_file(video_id, "failed")):
-      return "failed"
-    return None
+  def encoded_videos(self):
+    """Ids of videos the local runner has encoded (or found unusable) in unfinished
+    shards, from one listing of the work directory."""
+    names = set(storage.listdir(self.work_dir))
+    return {v for v, p in self.position.items()
+            if f"{p:07d}.info" in names or f"{p:07d}.failed" in names}
 
   def serialize(self, video_id, encoded):
     """The record of one video, as bytes (map keys sorted: the same bytes on every run)."""
@@ -135,13 +139,7 @@ class OutputLayout:
         self.entries[video_id], self.index.name, encoded, self.config)
     return example.SerializeToString(deterministic=True)
 
-  def save_info(self, video_id, num_frames):
-    self._remove(video_id, "failed")
-    info = {"frames": num_frames, "flow_pairs": num_frames - 1}
-    records.write_json(self.work_file(video_id, "info"), info)
-
   def save_failure(self, video_id, reason):
-    self._remove(video_id, "info")
     records.write_json(self.work_file(video_id, "failed"), {"reason": reason})
 
   def save_video(self, video_id, encoded):
@@ -152,56 +150,57 @@ class OutputLayout:
       with tf.io.TFRecordWriter(tmp) as writer:
         writer.write(serialized)
     records.write_atomically(self.work_file(video_id, "tfrecord"), write)
-    self.save_info(video_id, encoded.num_frames)
+    records.write_json(self.work_file(video_id, "info"), {"frames": encoded.num_frames})
 
-  def write_shard(self, shard, serialized_records):
-    """Writes a shard file from its videos' serialized records (in plan order)."""
-    def write(tmp):
-      with tf.io.TFRecordWriter(tmp) as writer:
-        for serialized in serialized_records:
-          writer.write(serialized)
-    records.write_atomically(self.shard_path(shard), write)
+  def write_shard(self, shard, outcomes, write_records):
+    """Finishes a shard: its manifest entries, then its file.
 
-  def assemble_shard(self, shard):
-    """Writes a shard from its videos' work files, then drops those."""
-    done = [v for v in self.shards[shard] if self.status(v) == "done"]
-
-    def write(tmp):  # TFRecord files concatenate.
-      with open(tmp, "wb") as out:
-        for video_id in done:
-          with open(self.work_file(video_id, "tfrecord"), "rb") as f:
-            shutil.copyfileobj(f, out)
-    records.write_atomically(self.shard_path(shard), write)
-    for video_id in done:
-      self._remove(video_id, "tfrecord")
-
-  def _remove(self, video_id, suffix):
-    if os.path.exists(self.work_file(video_id, suffix)):
-      os.remove(self.work_file(video_id, suffix))
-
-  def shard_summary(self, shard):
-    """Manifest entries of a finished shard, from its work files."""
+    Args:
+      shard: the shard's number in the plan.
+      outcomes: video id -> number of frames, or the reason it failed (str), for
+        every video of the shard.
+      write_records: function writing the shard's records, in plan order, to a path.
+    """
     videos, failures = {}, {}
     for video_id in self.shards[shard]:
-      entry = self.entries[video_id]
-      if self.status(video_id) == "failed":
-        with open(self.work_file(video_id, "failed"), encoding="utf-8") as f:
-          failures[video_id] = {"path": entry.path, **json.load(f)}
-        continue
-      with open(self.work_file(video_id, "info"), encoding="utf-8") as f:
-        info = json.load(f)
-      videos[video_id] = {"shard": self.shard_names[shard], "label": entry.label,
-                          "class_name": entry.class_name, "splits": list(entry.splits),
-                          **info}
-    return videos, failures
+      entry, outcome = self.entries[video_id], outcomes[video_id]
+      if isinstance(outcome, str):
+        failures[video_id] = {"path": entry.path, "reason": outcome}
+      else:
+        videos[video_id] = {"shard": self.shard_names[shard], "label": entry.label,
+                            "class_name": entry.class_name, "splits": list(entry.splits),
+                            "frames": outcome, "flow_pairs": outcome - 1}
+    records.write_json(self._shard_entries_path(shard), {"videos": videos, "failures": failures})
+    records.write_atomically(self.shard_path(shard), write_records)
+
+  def assemble_shard(self, shard):
+    """Writes a shard from its videos' work files (local runner), then drops those."""
+    outcomes, done = {}, []
+    for video_id in self.shards[shard]:
+      if storage.exists(self.work_file(video_id, "failed")):
+        outcomes[video_id] = records.read_json(self.work_file(video_id, "failed"))["reason"]
+      else:
+        outcomes[video_id] = records.read_json(self.work_file(video_id, "info"))["frames"]
+        done.append(video_id)
+
+    def write(tmp):  # TFRecord files concatenate.
+      with storage.open_file(tmp, "wb") as out:
+        for video_id in done:
+          with storage.open_file(self.work_file(video_id, "tfrecord")) as f:
+            shutil.copyfileobj(f, out)
+    self.write_shard(shard, outcomes, write)
+    for video_id in self.shards[shard]:
+      for suffix in ("tfrecord", "info", "failed"):
+        if storage.exists(self.work_file(video_id, suffix)):
+          storage.remove(self.work_file(video_id, suffix))
 
   def finish(self, start):
     """Writes `manifest.json` from the finished shards, removes the work directory."""
     videos, failures = {}, {}
     for shard in range(len(self.shards)):
-      shard_videos, shard_failures = self.shard_summary(shard)
-      videos.update(shard_videos)
-      failures.update(shard_failures)
+      entries = records.read_json(self._shard_entries_path(shard))
+      videos.update(entries["videos"])
+      failures.update(entries["failures"])
     num_flow_pairs = sum(v["flow_pairs"] for v in videos.values())
     records.write_json(os.path.join(self.output_dir, records.MANIFEST), {
         "format": records.FORMAT,
@@ -215,7 +214,7 @@ class OutputLayout:
         "num_videos": len(videos),
         "num_flow_pairs": num_flow_pairs,
     })
-    shutil.rmtree(self.work_dir)
+    storage.rmtree(self.work_dir)
     return Summary(len(self.entries), len(videos), failures, num_flow_pairs,
                    time.time() - start, self.output_dir)
 
@@ -278,7 +277,8 @@ def extract(index, output_dir, config, num_workers=2, videos_per_shard=32, progr
 
   layout.prepare()
   pending_shards = layout.pending_shards()
-  remaining = {s: [v for v in layout.shards[s] if layout.status(v) is None]
+  encoded_before = layout.encoded_videos()
+  remaining = {s: [v for v in layout.shards[s] if v not in encoded_before]
                for s in pending_shards}
   to_encode = [v for s in pending_shards for v in remaining[s]]
   shard_of = {v: s for s, shard in enumerate(layout.shards) for v in shard}

@@ -30,7 +30,8 @@ frame t. Dequantise with `flow = (q - 127.5) * (hi - lo) / 255 + (hi + lo) / 2`
 in float32 (flow_tools.quantize.dequantize); a horizontal flip of a stored field is
 q -> 255 - q with (lo, hi) -> (-hi, -lo), for either scheme.
 
-A records directory holds sharded TFRecord files and `manifest.json`.
+A records directory holds sharded TFRecord files and `manifest.json`; it may be
+local or on a remote filesystem (gs://...).
 """
 
 import dataclasses
@@ -42,6 +43,7 @@ import numpy as np
 import tensorflow as tf
 
 from flow_tools import quantize
+from flow_tools import storage
 
 MANIFEST = "manifest.json"
 FORMAT = "two_stream_tf.records/1"
@@ -159,28 +161,34 @@ def write_atomically(path, write):
   tmp = f"{path}.tmp-{uuid.uuid4().hex}"
   try:
     write(tmp)
-    os.replace(tmp, path)
+    storage.replace(tmp, path)
   finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
+    if storage.exists(tmp):
+      storage.remove(tmp)
 
 
 def write_json(path, value):
+  """Writes `value` as JSON (keys sorted: the same bytes on every run), atomically."""
+  text = json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
   def write(tmp):
-    with open(tmp, "w", encoding="utf-8") as f:
-      json.dump(value, f, indent=1, sort_keys=True, ensure_ascii=False)
-      f.write("\n")
+    with storage.open_file(tmp, "wb") as f:
+      f.write(text.encode("utf-8"))
   write_atomically(path, write)
+
+
+def read_json(path):
+  with storage.open_file(path) as f:
+    return json.loads(f.read().decode("utf-8"))
 
 
 def read_manifest(records_dir):
   """The manifest of a finished records directory, as a dict."""
   path = os.path.join(records_dir, MANIFEST)
-  if not os.path.isfile(path):
+  if not storage.isfile(path):
     raise RecordsError(f"no {MANIFEST} in {records_dir}: not a finished records directory "
                        "(run python -m flow_tools.extract)")
-  with open(path, encoding="utf-8") as f:
-    manifest = json.load(f)
+  manifest = read_json(path)
   if manifest.get("format") != FORMAT:
     raise RecordsError(f"{path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
   return manifest

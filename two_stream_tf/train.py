@@ -18,6 +18,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from flow_tools import storage
 from two_stream_tf import streams
 from two_stream_tf.data import config as data_config
 from two_stream_tf.data import stacking
@@ -100,7 +101,7 @@ def _check_input(values):
 
 def _check_records(values):
   for path in values["records_dirs"] or []:
-    if not os.path.isfile(os.path.join(path, "manifest.json")):
+    if not storage.isfile(os.path.join(path, "manifest.json")):  # local or gs://
       raise flags.ValidationError(f"--records_dirs: no manifest.json in {path} "
                                   "(run python -m flow_tools.extract first)")
   return True

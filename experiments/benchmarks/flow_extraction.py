@@ -31,7 +31,6 @@ import numpy as np
 
 from flow_tools import datasets
 from flow_tools import encode
-from flow_tools import extraction
 from flow_tools import flow
 from flow_tools import quantize
 from flow_tools import synthetic
@@ -72,6 +71,9 @@ def _write_dataset(root, source, num_videos):
 
 
 def _pipeline_seconds(index, config, workers, out):
+  # Imported here: spawned workers re-import this script, and at the top this would load
+  # TensorFlow into them, which the app's workers never do (it slows them down).
+  from flow_tools import extraction  # pylint: disable=import-outside-toplevel
   start = time.perf_counter()
   summary = extraction.extract(index, out, config, num_workers=workers, progress=False)
   assert not summary.failures, summary.failures
@@ -93,8 +95,8 @@ def _marginal_rate(root, source, config, workers, n, repeats):
 def _time_flow_alone(algorithm, gray, repeats):
   """Best time of the flow function alone over consecutive pairs of `gray`, and its fields.
 
-  Runs in a fresh single-threaded process, like an extraction worker, so that both
-  sides of the ratio run under the same conditions.
+  Runs in a fresh process set up like an extraction worker (single-threaded OpenCV,
+  freed memory kept), so that both sides of the ratio run under the same conditions.
   """
   context = multiprocessing.get_context("spawn")
   with context.Pool(1) as pool:
@@ -102,7 +104,7 @@ def _time_flow_alone(algorithm, gray, repeats):
 
 
 def _flow_alone_worker(algorithm, gray, repeats):
-  cv2.setNumThreads(1)
+  encode.configure_worker_process()  # as in an extraction worker
   compute = flow.create(algorithm)
   pairs = list(zip(gray[:-1], gray[1:])) * 2
   seconds = []

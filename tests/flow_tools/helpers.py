@@ -1,4 +1,5 @@
-"""Test helpers: folder datasets with broken clips, and running or killing the extract app."""
+"""Test helpers: folder datasets with broken clips, a remote filesystem, and running or
+killing the extract app."""
 
 import os
 import shutil
@@ -6,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import numpy as np
 
@@ -13,6 +15,20 @@ from flow_tools import synthetic
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BROKEN = ("things/truncated", "things/garbage", "things/empty", "things/one_frame")
+
+
+def copy_to_remote(local_dir):
+  """Copies a directory tree to TensorFlow's in-memory filesystem (how gs:// is reached,
+  but in this process only); returns its new path, ending with the same name."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  remote_dir = f"ram://test-{uuid.uuid4().hex}/{os.path.basename(local_dir)}"
+  for folder, _, names in os.walk(local_dir):
+    relative = os.path.relpath(folder, local_dir)
+    target = remote_dir if relative == "." else f"{remote_dir}/{relative}"
+    tf.io.gfile.makedirs(target)
+    for name in names:
+      tf.io.gfile.copy(os.path.join(folder, name), f"{target}/{name}")
+  return remote_dir
 
 
 def write_folder_dataset(root, clips, with_broken=False):

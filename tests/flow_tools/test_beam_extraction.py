@@ -1,10 +1,14 @@
 """Extraction on Apache Beam (DirectRunner): the local runner's records, failures and resume."""
 
 import filecmp
+import glob
 import os
+import re
+import tempfile
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from flow_tools import beam_extraction
 from flow_tools import datasets
@@ -106,6 +110,14 @@ def test_beam_flag_errors_are_one_line(tmp_path):
   assert result.returncode == 1 and "--beam_pipeline_options needs --runner=beam" in result.stderr
 
 
+def test_the_readmes_beam_options_pass_the_option_check():
+  with open(os.path.join(helpers.REPO, "README.md"), encoding="utf-8") as f:
+    documented = re.findall(r'--beam_pipeline_options="([^"]+)"', f.read())
+  assert len(documented) >= 3  # DirectRunner, Dataflow, Flink
+  for options in documented:
+    beam_extraction.pipeline_options(options.replace("\\\n", " "))
+
+
 def test_without_apache_beam_the_app_says_how_to_install_it(broken_dataset, tmp_path):
   # The app as run where apache-beam is not installed: importing it fails.
   script = tmp_path / "no_beam.py"
@@ -119,3 +131,32 @@ def test_without_apache_beam_the_app_says_how_to_install_it(broken_dataset, tmp_
   assert result.returncode == 1
   assert 'pip install -e ".[beam]"' in result.stderr.strip().splitlines()[-1]
   assert not os.path.exists(tmp_path / "o")
+
+
+def test_direct_runner_reads_and_writes_a_remote_filesystem(broken_dataset, local_records):
+  """Videos and records on an object store, as on Dataflow (here TF's in-memory ram://)."""
+  data_dir, splits_dir = broken_dataset
+  remote_data = helpers.copy_to_remote(os.path.dirname(data_dir))
+  remote_root = os.path.dirname(remote_data)
+  index = datasets.load_folder(f"{remote_data}/{os.path.basename(data_dir)}",
+                               f"{remote_data}/{os.path.basename(splits_dir)}")
+  assert all(e.path.startswith("ram://") for e in index.entries)
+  out = f"{remote_root}/records"
+  temporary_copies = set(glob.glob(os.path.join(tempfile.gettempdir(), "flow_tools-*")))
+  summary = beam_extraction.extract(index, out, DIS, videos_per_shard=4)
+  assert summary.num_extracted == 11 and sorted(summary.failures) == sorted(helpers.BROKEN)
+  assert set(glob.glob(os.path.join(tempfile.gettempdir(), "flow_tools-*"))) == temporary_copies
+
+  names = sorted(os.listdir(local_records))
+  assert sorted(tf.io.gfile.listdir(out)) == names  # no .incomplete left
+  for name in names:
+    with open(os.path.join(local_records, name), "rb") as f:
+      expected = f.read()
+    with tf.io.gfile.GFile(f"{out}/{name}", "rb") as f:
+      actual = f.read()
+    if name == records.MANIFEST:  # the failures name their files where they are
+      expected = expected.replace(os.path.dirname(data_dir).encode(), remote_data.encode())
+    assert actual == expected, name
+  video_id = sorted(records.read_manifest(out)["videos"])[0]
+  np.testing.assert_array_equal(records.load_video(out, video_id).flow,
+                                records.load_video(local_records, video_id).flow)

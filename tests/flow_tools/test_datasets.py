@@ -6,6 +6,7 @@ import re
 import pytest
 
 from flow_tools import datasets
+from tests.flow_tools import helpers
 
 
 def _write(path, text, newline="\n"):
@@ -117,3 +118,20 @@ def test_folder_layout(tmp_path):
       ("cats/x [1]", 0, (1,)), ("cats/y", 0, (2,)), ("dogs/z", 1, (1,))]
   with pytest.raises(datasets.DatasetError, match="unknown dataset layout"):
     datasets.load_dataset("kinetics", str(tmp_path))
+
+
+@pytest.mark.parametrize("name, folder, videos", [("ucf101", "ucf101", ""),
+                                                 ("hmdb51", "hmdb51", "hmdb51_org")])
+def test_layouts_on_a_remote_filesystem_index_the_same_videos(synthetic_dir, name, folder,
+                                                              videos):
+  local_dir = os.path.join(synthetic_dir, folder)  # videos and split files, as shipped
+  remote_dir = helpers.copy_to_remote(local_dir)
+  local = datasets.load_dataset(name, os.path.join(local_dir, videos))
+  remote = datasets.load_dataset(name, os.path.join(remote_dir, videos))
+  assert (remote.name, remote.class_names) == (local.name, local.class_names)
+  assert len(remote.entries) == len(local.entries)
+  for here, there in zip(local.entries, remote.entries):
+    assert (there.video_id, there.label, there.class_name, there.splits) == (
+        here.video_id, here.label, here.class_name, here.splits)
+    # The file as it is named in the store (the case quirk resolved there too).
+    assert there.path == remote_dir + here.path[len(local_dir):]

@@ -9,6 +9,7 @@ import pytest
 from flow_tools import records
 from two_stream_tf import data
 from two_stream_tf.data import training
+from tests.flow_tools import helpers
 from tests.two_stream_tf import reference
 
 CROP = 32
@@ -155,6 +156,18 @@ def test_deterministic_mode_repeats_its_batches(records_dirs):
     np.testing.assert_array_equal(x1, x2)
     assert all(np.array_equal(l1[k], l2[k]) for k in l1)
   assert not np.array_equal(first[0][0], other[0][0])
+
+
+def test_records_on_a_remote_filesystem_give_the_same_batches(records_dirs):
+  remote = helpers.copy_to_remote(records_dirs["ucf101"])  # as on gs://, in memory
+  config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=2)
+
+  def first_batches(records_dir):
+    dataset = data.training_dataset(records_dir, 1, config, batch_size=8, seed=3,
+                                    deterministic=True)
+    return [x.numpy() for x, _, _ in dataset.take(2)]
+  for local, there in zip(first_batches(records_dirs["ucf101"]), first_batches(remote)):
+    np.testing.assert_array_equal(there, local)
 
 
 def test_samples_per_visit(records_dirs):
