@@ -28,8 +28,8 @@ RUNNERS = ("local", "beam")
 
 flags.DEFINE_enum("dataset", None, sorted(datasets.LOADERS) + [TFDS],
                   "Dataset layout, or tfds: a TensorFlow Datasets video dataset (--tfds_name).")
-flags.DEFINE_string("data_dir", None, "Videos as distributed (e.g. the UCF-101 folder); with "
-                    "--dataset=tfds the TFDS data directory (default: TFDS's own).")
+flags.DEFINE_string("data_dir", None, "Videos as distributed (e.g. the UCF-101 folder; local or "
+                    "gs://...); with --dataset=tfds the TFDS data directory (default: TFDS's own).")
 flags.DEFINE_string("splits_dir", None, "Official split files (default: found beside data_dir).")
 flags.DEFINE_string("tfds_name", None, "With --dataset=tfds: dataset/config, e.g. ucf101/ucf101_1 "
                     "(its split N is split N of the records).")
@@ -40,7 +40,7 @@ flags.DEFINE_enum("runner", "local", RUNNERS, "local: processes on this machine 
 flags.DEFINE_string("beam_pipeline_options", "", "With --runner=beam: Beam's options as on its "
                     "command line, e.g. \"--runner=DirectRunner --direct_num_workers=2 "
                     "--direct_running_mode=multi_processing\" (default: DirectRunner, one worker).")
-flags.DEFINE_string("output_dir", None, "Where the records and manifest.json go.")
+flags.DEFINE_string("output_dir", None, "Where the records and manifest.json go (local or gs://...).")
 flags.DEFINE_enum("algorithm", _DEFAULTS.algorithm, sorted(flow.ALGORITHMS), "Optical flow algorithm.")
 flags.DEFINE_integer("short_side", _DEFAULTS.short_side,
                      "Rescale frames so the smaller side has this many pixels (0: keep).")

@@ -4,7 +4,8 @@
 
 For each algorithm, measured in this one run on the same frames:
   * algorithm-only frame pairs/s: the flow function alone, single-threaded, in a loop
-    over the pre-decoded grayscale frames, in a fresh process like a worker's;
+    over the pre-decoded grayscale frames (as many pairs as the pipeline's n videos),
+    in a fresh process set up like a worker's;
   * pipeline frame pairs/s with 1 and 2 workers: flow_tools.extraction end to end
     (decode, resize, flow, quantise, JPEG, records). Pipeline rates are marginal rates:
     (pairs of 2n videos - pairs of n videos) / (time of 2n - time of n), so the fixed
@@ -92,27 +93,33 @@ def _marginal_rate(root, source, config, workers, n, repeats):
   return (p2 - p1) / (t2 - t1)
 
 
-def _time_flow_alone(algorithm, gray, repeats):
-  """Best time of the flow function alone over consecutive pairs of `gray`, and its fields.
+def _time_flow_alone(algorithm, gray, repeats, passes):
+  """Best rate (pairs/s) of the flow function alone over `passes` passes through the
+  consecutive pairs of `gray`, and the fields of one pass.
 
-  Runs in a fresh process set up like an extraction worker (single-threaded OpenCV,
-  freed memory kept), so that both sides of the ratio run under the same conditions.
+  As many pairs as the pipeline's marginal measurement (n videos), in a fresh process
+  set up like an extraction worker (single-threaded OpenCV, freed memory kept): both
+  sides of the ratio run as long and under the same conditions, so the best of a few
+  repeats picks from the same spread of machine noise.
   """
   context = multiprocessing.get_context("spawn")
   with context.Pool(1) as pool:
-    return pool.apply(_flow_alone_worker, (algorithm, gray, repeats))
+    return pool.apply(_flow_alone_worker, (algorithm, gray, repeats, passes))
 
 
-def _flow_alone_worker(algorithm, gray, repeats):
+def _flow_alone_worker(algorithm, gray, repeats, passes):
   encode.configure_worker_process()  # as in an extraction worker
   compute = flow.create(algorithm)
-  pairs = list(zip(gray[:-1], gray[1:])) * 2
+  pairs = list(zip(gray[:-1], gray[1:]))
+  fields = [compute(a, b) for a, b in pairs]
   seconds = []
   for _ in range(repeats):
     start = time.perf_counter()
-    fields = [compute(a, b) for a, b in pairs]
+    for _ in range(passes):
+      for a, b in pairs:
+        compute(a, b)
     seconds.append(time.perf_counter() - start)
-  return len(pairs) / min(seconds), fields
+  return passes * len(pairs) / min(seconds), fields
 
 
 def _storage(fields, scheme, quality):
@@ -152,7 +159,7 @@ def main(argv):
       synthetic.write_video(source, np.stack(frames[:length]))
       # The very frames the pipeline will decode from the (lossy) video file.
       gray = [video.to_gray(f) for f in video.read_frames(source, config.short_side)]
-      alone, fields = _time_flow_alone(name, gray, repeats)
+      alone, fields = _time_flow_alone(name, gray, repeats, passes=n)
       one = _marginal_rate(root, source, config, 1, n, repeats)
       two = _marginal_rate(root, source, config, 2, n, repeats)
     minmax = _storage(fields, "minmax", FLAGS.jpeg_quality)
