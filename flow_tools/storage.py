@@ -73,8 +73,8 @@ def replace(source, target):
 
 
 def open_file(path, mode="rb"):
-  """`path` opened in binary `mode` ('rb', 'wb' or 'ab')."""
-  if mode not in ("rb", "wb", "ab"):
+  """`path` opened in binary `mode` ('rb' or 'wb')."""
+  if mode not in ("rb", "wb"):
     raise ValueError(f"binary modes only, got {mode!r}")
   return _gfile().GFile(path, mode) if is_remote(path) else open(path, mode)  # pylint: disable=consider-using-with
 
