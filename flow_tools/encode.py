@@ -5,13 +5,13 @@ not grow with video length. Pure OpenCV/numpy: worker processes never
 import TensorFlow.
 """
 
-import ctypes
 import dataclasses
 
 import cv2
 import numpy as np
 
 from flow_tools import flow as flow_lib
+from flow_tools import process_memory
 from flow_tools import quantize
 from flow_tools import video
 
@@ -146,30 +146,17 @@ def encode_or_explain(source, config, compute_flow):
     return None, f"{type(error).__name__}: {error}"
 
 
-# glibc's mallopt parameters, and what this process sets them to (see below).
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_KEPT_FREE_BYTES = 256 << 20
-_MMAP_ABOVE_BYTES = 64 << 20
-
-
 def configure_worker_process():
   """Settings of a process (or Beam worker) that encodes videos.
 
   OpenCV runs single-threaded: runners parallelise over videos, and OpenCV's own
   thread pool would oversubscribe the cores. Memory freed by the flow algorithms
-  stays in the process: by default glibc hands blocks of megabytes back to the
-  system as they are freed and takes them back page by page on the next frame
-  pair (measured at 340x256: ~900 page faults and 3 ms of system time per pair for
-  Farneback, 11% of its time; ~200 for DIS); keeping up to 256 MB for reuse removes
-  that. Other C libraries than glibc are left as they are.
+  stays in the process (`process_memory`): measured at 340x256, glibc's defaults cost
+  ~900 page faults and 3 ms of system time per pair for Farneback (11% of its time),
+  ~200 for DIS; keeping up to 256 MB for reuse removes that.
   """
   cv2.setNumThreads(1)
-  try:
-    libc = ctypes.CDLL("libc.so.6")
-  except OSError:
-    return
-  libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_ABOVE_BYTES)
-  libc.mallopt(_M_TRIM_THRESHOLD, _KEPT_FREE_BYTES)
+  process_memory.keep_freed_memory(*process_memory.EXTRACTION_WORKER)
 
 
 # Worker processes of flow_tools.extraction: one flow function per process.

@@ -36,8 +36,10 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   # pylint: disable=import-outside-toplevel
   from flow_tools import records
+  from two_stream_tf import data
   from two_stream_tf import evaluation
   from two_stream_tf import trained
+  data.configure_input_process()
   try:
     model, spec, step = trained.load(FLAGS.model_dir, FLAGS.checkpoint)
     head_scores, sample_views = evaluation.score_videos(model, spec, FLAGS.subset, FLAGS.batch_size,

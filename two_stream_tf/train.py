@@ -209,6 +209,7 @@ def main(argv):
   from two_stream_tf.data import selection
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # TensorFlow's per-save INFO lines drown progress
+  data.configure_input_process()
   values = _flag_values()
   try:
     strategy = training.make_strategy(FLAGS.distribution)

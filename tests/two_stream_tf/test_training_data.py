@@ -5,6 +5,7 @@ import collections
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from flow_tools import records
 from two_stream_tf import data
@@ -18,6 +19,11 @@ CROP = 32
 def _windows(image, size):
   """All size x size windows of an H x W image: (H - size + 1) x (W - size + 1) x size x size."""
   return np.lib.stride_tricks.sliding_window_view(image, (size, size))
+
+
+def _expanded(dataset):
+  """Training batches with the network input the training step makes of them."""
+  return dataset.map(lambda x, labels, weights: (data.to_network_input(x), labels, weights))
 
 
 def _train_videos(records_dir, split=1):
@@ -52,7 +58,8 @@ def _find_flow_origin(sample, label, records_dir, config, cache, atol):
 def test_flow_samples_are_crops_of_valid_stacks(records_dirs, stacking, stack_length, atol):
   config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=stack_length,
                             stacking=stacking, mean_subtraction=False)
-  dataset = data.training_dataset(records_dirs["ucf101"], 1, config, batch_size=8, seed=3)
+  dataset = _expanded(data.training_dataset(records_dirs["ucf101"], 1, config, batch_size=8,
+                                            seed=3))
   cache, origins = {}, []
   for x, labels, weights in dataset.unbatch().take(24):
     assert weights["ucf101"].numpy() == 1.0
@@ -68,7 +75,8 @@ def test_flow_samples_are_crops_of_valid_stacks(records_dirs, stacking, stack_le
 
 def test_mean_subtraction_in_training(records_dirs):
   config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=3)
-  x, _, _ = next(iter(data.training_dataset(records_dirs["hmdb51"], 2, config, batch_size=16)))
+  x, _, _ = next(iter(_expanded(data.training_dataset(records_dirs["hmdb51"], 2, config,
+                                                       batch_size=16))))
   np.testing.assert_allclose(np.asarray(x).mean(axis=(1, 2)), 0.0, atol=1e-4)
   assert np.asarray(x).std() > 0.1
 
@@ -147,8 +155,9 @@ def test_deterministic_mode_repeats_its_batches(records_dirs):
   config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=2)
 
   def first_batches(seed):
-    dataset = data.training_dataset([records_dirs["ucf101"], records_dirs["hmdb51"]], 1, config,
-                                    batch_size=16, seed=seed, deterministic=True)
+    dataset = _expanded(data.training_dataset([records_dirs["ucf101"], records_dirs["hmdb51"]],
+                                              1, config, batch_size=16, seed=seed,
+                                              deterministic=True))
     return [(x.numpy(), {k: v.numpy() for k, v in labels.items()})
             for x, labels, _ in dataset.take(3)]
   first, again, other = first_batches(4), first_batches(4), first_batches(5)
@@ -165,7 +174,7 @@ def test_records_on_a_remote_filesystem_give_the_same_batches(records_dirs):
   def first_batches(records_dir):
     dataset = data.training_dataset(records_dir, 1, config, batch_size=8, seed=3,
                                     deterministic=True)
-    return [x.numpy() for x, _, _ in dataset.take(2)]
+    return [x["quantized_flow"].numpy() for x, _, _ in dataset.take(2)]
   for local, there in zip(first_batches(records_dirs["ucf101"]), first_batches(remote)):
     np.testing.assert_array_equal(there, local)
 
@@ -191,3 +200,29 @@ def test_samples_per_visit(records_dirs):
   assert min(label_runs(1, "shuffle")[1:]) == 1
   with pytest.raises(ValueError, match="samples_per_visit"):
     data.InputConfig(samples_per_visit=0)
+
+
+def test_flow_batches_are_quantized_and_expanded_on_the_device():
+  rng = np.random.default_rng(0)
+  q = rng.integers(0, 256, (2, 3, 4, 6), dtype=np.uint8)
+  step = rng.uniform(-0.2, 0.2, (2, 6)).astype(np.float32)
+  centre = rng.uniform(-3, 3, (2, 6)).astype(np.float32)
+  inputs = {"quantized_flow": q, "step": step, "centre": centre,
+            "subtract_mean": np.array([True, False])}
+  qf = q.astype(np.float64)
+  expected = np.stack([(qf[0] - qf[0].mean(axis=(0, 1))) * step[0],
+                       (qf[1] - 127.5) * step[1] + centre[1]])
+  eager = data.to_network_input(inputs).numpy()
+  compiled = tf.function(data.to_network_input, jit_compile=True)(inputs).numpy()
+  np.testing.assert_allclose(eager, expected, atol=1e-5)
+  np.testing.assert_allclose(compiled, expected, atol=1e-5)
+  floats = np.zeros((2, 3, 4, 6), np.float32)
+  assert data.to_network_input(floats) is floats  # RGB and trajectory stacks pass as they are
+
+
+def test_flow_training_batches_leave_the_pipeline_as_uint8(records_dirs):
+  config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=2)
+  x, _, _ = next(iter(data.training_dataset(records_dirs["ucf101"], 1, config, batch_size=4)))
+  assert x["quantized_flow"].dtype == tf.uint8
+  assert x["quantized_flow"].shape == (4, CROP, CROP, 4)
+  assert x["step"].shape == x["centre"].shape == (4, 4)

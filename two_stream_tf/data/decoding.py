@@ -47,36 +47,54 @@ def _decode(jpeg, channels, window):
   return tf.image.decode_and_crop_jpeg(jpeg, window, channels=channels)
 
 
-def decode_flow(jpegs, lo, hi, window=None, flip=False, subtract_mean=False):
-  """Quantised flow JPEGs -> float32 h x w x 2L in pixels, decoding only `window` if given.
+def decode_quantized_flow(jpegs, lo, hi, window=None, flip=False):
+  """Quantised flow JPEGs -> (uint8 h x w x 2L, step [2L], centre [2L]), only `window` decoded.
 
   Args:
     jpegs: [2L] JPEG strings in channel order (static length).
     lo, hi: [2L] quantisation ranges.
     window: (y, x, h, w) to decode, or None for the full frame.
     flip: (tensor) mirror horizontally and negate every d_x.
-    subtract_mean: subtract each channel's mean over the window.
   Returns:
-    float32 h x w x 2L. Without flip and mean subtraction the values are
-    flow_tools.quantize.dequantize's, operation for operation.
+    The stack's bytes and each channel's map back to pixels, for `dequantize`.
   """
-  # Flip and quantisation are folded into one per-channel affine map over uint8 values
-  # (a flip mirrors the bytes and negates the map for x): every full-size float pass
-  # costs about as much as decoding, so the stack makes as few as it can.
   # Planes stacked first and transposed once: concatenating h x w x 1 planes along the
   # channel axis is an interleaving copy, measured twice as slow as decoding them.
   planes = tf.stack([_decode(jpegs[i], 1, window)[..., 0] for i in range(jpegs.shape[0])])
   q = tf.transpose(planes, [1, 2, 0])
   step = (hi - lo) / 255.0
   centre = (hi + lo) / 2.0
-  if flip is not False:
+  if flip is not False:  # mirrored bytes and a negated map for x: no float pass
     q = tf.cond(flip, lambda: tf.reverse(q, axis=[1]), lambda: q)
     sign = tf.where(flip, tf.tile([-1.0, 1.0], [jpegs.shape[0] // 2]), 1.0)
     step, centre = step * sign, centre * sign
+  return q, step, centre
+
+
+def dequantize(q, step, centre, subtract_mean=False):
+  """uint8 [...] x h x w x C -> float32 flow in pixels, per channel (q - 127.5) * step + centre.
+
+  Args:
+    q, step, centre: as `decode_quantized_flow` gives them, with any leading (batch) axes.
+    subtract_mean: a bool, or a bool tensor over the leading axes: remove each channel's
+      mean over h x w, as (q - mean q) * step (the centre cancels).
+  Returns:
+    Without mean subtraction, flow_tools.quantize.dequantize's values, op for op.
+  """
   q = tf.cast(q, tf.float32)
-  if subtract_mean:  # x - mean(x) = (q - mean(q)) * step: the centre cancels.
-    return (q - tf.reduce_mean(q, axis=[0, 1])) * step
-  return (q - 127.5) * step + centre
+  step, centre = step[..., None, None, :], centre[..., None, None, :]
+  if subtract_mean is False:
+    return (q - 127.5) * step + centre
+  centred = (q - tf.reduce_mean(q, axis=[-3, -2], keepdims=True)) * step
+  if subtract_mean is True:
+    return centred
+  flags = tf.reshape(subtract_mean, tf.concat([tf.shape(subtract_mean), [1, 1, 1]], axis=0))
+  return tf.where(flags, centred, (q - 127.5) * step + centre)
+
+
+def decode_flow(jpegs, lo, hi):
+  """Quantised flow JPEGs -> float32 H x W x 2L in pixels, the full frames."""
+  return dequantize(*decode_quantized_flow(jpegs, lo, hi))
 
 
 def decode_rgb(jpeg, window=None):

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from two_stream_tf.data import decoding
+from two_stream_tf.data import quantized
 from two_stream_tf.data import reading
 from two_stream_tf.data import selection
 from two_stream_tf.data import stacking
@@ -99,22 +100,24 @@ def _decode(config, head_names):
 
   def decode(sample):
     window = sample["window"]
+    shape = [size, size, config.channels]
     if config.stream == "spatial":
       x = decoding.decode_rgb(sample["jpegs"][0], window)
       x = tf.cond(sample["flip"], lambda: tf.reverse(x, axis=[1]), lambda: x)
       if config.rgb_jitter:
         x = tf.clip_by_value(x + rgb_jitter_offset(sample["jitter"]), 0.0, 255.0)
+      x = tf.ensure_shape(x, shape)
+    elif config.stacking == "trajectory":  # bilinear samples: off the quantisation grid
+      full = decoding.decode_flow(sample["jpegs"], sample["lo"], sample["hi"])
+      x = stacking.trajectory_stack(decoding.as_fields(full), window)
+      x = tf.cond(sample["flip"], lambda: stacking.flip_flow(x), lambda: x)
+      if config.mean_subtraction:
+        x = stacking.subtract_mean_flow(x)
+      x = tf.ensure_shape(x, shape)
     else:
-      if config.stacking == "trajectory":
-        full = decoding.decode_flow(sample["jpegs"], sample["lo"], sample["hi"])
-        x = stacking.trajectory_stack(decoding.as_fields(full), window)
-        x = tf.cond(sample["flip"], lambda: stacking.flip_flow(x), lambda: x)
-        if config.mean_subtraction:
-          x = stacking.subtract_mean_flow(x)
-      else:
-        x = decoding.decode_flow(sample["jpegs"], sample["lo"], sample["hi"], window,
-                                 sample["flip"], config.mean_subtraction)
-    x = tf.ensure_shape(x, [size, size, config.channels])
+      q, step, centre = decoding.decode_quantized_flow(
+          sample["jpegs"], sample["lo"], sample["hi"], window, sample["flip"])
+      x = quantized.pack(tf.ensure_shape(q, shape), step, centre, config.mean_subtraction)
     labels, weights = reading.head_targets(sample["head"], sample["label"], head_names)
     return x, labels, weights
   return decode
@@ -135,8 +138,11 @@ def training_dataset(records_dirs, split, config, batch_size, seed=0, subset="tr
     shuffle_buffer: samples mixed after their choice (small: a few JPEGs each).
     deterministic: the same batches every run with the same seed (slower).
   Returns:
-    A `tf.data.Dataset`; inputs are float32 B x crop x crop x 3 (RGB, 0..255) or
-    B x crop x crop x 2L (flow in pixels).
+    A `tf.data.Dataset`. Inputs are float32 B x crop x crop x 3 (RGB, 0..255), float32
+    B x crop x crop x 2L (trajectory stacks, flow in pixels), or for flow and bidirectional
+    stacks the quantised uint8 stacks with their per-channel maps (`quantized.pack`), which
+    `to_network_input` expands to flow in pixels on the accelerator; for `model.fit`,
+    map it over the dataset.
   """
   if seed is None and deterministic:
     raise ValueError("deterministic input needs a seed")
