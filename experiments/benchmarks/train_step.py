@@ -60,6 +60,8 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from two_stream_tf import data  # pylint: disable=import-outside-toplevel
+  data.configure_input_process()  # as the train app
   device = "GPU" if tf.config.list_physical_devices("GPU") else f"{os.cpu_count()} CPU cores"
   with tempfile.TemporaryDirectory() as root:
     records_dir = clip_records.make_records(root, FLAGS.frames, FLAGS.videos)
