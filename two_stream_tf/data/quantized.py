@@ -2,9 +2,9 @@
 
 Flow and bidirectional stacks leave the training pipeline as their JPEGs' uint8 bytes
 with each channel's step and centre: a quarter of float32's bytes to produce, batch and
-copy to the device (measured: 2.2x the samples/s of making float32 stacks on the host,
-see the README's input pipeline benchmark). `to_network_input`, run inside the training
-step, turns them into the flow in pixels that the network takes.
+copy to the device (on one core, converting the same batches to float32 on the host
+measured ~30% fewer samples/s). `to_network_input`, run inside the training step, turns
+them into the flow in pixels that the network takes.
 """
 
 import tensorflow as tf
