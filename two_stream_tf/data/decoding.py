@@ -76,8 +76,8 @@ def dequantize(q, step, centre, subtract_mean=False):
 
   Args:
     q, step, centre: as `decode_quantized_flow` gives them, with any leading (batch) axes.
-    subtract_mean: a bool, or a bool tensor over the leading axes: remove each channel's
-      mean over h x w, as (q - mean q) * step (the centre cancels).
+    subtract_mean: False, or a bool tensor over the leading axes: where true, remove each
+      channel's mean over h x w, as (q - mean q) * step (the centre cancels).
   Returns:
     Without mean subtraction, flow_tools.quantize.dequantize's values, op for op.
   """
@@ -86,8 +86,6 @@ def dequantize(q, step, centre, subtract_mean=False):
   if subtract_mean is False:
     return (q - 127.5) * step + centre
   centred = (q - tf.reduce_mean(q, axis=[-3, -2], keepdims=True)) * step
-  if subtract_mean is True:
-    return centred
   flags = tf.reshape(subtract_mean, tf.concat([tf.shape(subtract_mean), [1, 1, 1]], axis=0))
   return tf.where(flags, centred, (q - 127.5) * step + centre)
 
