@@ -23,7 +23,8 @@ SCHEMES = ("minmax", "bound")
 def field_range(component, scheme, bound):
   """(lo, hi) as float32 for one flow component (H x W) under `scheme`."""
   if scheme == "minmax":
-    return np.float32(component.min()), np.float32(component.max())
+    lo, hi, _, _ = cv2.minMaxLoc(np.ascontiguousarray(component, np.float32))  # one pass
+    return np.float32(lo), np.float32(hi)
   if scheme == "bound":
     return np.float32(-bound), np.float32(bound)
   raise ValueError(f"unknown quantisation scheme {scheme!r}; choose from {SCHEMES}")
@@ -31,13 +32,14 @@ def field_range(component, scheme, bound):
 
 def quantize(component, lo, hi):
   """Flow component (float, H x W) -> uint8 on the linear map [lo, hi] -> [0, 255]."""
-  lo, hi = np.float32(lo), np.float32(hi)
+  lo, hi = float(np.float32(lo)), float(np.float32(hi))
   if hi <= lo:
     return np.zeros(component.shape, np.uint8)
-  scaled = np.subtract(component, lo, dtype=np.float32)
-  scaled *= np.float32(255.0) / (hi - lo)
-  np.clip(scaled, 0.0, 255.0, out=scaled)
-  return np.rint(scaled, out=scaled).astype(np.uint8)
+  scale = 255.0 / (hi - lo)
+  component = np.ascontiguousarray(component, np.float32)
+  # One saturating, rounding pass (numpy needs five: subtract, scale, clip, round, cast);
+  # the second input has weight 0.
+  return cv2.addWeighted(component, scale, component, 0.0, -lo * scale, dtype=cv2.CV_8U)
 
 
 def dequantize(q, lo, hi):

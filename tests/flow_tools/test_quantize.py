@@ -32,6 +32,18 @@ def test_quantisation_alone_is_within_half_a_step(scheme):
         component.max())
 
 
+def test_quantize_is_the_rounded_saturated_linear_map():
+  # numpy reference on a strided view with values beyond the range on both sides.
+  field = np.random.default_rng(4).uniform(-30, 30, size=(48, 64, 2)).astype(np.float32)
+  component, lo, hi = field[..., 1], -20.0, 25.0
+  expected = np.rint(np.clip((component.astype(np.float64) - lo) * 255 / (hi - lo), 0, 255))
+  not_tie = np.abs((component.astype(np.float64) - lo) * 255 / (hi - lo) % 1 - 0.5) > 1e-3
+  q = quantize.quantize(component, lo, hi)
+  assert q.dtype == np.uint8 and q.shape == component.shape
+  np.testing.assert_array_equal(q[not_tie], expected[not_tie])
+  assert np.abs(q.astype(int) - expected).max() <= 1
+
+
 @pytest.mark.parametrize("scheme, rms_bound", [("minmax", 0.06), ("bound", 0.12)])
 def test_jpeg_round_trip_error(scheme, rms_bound):
   field = _smooth_flow(1, 12.0)
