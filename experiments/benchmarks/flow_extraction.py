@@ -45,7 +45,7 @@ FLAGS = flags.FLAGS
 # (frames per video, videos, rounds): sized so that each algorithm runs for a few
 # minutes, not hours (TV-L1 is ~0.6 pairs/s on one core).
 WORKLOAD = {"tvl1": (13, 4, 1)}
-DEFAULT_WORKLOAD = (61, 16, 5)
+DEFAULT_WORKLOAD = (61, 16, 7)
 
 
 def _clip_frames():
