@@ -31,7 +31,8 @@ def field_range(component, scheme, bound):
 
 
 def quantize(component, lo, hi):
-  """Flow component (float, H x W) -> uint8 on the linear map [lo, hi] -> [0, 255]."""
+  """Flow component (float, H x W) -> uint8: the linear map [lo, hi] -> [0, 255], rounded,
+  values outside [lo, hi] saturated."""
   lo, hi = float(np.float32(lo)), float(np.float32(hi))
   if hi <= lo:
     return np.zeros(component.shape, np.uint8)
