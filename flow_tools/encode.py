@@ -6,6 +6,7 @@ import TensorFlow.
 """
 
 import dataclasses
+import time
 
 import cv2
 import numpy as np
@@ -55,6 +56,7 @@ class EncodedVideo:
   width: int
   forward: EncodedFlow
   backward: EncodedFlow  # None unless the config asks for backward flow
+  flow_seconds: float = 0.0  # spent inside the flow algorithm, of the whole encoding
 
   @property
   def num_frames(self):
@@ -117,6 +119,15 @@ def encode_video(source, config, compute_flow):
   Raises:
     flow_tools.video.VideoError: unreadable, empty, truncated or one-frame video.
   """
+  flow_seconds = 0.0
+
+  def timed_flow(prev, nxt):
+    nonlocal flow_seconds
+    start = time.perf_counter()
+    field = compute_flow(prev, nxt)
+    flow_seconds += time.perf_counter() - start
+    return field
+
   frames = []
   forward = _FlowEncoder(config)
   backward = _FlowEncoder(config) if config.backward else None
@@ -125,14 +136,14 @@ def encode_video(source, config, compute_flow):
     frames.append(quantize.encode_jpeg(bgr, config.rgb_jpeg_quality))
     grays.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
     if len(grays) > _FLOW_BATCH:
-      _flow_batch(grays, compute_flow, forward, backward)
+      _flow_batch(grays, timed_flow, forward, backward)
       grays = grays[-1:]
   if len(frames) < 2:
     raise video.VideoError("only one frame: no flow")
-  _flow_batch(grays, compute_flow, forward, backward)
+  _flow_batch(grays, timed_flow, forward, backward)
   height, width = grays[-1].shape
   return EncodedVideo(frames, height, width, forward.finish(),
-                      backward.finish() if backward is not None else None)
+                      backward.finish() if backward is not None else None, flow_seconds)
 
 
 def encode_or_explain(source, config, compute_flow):
@@ -171,6 +182,9 @@ def init_worker(algorithm):
 
 
 def encode_task(task):
-  """(key, source, config) -> (key, EncodedVideo or None, failure reason or None)."""
+  """(key, source, config) -> (key, EncodedVideo or None, failure reason or None, seconds
+  the task took in the worker)."""
   key, source, config = task
-  return (key, *encode_or_explain(source, config, _worker_flow))
+  start = time.perf_counter()
+  encoded, reason = encode_or_explain(source, config, _worker_flow)
+  return key, encoded, reason, time.perf_counter() - start

@@ -121,6 +121,9 @@ def main(argv):
     sys.exit(f"error: {error}")
   print(f"{index.name}: {summary.num_extracted} of {summary.num_videos} videos, "
         f"{summary.flow_pairs} flow pairs in {summary.seconds:.1f} s -> {summary.output_dir}")
+  if summary.worker_seconds:  # where the time went: the algorithm, or the pipeline around it
+    print(f"workers: {summary.worker_seconds:.1f} s encoding, "
+          f"{100 * summary.flow_seconds / summary.worker_seconds:.0f}% of it in {config.algorithm}")
   for video_id, failure in sorted(summary.failures.items()):
     print(f"failed: {video_id}: {failure['reason']}")
   if summary.failures:

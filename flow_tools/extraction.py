@@ -37,13 +37,21 @@ class ExtractionError(RuntimeError):
 
 @dataclasses.dataclass
 class Summary:
-  """What a run did; `failures` maps video id -> reason."""
+  """What a run did; `failures` maps video id -> reason.
+
+  `worker_seconds` is the time this run's workers spent encoding videos (summed over
+  workers) and `flow_seconds` the part of it inside the flow algorithm: their ratio says
+  how much the pipeline around the algorithm costs. None where the runner does not
+  measure them (Beam).
+  """
   num_videos: int
   num_extracted: int
   failures: dict
   flow_pairs: int
   seconds: float
   output_dir: str
+  worker_seconds: float = None
+  flow_seconds: float = None
 
 
 def plan_shards(video_ids, videos_per_shard):
@@ -273,7 +281,7 @@ def extract(index, output_dir, config, num_workers=2, videos_per_shard=32, progr
   layout = OutputLayout(index, output_dir, config, videos_per_shard)
   finished = layout.finished_summary(start)
   if finished is not None:
-    return finished
+    return dataclasses.replace(finished, worker_seconds=0.0, flow_seconds=0.0)
 
   layout.prepare()
   pending_shards = layout.pending_shards()
@@ -289,19 +297,22 @@ def extract(index, output_dir, config, num_workers=2, videos_per_shard=32, progr
   bar = _progress(len(layout.entries), progress)
   bar.update(len(layout.entries) - len(to_encode))
   pairs_done, pair_start = 0, time.time()
+  worker_seconds = flow_seconds = 0.0
   if to_encode:
     read_videos = read_videos or file_sources(index)
     tasks = ((v, source, config) for v, source in read_videos(to_encode))
     context = multiprocessing.get_context("spawn")
     with context.Pool(num_workers, initializer=encode.init_worker,
                       initargs=(config.algorithm,)) as pool:
-      for video_id, encoded, reason in _unordered_results(pool, encode.encode_task, tasks,
-                                                          2 * num_workers):
+      for video_id, encoded, reason, seconds in _unordered_results(
+          pool, encode.encode_task, tasks, 2 * num_workers):
+        worker_seconds += seconds
         if encoded is None:
           layout.save_failure(video_id, reason)
         else:
           layout.save_video(video_id, encoded)
           pairs_done += encoded.num_frames - 1
+          flow_seconds += encoded.flow_seconds
         shard = shard_of[video_id]
         remaining[shard].remove(video_id)
         if not remaining[shard]:
@@ -314,4 +325,5 @@ def extract(index, output_dir, config, num_workers=2, videos_per_shard=32, progr
   if unread:
     raise ExtractionError(f"the video source did not yield {len(unread)} videos of the "
                           f"index, e.g. {unread[0]!r}; rerun to resume")
-  return layout.finish(start)
+  return dataclasses.replace(layout.finish(start), worker_seconds=worker_seconds,
+                             flow_seconds=flow_seconds)

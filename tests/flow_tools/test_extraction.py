@@ -35,6 +35,8 @@ def ucf_records(ucf_index, tmp_path_factory):
 def test_records_hold_the_videos_frames_and_flow(ucf_index, ucf_records):
   out, summary = ucf_records
   assert summary.num_extracted == len(ucf_index.entries) == 72 and not summary.failures
+  # Two workers' encoding time, part of it in the flow algorithm.
+  assert 0 < summary.flow_seconds < summary.worker_seconds < 2 * summary.seconds
   compute = flow.create("dis")
   for entry in ucf_index.entries[::9]:
     loaded = records.load_video(out, entry.video_id)
@@ -97,6 +99,7 @@ def test_rerun_of_a_finished_directory_changes_nothing(ucf_index, ucf_records):
   again = extraction.extract(ucf_index, out, DIS, num_workers=2, videos_per_shard=16,
                              progress=False)
   assert (again.num_extracted, again.flow_pairs) == (first.num_extracted, first.flow_pairs)
+  assert again.worker_seconds == again.flow_seconds == 0.0  # nothing was encoded again
   assert before == {f: os.path.getmtime(os.path.join(out, f)) for f in os.listdir(out)}
   with pytest.raises(extraction.ExtractionError, match="other settings"):
     extraction.extract(ucf_index, out, encode.ExtractionConfig(algorithm="farneback", short_side=0),
