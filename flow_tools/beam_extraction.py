@@ -1,11 +1,12 @@
 """Extraction as an Apache Beam pipeline: the same records and manifest as the local runner.
 
-Each video is encoded (decode, flow, quantise, JPEG) on a Beam worker, the
-results are grouped by shard, and each shard file is written whole by one worker;
-the launching process then writes the manifest. The shard plan, the bytes of every
-shard and the manifest are those of `flow_tools.extraction.extract`, and a run
-that stopped resumes from the shard files already written (Beam itself retries
-failed bundles). Unreadable videos are recorded as failures, as locally.
+Each video is encoded (decode, flow, quantise, JPEG) on a Beam worker, which writes
+the video's files itself (`flow_tools.extraction.OutputLayout`: each file written
+aside, then renamed into place); the launching process then writes the manifest. The
+bytes of every file and of the manifest are those of `flow_tools.extraction.extract`,
+and a run that stopped resumes from the videos already finished (Beam itself retries
+failed bundles; a retried video writes the same bytes again). Unreadable videos are
+recorded as failures, as locally.
 
 The same pipeline runs on DirectRunner, Dataflow, Flink or Spark through Beam's
 own pipeline options. Videos and `output_dir` may be local (one machine, or a
@@ -20,7 +21,6 @@ import time
 
 import apache_beam as beam
 from apache_beam.options import pipeline_options as beam_options
-import tensorflow as tf
 
 from flow_tools import encode
 from flow_tools import extraction
@@ -30,7 +30,7 @@ _NAMESPACE = "flow_tools"
 
 
 class _EncodeVideo(beam.DoFn):
-  """(shard, video id, path) -> (shard, (video id, serialized record or None, frames or reason))."""
+  """(video id, path) -> the video's files, or its failure, in the output directory."""
 
   def __init__(self, layout):
     super().__init__()
@@ -45,32 +45,15 @@ class _EncodeVideo(beam.DoFn):
     self._flow = flow_lib.create(self._layout.config.algorithm)  # One per DoFn: not shared.
 
   def process(self, task):
-    shard, video_id, source = task
+    video_id, source = task
     encoded, reason = encode.encode_or_explain(source, self._layout.config, self._flow)
     if encoded is None:
       self._failures.inc()
-      yield shard, (video_id, None, reason)
+      self._layout.save_failure(video_id, reason)
     else:
       self._videos.inc()
       self._pairs.inc(encoded.num_frames - 1)
-      yield shard, (video_id, self._layout.serialize(video_id, encoded), encoded.num_frames)
-
-
-def _write_shard(shard_results, layout):
-  """Writes a shard's manifest entries, then the shard file (the layout's contract)."""
-  shard, results = shard_results
-  outcomes, serialized = {}, {}
-  for video_id, record, detail in results:
-    outcomes[video_id] = detail
-    if record is not None:
-      serialized[video_id] = record
-
-  def write(tmp):
-    with tf.io.TFRecordWriter(tmp) as writer:
-      for video_id in layout.shards[shard]:
-        if video_id in serialized:
-          writer.write(serialized[video_id])
-  layout.write_shard(shard, outcomes, write)
+      self._layout.save_video(video_id, encoded)
 
 
 def pipeline_options(options):
@@ -89,37 +72,32 @@ def pipeline_options(options):
   return parsed
 
 
-def extract(index, output_dir, config, videos_per_shard=32, options=""):
+def extract(index, output_dir, config, options=""):
   """Extracts every video of `index` into `output_dir` with a Beam pipeline.
 
   Args:
     index: a `flow_tools.datasets.DatasetIndex` of video files.
-    output_dir: where shards, `manifest.json` and (while running) `.incomplete/` go.
+    output_dir: where `videos/`, `manifest.json` and (while running) `.incomplete/` go.
     config: a `flow_tools.encode.ExtractionConfig`.
-    videos_per_shard: videos per TFRecord shard.
     options: Beam pipeline options as on a command line, e.g.
       "--runner=DirectRunner --direct_num_workers=2 --direct_running_mode=multi_processing".
   Returns:
     A `flow_tools.extraction.Summary`, as the local runner's.
   """
-  if videos_per_shard < 1:
-    raise ValueError("videos_per_shard must be at least 1")
   flow_lib.create(config.algorithm)  # Fails here, once, if the algorithm is unavailable.
   parsed_options = pipeline_options(options)
   start = time.time()
-  layout = extraction.OutputLayout(index, output_dir, config, videos_per_shard)
+  layout = extraction.OutputLayout(index, output_dir, config)
   finished = layout.finished_summary(start)
   if finished is not None:
     return finished
   layout.prepare()
-  tasks = [(shard, video_id, layout.entries[video_id].path)
-           for shard in layout.pending_shards() for video_id in layout.shards[shard]]
+  done_before = layout.done_videos()
+  tasks = [(v, layout.entries[v].path) for v in layout.video_ids if v not in done_before]
   if tasks:
     with beam.Pipeline(options=parsed_options) as pipeline:
       _ = (pipeline
            | "Videos" >> beam.Create(tasks, reshuffle=False)
            | "Spread" >> beam.Reshuffle()
-           | "Encode" >> beam.ParDo(_EncodeVideo(layout))
-           | "ByShard" >> beam.GroupByKey()
-           | "WriteShard" >> beam.Map(_write_shard, layout))
+           | "Encode" >> beam.ParDo(_EncodeVideo(layout)))
   return layout.finish(start)

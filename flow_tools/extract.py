@@ -1,4 +1,4 @@
-"""Extracts RGB frames and optical flow of a dataset into sharded TFRecords.
+"""Extracts RGB frames and optical flow of a dataset into records (one file per video and modality).
 
   python -m flow_tools.extract --dataset=ucf101 --data_dir=DIR --output_dir=OUT [--flagfile=F]
   python -m flow_tools.extract --dataset=tfds --tfds_name=ucf101/ucf101_1 --output_dir=OUT
@@ -51,7 +51,6 @@ flags.DEFINE_integer("jpeg_quality", _DEFAULTS.jpeg_quality, "JPEG quality of th
 flags.DEFINE_integer("rgb_jpeg_quality", _DEFAULTS.rgb_jpeg_quality, "JPEG quality of the RGB frames.")
 flags.DEFINE_bool("backward", _DEFAULTS.backward, "Also store backward flow (bi-directional stacking).")
 flags.DEFINE_integer("num_workers", 2, "Encoding processes (--runner=local).", lower_bound=1)
-flags.DEFINE_integer("videos_per_shard", 32, "Videos per TFRecord shard.", lower_bound=1)
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.mark_flags_as_required(["dataset", "output_dir"])
 flags.register_multi_flags_validator(
@@ -89,8 +88,7 @@ def _runner():
   if FLAGS.runner == "local":
     from flow_tools import extraction  # pylint: disable=import-outside-toplevel
     return lambda index, read_videos, config: extraction.extract(
-        index, FLAGS.output_dir, config, FLAGS.num_workers, FLAGS.videos_per_shard,
-        FLAGS.progress, read_videos)
+        index, FLAGS.output_dir, config, FLAGS.num_workers, FLAGS.progress, read_videos)
   try:
     from flow_tools import beam_extraction  # pylint: disable=import-outside-toplevel
   except ModuleNotFoundError as error:
@@ -100,7 +98,7 @@ def _runner():
                      "(or pip install 'apache-beam>=2.60,<3')") from error
   beam_extraction.pipeline_options(FLAGS.beam_pipeline_options)
   return lambda index, read_videos, config: beam_extraction.extract(
-      index, FLAGS.output_dir, config, FLAGS.videos_per_shard, FLAGS.beam_pipeline_options)
+      index, FLAGS.output_dir, config, FLAGS.beam_pipeline_options)
 
 
 def main(argv):

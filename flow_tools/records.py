@@ -1,42 +1,45 @@
-"""THE record schema shared by flow_tools (writer) and two_stream_tf (reader).
+"""THE record schema shared by flow_tools (writer) and two_stream_tf (reader), version 2.
 
-One `tf.train.SequenceExample` per video. RGB uses TF Model Garden / MediaSequence
-names, so their video loaders read our frames.
+The unit of reading is a time step: every video has one TFRecord file per modality,
+and in it one small `tf.train.Example` per time step, so a reader fetches the steps a
+sample uses with `TFRecordDataset(file).skip(HEADER_RECORDS + first).take(n)` (skipping
+reads only each record's 12-byte length header) and never the rest of the video, the
+other modality or other videos.
 
-Context:
-  clip/media_id            bytes    video id (same in every split)
-  clip/label/index         int64    0-based label
-  clip/label/string        bytes    class name
-  clip/dataset             bytes    'ucf101', 'hmdb51', ...
-  clip/split_membership    int64[S] per split: 0 unused, 1 train, 2 test
-  clip/frame_count         int64    T, the number of RGB frames
-  clip/flow_count          int64    T - 1, the number of flow fields (always)
-  image/height, image/width int64   stored frame size (flow has the same size)
-  image/format             bytes    'jpeg'
-  flow/algorithm           bytes    registry name in flow_tools.flow
-  flow/quantization        bytes    'minmax' or 'bound'
-  flow/bound               float    clipping bound of the 'bound' scheme
-  flow/jpeg_quality, image/jpeg_quality, video/short_side   int64
-  flow/has_backward        int64    1 if backward flow is stored
-  flow/range               float[4(T-1)]  per field: x_lo, x_hi, y_lo, y_hi
-  flow_backward/range      float[4(T-1)]  the same for backward flow (if stored)
-Feature lists:
-  image/encoded            T      JPEG RGB frames
-  flow/x/encoded, flow/y/encoded                   T - 1  JPEG uint8 flow components
-  flow_backward/x/encoded, flow_backward/y/encoded T - 1  (if stored)
+A records directory (local or remote, e.g. gs://...):
+  manifest.json                       what the readers load once: the dataset, its class
+                                      names and splits, the extraction settings, and per
+                                      video its file number, label, class name, split
+                                      membership, frame and field counts and frame size
+  videos/<n // 1000>/<n>.<modality>.tfrecord
+                                      video number n (its position among the sorted video
+                                      ids; ids hold '/', '[', '&', spaces...: never a file
+                                      name), 5 and 7 digits; modalities 'rgb', 'flow' and,
+                                      if extracted, 'flow_backward'; at most 3000 files a folder
+
+Each file is record 0, the header (the video's facts, so that a file describes itself),
+then one record per step:
+  header   record/format bytes 'two_stream_tf.records/2'   record/modality bytes
+           clip/media_id bytes (video id)   clip/label/index int64   clip/label/string bytes
+           clip/dataset bytes   clip/split_membership int64[S] (per split 0 unused, 1 train,
+           2 test)   clip/frame_count int64 T   clip/flow_count int64 T - 1
+           image/height, image/width int64 (flow has the same size)   image/jpeg_quality,
+           video/short_side, flow/jpeg_quality, flow/has_backward int64
+           flow/algorithm, flow/quantization bytes   flow/bound float
+  rgb      T steps:     image/encoded bytes (JPEG RGB frame t)
+  flow, flow_backward   T - 1 steps:  flow/x/encoded, flow/y/encoded bytes (JPEG uint8
+           components of field t), flow/range float[4] (x_lo, x_hi, y_lo, y_hi)
 
 Forward field t maps frame t to frame t + 1; backward field t maps frame t + 1 to
 frame t. Dequantise with `flow = (q - 127.5) * (hi - lo) / 255 + (hi + lo) / 2`
 in float32 (flow_tools.quantize.dequantize); a horizontal flip of a stored field is
 q -> 255 - q with (lo, hi) -> (-hi, -lo), for either scheme.
-
-A records directory holds sharded TFRecord files and `manifest.json`; it may be
-local or on a remote filesystem (gs://...).
 """
 
 import dataclasses
 import json
 import os
+import struct
 import uuid
 
 import numpy as np
@@ -46,10 +49,16 @@ from flow_tools import quantize
 from flow_tools import storage
 
 MANIFEST = "manifest.json"
-FORMAT = "two_stream_tf.records/1"
-FLOW_KINDS = ("flow", "flow_backward")
+FORMAT = "two_stream_tf.records/2"
+RGB, FLOW, FLOW_BACKWARD = "rgb", "flow", "flow_backward"
+FLOW_KINDS = (FLOW, FLOW_BACKWARD)
+HEADER_RECORDS = 1  # records before a file's first step
+VIDEOS_DIR = "videos"
+VIDEOS_PER_FOLDER = 1000
 
-CONTEXT_FEATURES = {
+HEADER_FEATURES = {
+    "record/format": tf.io.FixedLenFeature([], tf.string),
+    "record/modality": tf.io.FixedLenFeature([], tf.string),
     "clip/media_id": tf.io.FixedLenFeature([], tf.string),
     "clip/label/index": tf.io.FixedLenFeature([], tf.int64),
     "clip/label/string": tf.io.FixedLenFeature([], tf.string),
@@ -59,7 +68,6 @@ CONTEXT_FEATURES = {
     "clip/flow_count": tf.io.FixedLenFeature([], tf.int64),
     "image/height": tf.io.FixedLenFeature([], tf.int64),
     "image/width": tf.io.FixedLenFeature([], tf.int64),
-    "image/format": tf.io.FixedLenFeature([], tf.string),
     "image/jpeg_quality": tf.io.FixedLenFeature([], tf.int64),
     "video/short_side": tf.io.FixedLenFeature([], tf.int64),
     "flow/algorithm": tf.io.FixedLenFeature([], tf.string),
@@ -67,20 +75,42 @@ CONTEXT_FEATURES = {
     "flow/bound": tf.io.FixedLenFeature([], tf.float32),
     "flow/jpeg_quality": tf.io.FixedLenFeature([], tf.int64),
     "flow/has_backward": tf.io.FixedLenFeature([], tf.int64),
-    "flow/range": tf.io.VarLenFeature(tf.float32),
-    "flow_backward/range": tf.io.VarLenFeature(tf.float32),
 }
-SEQUENCE_FEATURES = {
-    "image/encoded": tf.io.FixedLenSequenceFeature([], tf.string),
-    "flow/x/encoded": tf.io.FixedLenSequenceFeature([], tf.string),
-    "flow/y/encoded": tf.io.FixedLenSequenceFeature([], tf.string),
-    "flow_backward/x/encoded": tf.io.FixedLenSequenceFeature([], tf.string, allow_missing=True),
-    "flow_backward/y/encoded": tf.io.FixedLenSequenceFeature([], tf.string, allow_missing=True),
+RGB_STEP_FEATURES = {"image/encoded": tf.io.FixedLenFeature([], tf.string)}
+FLOW_STEP_FEATURES = {
+    "flow/x/encoded": tf.io.FixedLenFeature([], tf.string),
+    "flow/y/encoded": tf.io.FixedLenFeature([], tf.string),
+    "flow/range": tf.io.FixedLenFeature([4], tf.float32),
 }
 
 
 class RecordsError(ValueError):
   """A records directory, manifest or video id is missing or inconsistent."""
+
+
+def modalities(has_backward):
+  """The modalities a video's files hold, in the order they are written."""
+  return (RGB, FLOW) + ((FLOW_BACKWARD,) if has_backward else ())
+
+
+def step_features(modality):
+  """The parsing spec of one step record of `modality`."""
+  return RGB_STEP_FEATURES if modality == RGB else FLOW_STEP_FEATURES
+
+
+def video_folder(number):
+  """The folder, relative to the records directory, of video number `number`."""
+  return f"{VIDEOS_DIR}/{number // VIDEOS_PER_FOLDER:05d}"
+
+
+def video_file(number, modality):
+  """The file, relative to the records directory, of one modality of video `number`."""
+  return f"{video_folder(number)}/{number:07d}.{modality}.tfrecord"
+
+
+def video_path(records_dir, info, modality):
+  """The path of one modality's file of the video whose manifest entry is `info`."""
+  return os.path.join(records_dir, video_file(info["number"], modality))
 
 
 def _bytes(*values):
@@ -96,12 +126,13 @@ def _floats(values):
   return tf.train.Feature(float_list=tf.train.FloatList(value=np.ravel(values).tolist()))
 
 
-def _feature_list(values):
-  return tf.train.FeatureList(feature=[_bytes(v) for v in values])
+def _example(features):
+  return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString(
+      deterministic=True)
 
 
-def to_sequence_example(entry, dataset, encoded, config):
-  """Builds the record of one video.
+def video_records(entry, dataset, encoded, config):
+  """The serialized records of one video's files.
 
   Args:
     entry: its `flow_tools.datasets.VideoEntry`.
@@ -109,9 +140,10 @@ def to_sequence_example(entry, dataset, encoded, config):
     encoded: its `flow_tools.encode.EncodedVideo`.
     config: the `flow_tools.encode.ExtractionConfig` it was made with.
   Returns:
-    A `tf.train.SequenceExample`.
+    {modality: [header, step 0, step 1, ...]} as bytes (the same bytes on every run).
   """
-  context = {
+  header = {
+      "record/format": _bytes(FORMAT),
       "clip/media_id": _bytes(entry.video_id),
       "clip/label/index": _ints(entry.label),
       "clip/label/string": _bytes(entry.class_name),
@@ -121,7 +153,6 @@ def to_sequence_example(entry, dataset, encoded, config):
       "clip/flow_count": _ints(encoded.num_frames - 1),
       "image/height": _ints(encoded.height),
       "image/width": _ints(encoded.width),
-      "image/format": _bytes("jpeg"),
       "image/jpeg_quality": _ints(config.rgb_jpeg_quality),
       "video/short_side": _ints(config.short_side),
       "flow/algorithm": _bytes(config.algorithm),
@@ -130,41 +161,40 @@ def to_sequence_example(entry, dataset, encoded, config):
       "flow/jpeg_quality": _ints(config.jpeg_quality),
       "flow/has_backward": _ints(encoded.backward is not None),
   }
-  lists = {"image/encoded": _feature_list(encoded.frames)}
+  files = {RGB: [_example({"image/encoded": _bytes(jpeg)}) for jpeg in encoded.frames]}
   for kind, flow in zip(FLOW_KINDS, (encoded.forward, encoded.backward)):
     if flow is not None:
-      context[f"{kind}/range"] = _floats(flow.ranges)
-      lists[f"{kind}/x/encoded"] = _feature_list(flow.x)
-      lists[f"{kind}/y/encoded"] = _feature_list(flow.y)
-  return tf.train.SequenceExample(
-      context=tf.train.Features(feature=context),
-      feature_lists=tf.train.FeatureLists(feature_list=lists))
+      files[kind] = [_example({"flow/x/encoded": _bytes(x), "flow/y/encoded": _bytes(y),
+                               "flow/range": _floats(r)})
+                     for x, y, r in zip(flow.x, flow.y, flow.ranges)]
+  return {modality: [_example({**header, "record/modality": _bytes(modality)}), *steps]
+          for modality, steps in files.items()}
 
 
-def parse(serialized, sequence_keys=None):
-  """Parses one serialized record into (context, sequences) dicts of tensors.
+def write_atomically(path, write, tmp_dir=None):
+  """Calls `write(tmp_path)`, then renames tmp to `path`: readers never see a partial file.
 
-  `sequence_keys` limits the feature lists parsed (default: all), so a reader that
-  needs only flow does not copy the RGB frames.
+  The temporary file goes beside `path`, or into `tmp_dir` (on the same filesystem) so
+  that a writer killed mid-write leaves nothing where readers look.
   """
-  features = SEQUENCE_FEATURES if sequence_keys is None else {
-      k: SEQUENCE_FEATURES[k] for k in sequence_keys}
-  context, sequences = tf.io.parse_single_sequence_example(serialized, CONTEXT_FEATURES, features)
-  for key in ("clip/split_membership", "flow/range", "flow_backward/range"):
-    context[key] = tf.sparse.to_dense(context[key])
-  return context, sequences
-
-
-def write_atomically(path, write):
-  """Calls `write(tmp_path)`, then renames tmp to `path`: readers never see a partial file."""
   # Unique per writer: retried or speculative Beam workers may write the same path at once.
-  tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+  name = f"{os.path.basename(path)}.tmp-{uuid.uuid4().hex}"
+  tmp = os.path.join(tmp_dir if tmp_dir else os.path.dirname(path), name)
   try:
     write(tmp)
     storage.replace(tmp, path)
   finally:
     if storage.exists(tmp):
       storage.remove(tmp)
+
+
+def write_tfrecords(path, serialized, tmp_dir=None):
+  """Writes a TFRecord file of `serialized` records, atomically."""
+  def write(tmp):
+    with tf.io.TFRecordWriter(tmp) as writer:
+      for record in serialized:
+        writer.write(record)
+  write_atomically(path, write, tmp_dir)
 
 
 def write_json(path, value):
@@ -183,20 +213,58 @@ def read_json(path):
 
 
 def read_manifest(records_dir):
-  """The manifest of a finished records directory, as a dict."""
+  """The manifest of a finished records directory, as a dict.
+
+  Raises:
+    RecordsError: no manifest, or records of another format version (named, with how to
+      make these).
+  """
   path = os.path.join(records_dir, MANIFEST)
   if not storage.isfile(path):
     raise RecordsError(f"no {MANIFEST} in {records_dir}: not a finished records directory "
                        "(run python -m flow_tools.extract)")
   manifest = read_json(path)
   if manifest.get("format") != FORMAT:
-    raise RecordsError(f"{path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+    raise RecordsError(
+        f"{records_dir} holds records of format {manifest.get('format')!r}; this version "
+        f"reads {FORMAT!r}: extract the videos again with python -m flow_tools.extract "
+        "into a new --output_dir")
   return manifest
+
+
+def _parsed_value(value):
+  """A parsed feature tensor as a Python value."""
+  if isinstance(value, tf.SparseTensor):
+    value = tf.sparse.to_dense(value)
+  value = value.numpy()
+  if isinstance(value, bytes):
+    return value.decode("utf-8")
+  return value.tolist() if isinstance(value, np.ndarray) else value.item()
+
+
+def parse_header(serialized):
+  """A file's header record -> {feature: Python value}."""
+  parsed = tf.io.parse_single_example(serialized, HEADER_FEATURES)
+  return {k: _parsed_value(v) for k, v in parsed.items()}
+
+
+def read_header(path):
+  """The header of one video file, read as its first record's bytes only."""
+  with storage.open_file(path) as f:
+    length_bytes = f.read(8)
+    if len(length_bytes) < 8:
+      raise RecordsError(f"{path}: empty or truncated record file")
+    (length,) = struct.unpack("<Q", length_bytes)
+    f.read(4)  # the length's CRC
+    serialized = f.read(length)
+  if len(serialized) < length:
+    raise RecordsError(f"{path}: truncated header record")
+  return parse_header(serialized)
 
 
 @dataclasses.dataclass
 class LoadedVideo:
-  """A decoded record: what the networks see, in numpy."""
+  """A decoded video: what the networks see, in numpy."""
   video_id: str
   label: int
   class_name: str
@@ -204,41 +272,23 @@ class LoadedVideo:
   frames: np.ndarray          # T x H x W x 3 uint8 RGB
   flow: np.ndarray            # (T - 1) x H x W x 2 float32, pixels, (dx, dy)
   backward_flow: np.ndarray   # (T - 1) x H x W x 2 float32, or None
-  metadata: dict              # every other context field, as Python values
+  metadata: dict              # the header's other fields, and flow/range (flattened per field)
 
 
-def _decode_flow(sequences, context, kind):
-  ranges = context[f"{kind}/range"].numpy().reshape(-1, 4)
+def _read_steps(path, modality):
+  """Every step of one video file, parsed: {feature: tensor with a leading step axis}."""
+  serialized = list(tf.data.TFRecordDataset(path).skip(HEADER_RECORDS))
+  return tf.io.parse_example(tf.stack(serialized), step_features(modality))
+
+
+def _decode_flow(steps):
+  ranges = steps["flow/range"].numpy()
   components = []
   for axis, (lo, hi) in zip("xy", ((0, 1), (2, 3))):
     q = np.stack([tf.io.decode_jpeg(b, channels=1).numpy()[..., 0]
-                  for b in sequences[f"{kind}/{axis}/encoded"].numpy()])
+                  for b in steps[f"flow/{axis}/encoded"].numpy()])
     components.append(quantize.dequantize(q, ranges[:, lo], ranges[:, hi]))
-  return np.stack(components, axis=-1)
-
-
-def _python(value):
-  value = value.numpy()
-  if isinstance(value, bytes):
-    return value.decode("utf-8")
-  return value.tolist() if isinstance(value, np.ndarray) else value.item()
-
-
-def decode(serialized):
-  """A serialized record -> `LoadedVideo`, decoded as the input pipelines decode it."""
-  context, sequences = parse(serialized)
-  frames = np.stack([tf.io.decode_jpeg(b, channels=3).numpy()
-                     for b in sequences["image/encoded"].numpy()])
-  has_backward = bool(context["flow/has_backward"].numpy())
-  return LoadedVideo(
-      video_id=_python(context["clip/media_id"]),
-      label=int(context["clip/label/index"].numpy()),
-      class_name=_python(context["clip/label/string"]),
-      dataset=_python(context["clip/dataset"]),
-      frames=frames,
-      flow=_decode_flow(sequences, context, "flow"),
-      backward_flow=_decode_flow(sequences, context, "flow_backward") if has_backward else None,
-      metadata={k: _python(v) for k, v in context.items()})
+  return np.stack(components, axis=-1), ranges
 
 
 def load_video(records_dir, video_id):
@@ -249,10 +299,19 @@ def load_video(records_dir, video_id):
     reason = manifest["failures"].get(video_id, {}).get("reason")
     raise RecordsError(f"video {video_id!r} is not in {records_dir}"
                        + (f" (extraction failed: {reason})" if reason else ""))
-  shard = os.path.join(records_dir, info["shard"])
-  for serialized in tf.data.TFRecordDataset(shard):
-    context, _ = tf.io.parse_single_sequence_example(
-        serialized, {"clip/media_id": CONTEXT_FEATURES["clip/media_id"]})
-    if context["clip/media_id"].numpy().decode("utf-8") == video_id:
-      return decode(serialized)
-  raise RecordsError(f"{shard} does not hold video {video_id!r} that {MANIFEST} places there")
+  header = read_header(video_path(records_dir, info, RGB))
+  if header["clip/media_id"] != video_id:
+    raise RecordsError(f"{video_path(records_dir, info, RGB)} holds video "
+                       f"{header['clip/media_id']!r}, not {video_id!r} as {MANIFEST} says")
+  rgb = _read_steps(video_path(records_dir, info, RGB), RGB)
+  frames = np.stack([tf.io.decode_jpeg(b, channels=3).numpy()
+                     for b in rgb["image/encoded"].numpy()])
+  flows = {}
+  metadata = {k: v for k, v in header.items() if k != "record/modality"}
+  for kind in modalities(header["flow/has_backward"])[1:]:
+    flows[kind], ranges = _decode_flow(_read_steps(video_path(records_dir, info, kind), kind))
+    metadata[f"{kind}/range"] = ranges.ravel().tolist()
+  return LoadedVideo(
+      video_id=video_id, label=header["clip/label/index"],
+      class_name=header["clip/label/string"], dataset=header["clip/dataset"], frames=frames,
+      flow=flows[FLOW], backward_flow=flows.get(FLOW_BACKWARD), metadata=metadata)

@@ -30,7 +30,6 @@ def records_dirs(synthetic_dir, tmp_path_factory):
   for name, video_dir in (("ucf101", "ucf101"), ("hmdb51", "hmdb51/hmdb51_org")):
     index = datasets.load_dataset(name, os.path.join(synthetic_dir, video_dir))
     out[name] = str(tmp_path_factory.mktemp(f"records_{name}"))
-    summary = extraction.extract(index, out[name], config, num_workers=2, videos_per_shard=16,
-                                 progress=False)
+    summary = extraction.extract(index, out[name], config, num_workers=2, progress=False)
     assert not summary.failures
   return out

@@ -39,7 +39,6 @@ flags.DEFINE_integer("hmdb_videos_per_class", 10, "Synthetic HMDB-51 videos per 
 flags.DEFINE_enum("algorithm", "dis", sorted(flow.ALGORITHMS), "Optical flow algorithm.")
 flags.DEFINE_integer("short_side", 0, "Rescale frames to this smaller side (0: keep).")
 flags.DEFINE_integer("num_workers", 2, "Extraction processes.", lower_bound=1)
-flags.DEFINE_integer("videos_per_shard", 32, "Videos per TFRecord shard.", lower_bound=1)
 flags.DEFINE_string("spatial_flagfile", "experiments/quickstart_spatial.flags",
                     "two_stream_tf.train flagfile of the spatial stream.")
 flags.DEFINE_string("temporal_flagfile", "experiments/quickstart_temporal.flags",
@@ -108,7 +107,8 @@ def _stage(name, work):
 
 
 def _directory_megabytes(path):
-  return sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path)) / 1e6
+  return sum(os.path.getsize(os.path.join(folder, name))
+             for folder, _, names in os.walk(path) for name in names) / 1e6
 
 
 def make_records(layout):
@@ -131,6 +131,12 @@ def make_records(layout):
   elif os.path.isdir(layout.path("records")):
     raise StageError(f"{FLAGS.work_dir} holds records of unknown data (made by an older "
                      "version?): use another --work_dir or remove it")
+  for name in _VIDEO_DIRS:
+    manifest = os.path.join(layout.records_dir(name), records.MANIFEST)
+    if os.path.isfile(manifest) and records.read_json(manifest).get("format") != records.FORMAT:
+      raise StageError(f"{FLAGS.work_dir} holds records of another format "
+                       f"({records.read_json(manifest).get('format')}): use another --work_dir "
+                       "or remove it")
   synthetic.generate(data_dir, FLAGS.seed, FLAGS.width, FLAGS.height,
                      (FLAGS.min_frames, FLAGS.max_frames), 6, FLAGS.ucf_clips_per_group,
                      FLAGS.hmdb_videos_per_class)
@@ -140,8 +146,7 @@ def make_records(layout):
   for name, video_dir in _VIDEO_DIRS.items():
     index = datasets.load_dataset(name, os.path.join(data_dir, name, video_dir))
     out = layout.records_dir(name)
-    summary = extraction.extract(index, out, config, FLAGS.num_workers, FLAGS.videos_per_shard,
-                                 progress=False)
+    summary = extraction.extract(index, out, config, FLAGS.num_workers, progress=False)
     if summary.failures:
       raise StageError(f"{len(summary.failures)} {name} videos failed extraction: see "
                        f"{os.path.join(out, 'manifest.json')}")

@@ -18,7 +18,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from flow_tools import storage
+from flow_tools import records
 from two_stream_tf import streams
 from two_stream_tf.data import config as data_config
 from two_stream_tf.data import stacking
@@ -101,9 +101,10 @@ def _check_input(values):
 
 def _check_records(values):
   for path in values["records_dirs"] or []:
-    if not storage.isfile(os.path.join(path, "manifest.json")):  # local or gs://
-      raise flags.ValidationError(f"--records_dirs: no manifest.json in {path} "
-                                  "(run python -m flow_tools.extract first)")
+    try:
+      records.read_manifest(path)  # local or gs://; refuses other format versions
+    except records.RecordsError as e:
+      raise flags.ValidationError(f"--records_dirs: {e}") from e
   return True
 
 

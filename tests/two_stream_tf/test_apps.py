@@ -102,6 +102,19 @@ def test_bad_flags_fail_in_one_line_before_any_work(records_dirs, tmp_path, args
   assert not model_dir.exists()
 
 
+def test_records_of_the_old_format_are_refused_with_how_to_make_new_ones(tmp_path):
+  old = tmp_path / "records_v1"
+  old.mkdir()
+  (old / "manifest.json").write_text(json.dumps({"format": "two_stream_tf.records/1",
+                                                 "dataset": "ucf101", "shards": []}))
+  model_dir = tmp_path / "model"
+  code, _, err = _run("train", "--stream=temporal", f"--records_dirs={old}",
+                      f"--model_dir={model_dir}")
+  last = err.strip().splitlines()[-1]
+  assert code != 0 and "two_stream_tf.records/1" in last and "python -m flow_tools.extract" in last
+  assert not model_dir.exists()
+
+
 def test_resuming_with_other_model_flags_names_the_difference(records_dirs, tmp_path):
   model_dir = tmp_path / "model"
   flagfile = _flagfile(tmp_path, records_dirs, train_steps=2)

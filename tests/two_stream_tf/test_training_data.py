@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from flow_tools import records
 from two_stream_tf import data
-from two_stream_tf.data import training
+from two_stream_tf.data import packed
 from tests.flow_tools import helpers
 from tests.two_stream_tf import reference
 
@@ -83,7 +83,8 @@ def test_mean_subtraction_in_training(records_dirs):
 
 def test_rgb_samples_are_crops_of_frames(records_dirs):
   config = data.InputConfig(stream="spatial", crop_size=CROP, rgb_jitter=False)
-  dataset = data.training_dataset(records_dirs["hmdb51"], 1, config, batch_size=4, seed=1)
+  dataset = _expanded(data.training_dataset(records_dirs["hmdb51"], 1, config, batch_size=4,
+                                            seed=1))
   cache, flips = {}, set()
   for x, labels, _ in dataset.unbatch().take(8):
     x, best = x.numpy(), (np.inf, None)
@@ -109,7 +110,7 @@ def test_rgb_jitter_is_alexnet_pca_lighting():
   eigenvectors = np.array([[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140],
                            [-0.5836, -0.6948, 0.4203]])
   expected = 255 * sum(alpha[i] * eigenvalues[i] * eigenvectors[:, i] for i in range(3))
-  np.testing.assert_allclose(training.rgb_jitter_offset(alpha).numpy(), expected, rtol=1e-5)
+  np.testing.assert_allclose(packed.rgb_jitter_offset(alpha).numpy(), expected, rtol=1e-5)
 
 
 def _dataset_shares(records, sampling, samples=960, samples_per_visit=1):
@@ -202,27 +203,43 @@ def test_samples_per_visit(records_dirs):
     data.InputConfig(samples_per_visit=0)
 
 
-def test_flow_batches_are_quantized_and_expanded_on_the_device():
+def test_batches_are_uint8_expanded_on_the_device():
   rng = np.random.default_rng(0)
-  q = rng.integers(0, 256, (2, 3, 4, 6), dtype=np.uint8)
+  # Flow: 2 samples of 6 planes (channel-first, as decoded), 3 x 4 pixels; the first
+  # mean-subtracted, the second flipped (its maps already negate x, as packed).
+  q = rng.integers(0, 256, (2, 6, 3, 4), dtype=np.uint8)
   step = rng.uniform(-0.2, 0.2, (2, 6)).astype(np.float32)
   centre = rng.uniform(-3, 3, (2, 6)).astype(np.float32)
-  inputs = {"quantized_flow": q, "step": step, "centre": centre,
-            "subtract_mean": np.array([True, False])}
-  qf = q.astype(np.float64)
+  flow = {"quantized_flow": q, "step": step, "centre": centre,
+          "subtract_mean": np.array([True, False]), "flip": np.array([False, True])}
+  qf = np.moveaxis(q.astype(np.float64), 1, -1)  # B x h x w x C
   expected = np.stack([(qf[0] - qf[0].mean(axis=(0, 1))) * step[0],
-                       (qf[1] - 127.5) * step[1] + centre[1]])
-  eager = data.to_network_input(inputs).numpy()
-  compiled = tf.function(data.to_network_input, jit_compile=True)(inputs).numpy()
-  np.testing.assert_allclose(eager, expected, atol=1e-5)
-  np.testing.assert_allclose(compiled, expected, atol=1e-5)
+                       ((qf[1] - 127.5) * step[1] + centre[1])[:, ::-1]])
+  # RGB: 2 crops, the second flipped, both jittered, clipped to 0..255.
+  crops = rng.integers(0, 256, (2, 3, 4, 3), dtype=np.uint8)
+  alpha = np.float32([[0.5, 0.0, 0.0], [-0.3, 0.2, 0.1]])
+  offsets = np.array([255 * sum(a[i] * [0.2175, 0.0188, 0.0045][i] * np.array(
+      [[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140],
+       [-0.5836, -0.6948, 0.4203]])[:, i] for i in range(3)) for a in alpha])
+  rgb = {"rgb": crops, "flip": np.array([False, True]), "jitter": alpha}
+  expected_rgb = np.clip(np.stack([crops[0], crops[1][:, ::-1]]) + offsets[:, None, None, :],
+                         0, 255)
+  for inputs, truth in ((flow, expected), (rgb, expected_rgb)):
+    eager = data.to_network_input(inputs).numpy()
+    compiled = tf.function(data.to_network_input, jit_compile=True)(inputs).numpy()
+    np.testing.assert_allclose(eager, truth, atol=1e-4)
+    np.testing.assert_allclose(compiled, truth, atol=1e-4)
   floats = np.zeros((2, 3, 4, 6), np.float32)
-  assert data.to_network_input(floats) is floats  # RGB and trajectory stacks pass as they are
+  assert data.to_network_input(floats) is floats  # trajectory stacks pass as they are
 
 
-def test_flow_training_batches_leave_the_pipeline_as_uint8(records_dirs):
+def test_training_batches_leave_the_pipeline_as_uint8(records_dirs):
   config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=2)
   x, _, _ = next(iter(data.training_dataset(records_dirs["ucf101"], 1, config, batch_size=4)))
   assert x["quantized_flow"].dtype == tf.uint8
-  assert x["quantized_flow"].shape == (4, CROP, CROP, 4)
-  assert x["step"].shape == x["centre"].shape == (4, 4)
+  assert x["quantized_flow"].shape == (4, 4, CROP, CROP)  # planes as decoded: 2L x h x w
+  assert x["step"].shape == x["centre"].shape == (4, 4) and x["flip"].shape == (4,)
+  config = data.InputConfig(stream="spatial", crop_size=CROP)
+  x, _, _ = next(iter(data.training_dataset(records_dirs["ucf101"], 1, config, batch_size=4)))
+  assert x["rgb"].dtype == tf.uint8 and x["rgb"].shape == (4, CROP, CROP, 3)
+  assert x["jitter"].shape == (4, 3) and float(np.abs(x["jitter"]).max()) > 0

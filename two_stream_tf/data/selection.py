@@ -1,14 +1,12 @@
 """Which videos a pipeline reads: records directories, heads, split selection, class balance.
 
-Nothing is rewritten: a split's train or test videos are chosen at read time from the
-split membership every record carries (`clip/split_membership`).
+Nothing is rewritten: a split's train or test videos are chosen from the split membership
+the manifest holds for every video, so no other video is ever read.
 """
 
 import dataclasses
-import os
 
 import numpy as np
-import tensorflow as tf
 
 from flow_tools import datasets
 from flow_tools import records
@@ -27,10 +25,6 @@ class RecordsSource:
   @property
   def class_names(self):
     return tuple(self.manifest["class_names"])
-
-  @property
-  def shards(self):
-    return [os.path.join(self.records_dir, name) for name in self.manifest["shards"]]
 
   def select(self, split, subset):
     """{video id: label} of the split's `subset` ('train' or 'test') videos."""
@@ -80,12 +74,3 @@ def balanced_weights(sources, selections):
   total_classes = sum(int((c > 0).sum()) for c in counts)
   return [np.where(c > 0, total_videos / (total_classes * np.maximum(c, 1)), 0.0)
           .astype(np.float32) for c in counts]
-
-
-def membership_filter(split, subset):
-  """Predicate on a parsed record's context: is it in the split's `subset`?"""
-  code = datasets.SUBSETS[subset]
-
-  def selected(context):
-    return tf.equal(context["clip/split_membership"][split - 1], code)
-  return selected

@@ -39,21 +39,8 @@ def positions(first, last, count):
 
 def _position_sample(config, num_positions):
   def sample(video, position):
-    context = video["context"]
-    info = {"video_id": context["clip/media_id"], "head": video["head"],
-            "label": tf.cast(context["clip/label/index"], tf.int32)}
-    with tf.control_dependencies([reading.check_crop(video, config.crop_size)]):
-      info["video_id"] = tf.identity(info["video_id"])
-    if config.stream == "spatial":
-      frames = tf.shape(video["sequences"][decoding.RGB_KEY])[0]
-      frame = positions(0, frames - 1, num_positions)[position]
-      return {**info, "jpegs": video["sequences"][decoding.RGB_KEY][frame][None]}
-    fields = context["clip/flow_count"]
-    first, last = stacking.start_range(config.stacking, config.stack_length, fields)
-    start = positions(first, last, num_positions)[position]
-    sources = stacking.field_sources(config.stacking, config.stack_length, start, fields)
-    jpegs, lo, hi = decoding.gather_flow(video, sources)
-    return {**info, "jpegs": jpegs, "lo": lo, "hi": hi}
+    first, last = reading.position_range(video, config)
+    return {"video": video, "position": positions(first, last, num_positions)[position]}
   return sample
 
 
@@ -69,11 +56,13 @@ def _decode_views(config):
   size = config.crop_size
 
   def decode(sample):
+    video = sample["video"]
+    read = reading.stack_jpegs(video, config, sample["position"])
     if config.stream == "spatial":
-      image = decoding.decode_rgb(sample["jpegs"][0])
+      image = decoding.decode_rgb(read["jpegs"][0])
       views = ten_crops(image, size, lambda crops: tf.reverse(crops, axis=[-2]))
     else:
-      image = decoding.decode_flow(sample["jpegs"], sample["lo"], sample["hi"])
+      image = decoding.decode_flow(read["jpegs"], read["lo"], read["hi"])
       if config.stacking == "trajectory":
         height, width = tf.shape(image)[0], tf.shape(image)[1]
         image = stacking.trajectory_stack(decoding.as_fields(image), (0, 0, height, width))
@@ -81,7 +70,7 @@ def _decode_views(config):
       if config.mean_subtraction:
         views = stacking.subtract_mean_flow(views)
     views = tf.ensure_shape(views, [VIEWS_PER_POSITION, size, size, config.channels])
-    info = {k: tf.fill([VIEWS_PER_POSITION], sample[k]) for k in ("video_id", "head", "label")}
+    info = {k: tf.fill([VIEWS_PER_POSITION], video[k]) for k in ("video_id", "head", "label")}
     return {"views": views, **info}
   return decode
 
@@ -95,8 +84,8 @@ def evaluation_views(records_dirs, split, config, subset="test", batch_size=50,
     'label': B}; a video's `num_positions` x 10 views are consecutive.
   """
   sources = selection.open_sources(records_dirs)
-  selection.check_selection(sources, split, subset)
-  videos = reading.selected_videos(sources, split, subset, config, deterministic=True)
+  selections = selection.check_selection(sources, split, subset)
+  videos = reading.selected_videos(reading.video_table(sources, selections, config))
   sample = _position_sample(config, num_positions)
   return (videos
           .flat_map(lambda video: tf.data.Dataset.range(num_positions).map(

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from two_stream_tf.data import quantized
+from two_stream_tf.data import packed
 from two_stream_tf.training import losses
 from two_stream_tf.training import schedule as schedule_lib
 from two_stream_tf.training import strategy as strategy_lib
@@ -84,7 +84,7 @@ def _step_function(model, optimizer, strategy, config, heads):
 
   def forward_backward(x, labels, weights, global_weights):
     with tf.GradientTape() as tape:
-      outputs = model(quantized.to_network_input(x), training=True)
+      outputs = model(packed.to_network_input(x), training=True)
       stats = losses.head_statistics(labels, weights, outputs)
       decay = losses.weight_decay(model.trainable_variables, config.weight_decay) / replicas
       total = tf.add_n(list(losses.head_losses(stats, global_weights).values())) + decay
@@ -200,7 +200,7 @@ def train(build_model, make_dataset, model_dir, config, stream, strategy=None, h
       if step_value == start + 1 and chief:
         local_inputs = strategy.experimental_local_results(batch[0])[0]
         summaries.write_inputs("training_inputs", stream,
-                               quantized.to_network_input(local_inputs), step_value)
+                               packed.to_network_input(local_inputs), step_value)
       values = train_step(batch)
       step.assign(step_value)
       if not np.isfinite(values["total"]) or values["total"] > config.max_loss:
