@@ -80,6 +80,7 @@ class OutputLayout:
     self.modalities = records.modalities(config.backward)
     self.plan = {"format": records.FORMAT, "dataset": index.name,
                  "config": dataclasses.asdict(config), "videos": self.video_ids}
+    self._folders_made = set()  # a request each on an object store: once per folder
 
   def path(self, video_id, modality):
     return os.path.join(self.output_dir, records.video_file(self.number[video_id], modality))
@@ -147,7 +148,9 @@ class OutputLayout:
     """Writes a video's files, in `self.modalities` order; returns its manifest facts."""
     files = records.video_records(self.entries[video_id], self.index.name, encoded, self.config)
     folder = os.path.dirname(self.path(video_id, records.RGB))
-    storage.makedirs(folder)
+    if folder not in self._folders_made:
+      storage.makedirs(folder)
+      self._folders_made.add(folder)
     for modality in self.modalities:
       records.write_tfrecords(self.path(video_id, modality), files[modality],
                               os.path.join(self.work_dir, _TMP))

@@ -110,8 +110,8 @@ def test_records_of_the_old_format_are_refused_with_how_to_make_new_ones(tmp_pat
   model_dir = tmp_path / "model"
   code, _, err = _run("train", "--stream=temporal", f"--records_dirs={old}",
                       f"--model_dir={model_dir}")
-  last = err.strip().splitlines()[-1]
-  assert code != 0 and "two_stream_tf.records/1" in last and "python -m flow_tools.extract" in last
+  named = [line for line in err.splitlines() if "two_stream_tf.records/1" in line]
+  assert code != 0 and len(named) == 1 and "python -m flow_tools.extract" in named[0]
   assert not model_dir.exists()
 
 

@@ -21,10 +21,9 @@ class InputConfig:
     flip: random horizontal flips in training (x-flow negated).
     rgb_jitter: AlexNet-style PCA colour jitter of spatial training frames.
     sampling: 'balanced' (videos uniform across classes, the paper's) or 'shuffle'.
-    samples_per_visit: training samples (each with its own stack, crop and flip) drawn
-      from a video each time its record is read. 1 is the paper's sampling; more
-      amortises reading whole videos (a UCF-101 record is ~5 MB) when input is the
-      bottleneck, at the cost of correlated samples in the shuffle buffer.
+    samples_per_visit: training samples (each with its own stack, crop and flip, each
+      reading its own steps) drawn from a video each time it is visited. 1 is the paper's
+      sampling; more visits each video more often per pass over the shuffled videos.
   """
   stream: str = "temporal"
   crop_size: int = 224
