@@ -47,3 +47,37 @@ def make_records(root, frames, num_videos):
   extraction.extract(index, out, encode.ExtractionConfig(algorithm="dis"), num_workers=2,
                      progress=False)
   return out
+
+
+def video_steps(records_dir):
+  """Per video: (id, its JPEGs per file: {'rgb': [T], 'x': [T-1], 'y': [T-1]})."""
+  from flow_tools import records  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  manifest = records.read_manifest(records_dir)
+  videos = []
+  for video_id, info in sorted(manifest["videos"].items()):
+    jpegs = {}
+    for modality, keys in ((records.RGB, {"rgb": "image/encoded"}),
+                           (records.FLOW, {"x": "flow/x/encoded", "y": "flow/y/encoded"})):
+      path = records.video_path(records_dir, info, modality)
+      steps = [tf.io.parse_single_example(s, records.step_features(modality))
+               for s in tf.data.TFRecordDataset(path).skip(records.HEADER_RECORDS)]
+      for name, key in keys.items():
+        jpegs[name] = [step[key].numpy() for step in steps]
+    videos.append((video_id, jpegs))
+  return videos
+
+
+def sample_jpegs(videos, stream, stack_length, samples):
+  """Per sample the JPEGs it decodes: 20 flow images of a random stack, or one RGB frame."""
+  rng = np.random.default_rng(0)
+  out = []
+  for _ in range(samples):
+    jpegs = videos[rng.integers(len(videos))][1]
+    if stream == "spatial":
+      out.append([jpegs["rgb"][rng.integers(len(jpegs["rgb"]))]])
+    else:
+      start = rng.integers(len(jpegs["x"]) - stack_length + 1)
+      out.append([j for k in range(stack_length)
+                  for j in (jpegs["x"][start + k], jpegs["y"][start + k])])
+  return out

@@ -79,42 +79,9 @@ def _pipeline(records_dir, stream, cores, batches, samples_per_visit):
   return _rate(iter(dataset), batches, BATCH)
 
 
-def _video_steps(records_dir):
-  """Per video: (id, its JPEGs per file: {'rgb': [T], 'x': [T-1], 'y': [T-1]})."""
-  from flow_tools import records  # pylint: disable=import-outside-toplevel
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  manifest = records.read_manifest(records_dir)
-  videos = []
-  for video_id, info in sorted(manifest["videos"].items()):
-    jpegs = {}
-    for modality, keys in ((records.RGB, {"rgb": "image/encoded"}),
-                           (records.FLOW, {"x": "flow/x/encoded", "y": "flow/y/encoded"})):
-      path = records.video_path(records_dir, info, modality)
-      steps = [tf.io.parse_single_example(s, records.step_features(modality))
-               for s in tf.data.TFRecordDataset(path).skip(records.HEADER_RECORDS)]
-      for name, key in keys.items():
-        jpegs[name] = [step[key].numpy() for step in steps]
-    videos.append((video_id, jpegs))
-  return videos
-
-
-def _sample_jpegs(videos, stream, samples):
-  """Per sample the JPEGs it decodes: 20 flow images of a random stack, or one RGB frame."""
-  rng = np.random.default_rng(0)
-  out = []
-  for _ in range(samples):
-    jpegs = videos[rng.integers(len(videos))][1]
-    if stream == "spatial":
-      out.append([jpegs["rgb"][rng.integers(len(jpegs["rgb"]))]])
-    else:
-      start = rng.integers(len(jpegs["x"]) - STACK + 1)
-      out.append([j for k in range(STACK) for j in (jpegs["x"][start + k], jpegs["y"][start + k])])
-  return out
-
-
 def _decode_bound(videos, stream, cores, batches):
   tf, options = _pin(cores)
-  samples = _sample_jpegs(videos, stream, BATCH * 8)
+  samples = clip_records.sample_jpegs(videos, stream, STACK, BATCH * 8)
   channels = 3 if stream == "spatial" else 1
 
   def decode(jpegs):  # planes stacked on a leading axis: no interleaving copy
@@ -259,7 +226,7 @@ def main(argv):
   del argv
   with tempfile.TemporaryDirectory() as root:
     records_dir = clip_records.make_records(root, FLAGS.frames, FLAGS.videos)
-    videos = _video_steps(records_dir)
+    videos = clip_records.video_steps(records_dir)
     folders = _write_image_files(videos, os.path.join(root, "files"))
     print(f"{FLAGS.videos} videos of {FLAGS.frames} frames at 340x256, DIS flow; "
           f"temporal L={STACK}, {CROP} crops, batch {BATCH}; {os.cpu_count()} CPU cores; "

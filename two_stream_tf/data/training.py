@@ -70,7 +70,7 @@ def _plan(config, count, seed):
     flip = tf.random.stateless_uniform(tf.shape(y), _batch_seed(seed, _FLIP, index)) < 0.5
     samples = {
         "video": videos,
-        "position": _uniform_ints(seed, _POSITION, index, first + 0 * y, last),
+        "position": _uniform_ints(seed, _POSITION, index, first, last),
         "window": tf.stack([y, x, tf.fill(tf.shape(y), size), tf.fill(tf.shape(y), size)], 1),
         "flip": tf.logical_and(config.flip, flip),
     }

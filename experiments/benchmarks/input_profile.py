@@ -1,0 +1,124 @@
+"""Where a training sample's time goes: the input pipeline built up stage by stage, one core.
+
+  python experiments/benchmarks/input_profile.py
+
+The same records as input_pipeline.py (copies of a real 340x256 clip, 181 frames, DIS
+flow). For each stream (224 crops, L = 10, batch 64) the cost per sample of, cumulatively:
+  plan: choose videos and every sample's position, crop and flip from the manifest, and
+    mix them in the shuffle buffer (nothing read);
+  + read: read the sample's steps (TFRecordDataset(file).skip(n).take(k)) and parse them;
+  + decode: decode the crop window of the sample's JPEGs and pack them (the whole pipeline);
+and, apart, decoding the same JPEGs full-frame and nothing else (the decode bound).
+Each stage runs in a fresh process pinned to one core; medians of interleaved rounds.
+"""
+
+import multiprocessing
+import os
+import tempfile
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+
+import clip_records
+
+flags.DEFINE_integer("videos", 8, "Copies of the clip in the records.")
+flags.DEFINE_integer("frames", 181, "Frames per video.")
+flags.DEFINE_integer("batches", 12, "Timed batches of 64 per measurement.")
+flags.DEFINE_integer("rounds", 3, "Rounds; the table shows medians.")
+FLAGS = flags.FLAGS
+
+STACK, CROP, BATCH = 10, 224, 64
+STAGES = ("plan", "read", "decode")
+
+
+def _microseconds_per_sample(records_dir, stream, stage, batches):
+  # pylint: disable=import-outside-toplevel,protected-access
+  os.sched_setaffinity(0, {0})
+  import tensorflow as tf
+  from two_stream_tf import data
+  from two_stream_tf.data import reading, selection, training
+  data.configure_input_process()
+  tf.config.threading.set_inter_op_parallelism_threads(1)
+  tf.config.threading.set_intra_op_parallelism_threads(1)
+  options = tf.data.Options()
+  options.threading.private_threadpool_size = 1
+  config = data.InputConfig(stream=stream, crop_size=CROP, stack_length=STACK)
+  if stage == "decode":
+    dataset = data.training_dataset(records_dir, 1, config, BATCH, seed=0)
+  else:
+    sources = selection.open_sources(records_dir)
+    selections = selection.check_selection(sources, 1, "train")
+    count = training._visit_counts(sources, selections, config, 0)
+    samples = (reading.selected_videos(reading.video_table(sources, selections, config), True, 0)
+               .batch(training._PLAN_BATCH).enumerate()
+               .map(training._plan(config, count, 0)).unbatch().shuffle(1024, seed=0))
+    if stage == "read":
+      samples = samples.map(lambda s: reading.stack_jpegs(s["video"], config, s["position"]),
+                            num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = samples.batch(BATCH)
+  iterator = iter(dataset.with_options(options))
+  for _ in range(3):
+    next(iterator)
+  start = time.perf_counter()
+  for _ in range(batches):
+    next(iterator)
+  return (time.perf_counter() - start) / (batches * BATCH) * 1e6
+
+
+def _bound_microseconds_per_sample(records_dir, stream, batches):
+  # pylint: disable=import-outside-toplevel
+  os.sched_setaffinity(0, {0})
+  import tensorflow as tf
+  from two_stream_tf import data
+  data.configure_input_process()
+  tf.config.threading.set_inter_op_parallelism_threads(1)
+  tf.config.threading.set_intra_op_parallelism_threads(1)
+  samples = clip_records.sample_jpegs(clip_records.video_steps(records_dir), stream, STACK,
+                                      BATCH * 8)
+  channels = 3 if stream == "spatial" else 1
+  options = tf.data.Options()
+  options.threading.private_threadpool_size = 1
+  dataset = (tf.data.Dataset.from_tensor_slices(samples).repeat()
+             .map(lambda j: tf.stack([tf.io.decode_jpeg(j[i], channels=channels)
+                                      for i in range(len(samples[0]))]),
+                  num_parallel_calls=tf.data.AUTOTUNE)
+             .batch(BATCH).with_options(options))
+  iterator = iter(dataset)
+  for _ in range(3):
+    next(iterator)
+  start = time.perf_counter()
+  for _ in range(batches):
+    next(iterator)
+  return (time.perf_counter() - start) / (batches * BATCH) * 1e6
+
+
+def _in_process(function, *args):
+  with multiprocessing.get_context("spawn").Pool(1) as pool:
+    return pool.apply(function, args)
+
+
+def main(argv):
+  del argv
+  with tempfile.TemporaryDirectory() as root:
+    records_dir = clip_records.make_records(root, FLAGS.frames, FLAGS.videos)
+    print(f"one core, {CROP} crops, temporal L={STACK}, batch {BATCH}; microseconds per "
+          f"sample, medians of {FLAGS.rounds} rounds\n")
+    print("| stream | plan | + read | + decode (pipeline) | read alone | decode + pack alone "
+          "| decode bound (full frames) |")
+    print("|---|---|---|---|---|---|---|")
+    for stream in ("temporal", "spatial"):
+      rounds = []
+      for _ in range(FLAGS.rounds):
+        rounds.append([_in_process(_microseconds_per_sample, records_dir, stream, stage,
+                                   FLAGS.batches) for stage in STAGES]
+                      + [_in_process(_bound_microseconds_per_sample, records_dir, stream,
+                                     FLAGS.batches)])
+      plan, read, decode, bound = np.median(rounds, axis=0)
+      print(f"| {stream} | {plan:.0f} | {read:.0f} | {decode:.0f} | {read - plan:.0f} "
+            f"| {decode - read:.0f} | {bound:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)
