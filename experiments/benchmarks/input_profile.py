@@ -33,17 +33,36 @@ STACK, CROP, BATCH = 10, 224, 64
 STAGES = ("plan", "read", "decode")
 
 
-def _microseconds_per_sample(records_dir, stream, stage, batches):
-  # pylint: disable=import-outside-toplevel,protected-access
+def _one_core():
+  """TensorFlow confined to core 0, as the train app configures an input process."""
+  # pylint: disable=import-outside-toplevel
   os.sched_setaffinity(0, {0})
   import tensorflow as tf
   from two_stream_tf import data
-  from two_stream_tf.data import reading, selection, training
   data.configure_input_process()
   tf.config.threading.set_inter_op_parallelism_threads(1)
   tf.config.threading.set_intra_op_parallelism_threads(1)
   options = tf.data.Options()
   options.threading.private_threadpool_size = 1
+  return tf, options
+
+
+def _per_sample(dataset, batches):
+  """Microseconds per sample of `dataset`'s batches of BATCH, after 3 warm-up batches."""
+  iterator = iter(dataset)
+  for _ in range(3):
+    next(iterator)
+  start = time.perf_counter()
+  for _ in range(batches):
+    next(iterator)
+  return (time.perf_counter() - start) / (batches * BATCH) * 1e6
+
+
+def _microseconds_per_sample(records_dir, stream, stage, batches):
+  # pylint: disable=import-outside-toplevel,protected-access
+  tf, options = _one_core()
+  from two_stream_tf import data
+  from two_stream_tf.data import reading, selection, training
   config = data.InputConfig(stream=stream, crop_size=CROP, stack_length=STACK)
   if stage == "decode":
     dataset = data.training_dataset(records_dir, 1, config, BATCH, seed=0)
@@ -58,40 +77,20 @@ def _microseconds_per_sample(records_dir, stream, stage, batches):
       samples = samples.map(lambda s: reading.stack_jpegs(s["video"], config, s["position"]),
                             num_parallel_calls=tf.data.AUTOTUNE)
     dataset = samples.batch(BATCH)
-  iterator = iter(dataset.with_options(options))
-  for _ in range(3):
-    next(iterator)
-  start = time.perf_counter()
-  for _ in range(batches):
-    next(iterator)
-  return (time.perf_counter() - start) / (batches * BATCH) * 1e6
+  return _per_sample(dataset.with_options(options), batches)
 
 
 def _bound_microseconds_per_sample(records_dir, stream, batches):
-  # pylint: disable=import-outside-toplevel
-  os.sched_setaffinity(0, {0})
-  import tensorflow as tf
-  from two_stream_tf import data
-  data.configure_input_process()
-  tf.config.threading.set_inter_op_parallelism_threads(1)
-  tf.config.threading.set_intra_op_parallelism_threads(1)
+  tf, options = _one_core()
   samples = clip_records.sample_jpegs(clip_records.video_steps(records_dir), stream, STACK,
                                       BATCH * 8)
   channels = 3 if stream == "spatial" else 1
-  options = tf.data.Options()
-  options.threading.private_threadpool_size = 1
   dataset = (tf.data.Dataset.from_tensor_slices(samples).repeat()
              .map(lambda j: tf.stack([tf.io.decode_jpeg(j[i], channels=channels)
                                       for i in range(len(samples[0]))]),
                   num_parallel_calls=tf.data.AUTOTUNE)
              .batch(BATCH).with_options(options))
-  iterator = iter(dataset)
-  for _ in range(3):
-    next(iterator)
-  start = time.perf_counter()
-  for _ in range(batches):
-    next(iterator)
-  return (time.perf_counter() - start) / (batches * BATCH) * 1e6
+  return _per_sample(dataset, batches)
 
 
 def _in_process(function, *args):
