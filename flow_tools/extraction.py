@@ -99,7 +99,7 @@ class OutputLayout:
     try:
       manifest = records.read_manifest(self.output_dir)
     except records.RecordsError as error:
-      raise ExtractionError(f"{error}") from error
+      raise ExtractionError(str(error)) from error
     if (manifest["config"] != dataclasses.asdict(self.config)
         or sorted([*manifest["videos"], *manifest["failures"]]) != self.video_ids):
       raise ExtractionError(f"{self.output_dir} already holds records made with other settings "

@@ -133,10 +133,10 @@ def make_records(layout):
                      "version?): use another --work_dir or remove it")
   for name in _VIDEO_DIRS:
     manifest = os.path.join(layout.records_dir(name), records.MANIFEST)
-    if os.path.isfile(manifest) and records.read_json(manifest).get("format") != records.FORMAT:
-      raise StageError(f"{FLAGS.work_dir} holds records of another format "
-                       f"({records.read_json(manifest).get('format')}): use another --work_dir "
-                       "or remove it")
+    found = records.read_json(manifest).get("format") if os.path.isfile(manifest) else None
+    if found not in (None, records.FORMAT):
+      raise StageError(f"{FLAGS.work_dir} holds records of another format ({found}): use "
+                       "another --work_dir or remove it")
   synthetic.generate(data_dir, FLAGS.seed, FLAGS.width, FLAGS.height,
                      (FLAGS.min_frames, FLAGS.max_frames), 6, FLAGS.ucf_clips_per_group,
                      FLAGS.hmdb_videos_per_class)
