@@ -22,7 +22,7 @@ import time
 import apache_beam as beam
 from apache_beam.options import pipeline_options as beam_options
 
-from flow_tools import encode
+from flow_tools import encoding
 from flow_tools import extraction
 from flow_tools import flow as flow_lib
 
@@ -41,12 +41,12 @@ class _EncodeVideo(beam.DoFn):
     self._pairs = beam.metrics.Metrics.counter(_NAMESPACE, "flow_pairs")
 
   def setup(self):
-    encode.configure_worker_process()
+    encoding.configure_worker_process()
     self._flow = flow_lib.create(self._layout.config.algorithm)  # One per DoFn: not shared.
 
   def process(self, task):
     video_id, source = task
-    encoded, reason = encode.encode_or_explain(source, self._layout.config, self._flow)
+    encoded, reason = encoding.encode_or_explain(source, self._layout.config, self._flow)
     if encoded is None:
       self._failures.inc()
       self._layout.save_failure(video_id, reason)
@@ -78,7 +78,7 @@ def extract(index, output_dir, config, options=""):
   Args:
     index: a `flow_tools.datasets.DatasetIndex` of video files.
     output_dir: where `videos/`, `manifest.json` and (while running) `.incomplete/` go.
-    config: a `flow_tools.encode.ExtractionConfig`.
+    config: a `flow_tools.encoding.ExtractionConfig`.
     options: Beam pipeline options as on a command line, e.g.
       "--runner=DirectRunner --direct_num_workers=2 --direct_running_mode=multi_processing".
   Returns:

@@ -15,13 +15,13 @@ from absl import app
 from absl import flags
 
 from flow_tools import datasets
-from flow_tools import encode
+from flow_tools import encoding
 from flow_tools import flow
-from flow_tools import quantize
+from flow_tools import quantization
 
 EXIT_SOME_FAILED = 3
 
-_DEFAULTS = encode.ExtractionConfig()
+_DEFAULTS = encoding.ExtractionConfig()
 
 TFDS = "tfds"
 RUNNERS = ("local", "beam")
@@ -44,7 +44,7 @@ flags.DEFINE_string("output_dir", None, "Where the records and manifest.json go 
 flags.DEFINE_enum("algorithm", _DEFAULTS.algorithm, sorted(flow.ALGORITHMS), "Optical flow algorithm.")
 flags.DEFINE_integer("short_side", _DEFAULTS.short_side,
                      "Rescale frames so the smaller side has this many pixels (0: keep).")
-flags.DEFINE_enum("quantization", _DEFAULTS.quantization, list(quantize.SCHEMES),
+flags.DEFINE_enum("quantization", _DEFAULTS.quantization, list(quantization.SCHEMES),
                   "minmax: per-field linear rescale (the paper); bound: clip to +-flow_bound (TSN).")
 flags.DEFINE_float("flow_bound", _DEFAULTS.bound, "Clipping bound in pixels for --quantization=bound.")
 flags.DEFINE_integer("jpeg_quality", _DEFAULTS.jpeg_quality, "JPEG quality of the flow images.")
@@ -107,7 +107,7 @@ def main(argv):
   # extraction is imported late so that --help and flag errors do not wait for TensorFlow.
   from flow_tools import extraction  # pylint: disable=import-outside-toplevel
   try:
-    config = encode.ExtractionConfig(
+    config = encoding.ExtractionConfig(
         algorithm=FLAGS.algorithm, short_side=FLAGS.short_side, quantization=FLAGS.quantization,
         bound=FLAGS.flow_bound, jpeg_quality=FLAGS.jpeg_quality,
         rgb_jpeg_quality=FLAGS.rgb_jpeg_quality, backward=FLAGS.backward)

@@ -18,7 +18,7 @@ import time
 
 import tqdm
 
-from flow_tools import encode
+from flow_tools import encoding
 from flow_tools import flow as flow_lib
 from flow_tools import records
 from flow_tools import storage
@@ -113,7 +113,7 @@ class OutputLayout:
       storage.makedirs(os.path.join(self.work_dir, folder))
     plan_path = os.path.join(self.work_dir, _PLAN)
     if storage.exists(plan_path):
-      previous = records.read_json(plan_path)
+      previous = storage.read_json(plan_path)
       if previous.get("format") != records.FORMAT:
         raise ExtractionError(
             f"{self.output_dir} holds an unfinished extraction into another records format "
@@ -124,7 +124,7 @@ class OutputLayout:
             f"{self.output_dir} holds an unfinished extraction with different "
             f"{', '.join(differing)}: use the same flags to resume, or another --output_dir")
     else:
-      records.write_json(plan_path, self.plan)
+      storage.write_json(plan_path, self.plan)
 
   def done_videos(self):
     """Ids of videos finished or found unusable by earlier runs, from one listing per
@@ -142,7 +142,7 @@ class OutputLayout:
     return done
 
   def save_failure(self, video_id, reason):
-    records.write_json(self._failure_path(video_id), {"reason": reason})
+    storage.write_json(self._failure_path(video_id), {"reason": reason})
 
   def save_video(self, video_id, encoded):
     """Writes a video's files, in `self.modalities` order; returns its manifest facts."""
@@ -172,7 +172,7 @@ class OutputLayout:
     failures = {}
     for video_id in self.video_ids:
       if os.path.basename(self._failure_path(video_id)) in failed:
-        reason = records.read_json(self._failure_path(video_id))["reason"]
+        reason = storage.read_json(self._failure_path(video_id))["reason"]
         failures[video_id] = {"path": self.entries[video_id].path, "reason": reason}
     facts = dict(facts or {})
     unknown = [v for v in self.video_ids if v not in failures and v not in facts]
@@ -186,7 +186,7 @@ class OutputLayout:
                             "class_name": entry.class_name, "splits": list(entry.splits),
                             **facts[video_id]}
     num_flow_pairs = sum(v["flow_pairs"] for v in videos.values())
-    records.write_json(os.path.join(self.output_dir, records.MANIFEST), {
+    storage.write_json(os.path.join(self.output_dir, records.MANIFEST), {
         "format": records.FORMAT,
         "dataset": self.index.name,
         "class_names": list(self.index.class_names),
@@ -239,7 +239,7 @@ def extract(index, output_dir, config, num_workers=2, progress=True, read_videos
   Args:
     index: a `flow_tools.datasets.DatasetIndex`.
     output_dir: where `videos/`, `manifest.json` and (while running) `.incomplete/` go.
-    config: a `flow_tools.encode.ExtractionConfig`.
+    config: a `flow_tools.encoding.ExtractionConfig`.
     num_workers: encoding processes.
     progress: show a progress bar with videos/s and frame pairs/s.
     read_videos: function from a list of video ids to (video id, source) pairs, a
@@ -269,10 +269,10 @@ def extract(index, output_dir, config, num_workers=2, progress=True, read_videos
     read_videos = read_videos or file_sources(index)
     tasks = ((v, source, config) for v, source in read_videos(to_encode))
     context = multiprocessing.get_context("spawn")
-    with context.Pool(num_workers, initializer=encode.init_worker,
+    with context.Pool(num_workers, initializer=encoding.init_worker,
                       initargs=(config.algorithm,)) as pool:
       for video_id, encoded, reason, seconds in _unordered_results(
-          pool, encode.encode_task, tasks, 2 * num_workers):
+          pool, encoding.encode_task, tasks, 2 * num_workers):
         worker_seconds += seconds
         if encoded is None:
           layout.save_failure(video_id, reason)

@@ -32,20 +32,18 @@ then one record per step:
 
 Forward field t maps frame t to frame t + 1; backward field t maps frame t + 1 to
 frame t. Dequantise with `flow = (q - 127.5) * (hi - lo) / 255 + (hi + lo) / 2`
-in float32 (flow_tools.quantize.dequantize); a horizontal flip of a stored field is
+in float32 (flow_tools.quantization.dequantize); a horizontal flip of a stored field is
 q -> 255 - q with (lo, hi) -> (-hi, -lo), for either scheme.
 """
 
 import dataclasses
-import json
 import os
 import struct
-import uuid
 
 import numpy as np
 import tensorflow as tf
 
-from flow_tools import quantize
+from flow_tools import quantization
 from flow_tools import storage
 
 MANIFEST = "manifest.json"
@@ -137,8 +135,8 @@ def video_records(entry, dataset, encoded, config):
   Args:
     entry: its `flow_tools.datasets.VideoEntry`.
     dataset: dataset name stored in `clip/dataset`.
-    encoded: its `flow_tools.encode.EncodedVideo`.
-    config: the `flow_tools.encode.ExtractionConfig` it was made with.
+    encoded: its `flow_tools.encoding.EncodedVideo`.
+    config: the `flow_tools.encoding.ExtractionConfig` it was made with.
   Returns:
     {modality: [header, step 0, step 1, ...]} as bytes (the same bytes on every run).
   """
@@ -171,45 +169,13 @@ def video_records(entry, dataset, encoded, config):
           for modality, steps in files.items()}
 
 
-def write_atomically(path, write, tmp_dir=None):
-  """Calls `write(tmp_path)`, then renames tmp to `path`: readers never see a partial file.
-
-  The temporary file goes beside `path`, or into `tmp_dir` (on the same filesystem) so
-  that a writer killed mid-write leaves nothing where readers look.
-  """
-  # Unique per writer: retried or speculative Beam workers may write the same path at once.
-  name = f"{os.path.basename(path)}.tmp-{uuid.uuid4().hex}"
-  tmp = os.path.join(tmp_dir if tmp_dir else os.path.dirname(path), name)
-  try:
-    write(tmp)
-    storage.replace(tmp, path)
-  finally:
-    if storage.exists(tmp):
-      storage.remove(tmp)
-
-
 def write_tfrecords(path, serialized, tmp_dir=None):
   """Writes a TFRecord file of `serialized` records, atomically."""
   def write(tmp):
     with tf.io.TFRecordWriter(tmp) as writer:
       for record in serialized:
         writer.write(record)
-  write_atomically(path, write, tmp_dir)
-
-
-def write_json(path, value):
-  """Writes `value` as JSON (keys sorted: the same bytes on every run), atomically."""
-  text = json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-
-  def write(tmp):
-    with storage.open_file(tmp, "wb") as f:
-      f.write(text.encode("utf-8"))
-  write_atomically(path, write)
-
-
-def read_json(path):
-  with storage.open_file(path) as f:
-    return json.loads(f.read().decode("utf-8"))
+  storage.write_atomically(path, write, tmp_dir)
 
 
 def read_manifest(records_dir):
@@ -223,7 +189,7 @@ def read_manifest(records_dir):
   if not storage.isfile(path):
     raise RecordsError(f"no {MANIFEST} in {records_dir}: not a finished records directory "
                        "(run python -m flow_tools.extract)")
-  manifest = read_json(path)
+  manifest = storage.read_json(path)
   if manifest.get("format") != FORMAT:
     raise RecordsError(
         f"{records_dir} holds records of format {manifest.get('format')!r}; this version "
@@ -287,7 +253,7 @@ def _decode_flow(steps):
   for axis, (lo, hi) in zip("xy", ((0, 1), (2, 3))):
     q = np.stack([tf.io.decode_jpeg(b, channels=1).numpy()[..., 0]
                   for b in steps[f"flow/{axis}/encoded"].numpy()])
-    components.append(quantize.dequantize(q, ranges[:, lo], ranges[:, hi]))
+    components.append(quantization.dequantize(q, ranges[:, lo], ranges[:, hi]))
   return np.stack(components, axis=-1), ranges
 
 

@@ -4,12 +4,18 @@ A path with a scheme goes through TensorFlow's filesystems (`tf.io.gfile`), whic
 how Dataflow and other cluster workers reach videos and write records; any other
 path goes through `os`, so a process that only touches local files (the encoding
 workers, the apps' --help) never imports TensorFlow. Files are opened in binary.
+Every file the tools write goes through `write_atomically`: readers never see half of one.
 """
 
 import contextlib
+import io
+import json
 import os
 import shutil
 import tempfile
+import uuid
+
+import numpy as np
 
 
 def is_remote(path):
@@ -98,3 +104,50 @@ def local_copy(path):
     yield local
   finally:
     os.remove(local)
+
+
+def write_atomically(path, write, tmp_dir=None):
+  """Calls `write(tmp_path)`, then renames tmp to `path`: readers never see a partial file.
+
+  The temporary file goes beside `path`, or into `tmp_dir` (on the same filesystem) so
+  that a writer killed mid-write leaves nothing where readers look.
+  """
+  # Unique per writer: retried or speculative Beam workers may write the same path at once.
+  name = f"{os.path.basename(path)}.tmp-{uuid.uuid4().hex}"
+  tmp = os.path.join(tmp_dir if tmp_dir else os.path.dirname(path), name)
+  try:
+    write(tmp)
+    replace(tmp, path)
+  finally:
+    if exists(tmp):
+      remove(tmp)
+
+
+def write_bytes(path, data):
+  """Writes `data` to `path`, atomically."""
+  def write(tmp):
+    with open_file(tmp, "wb") as f:
+      f.write(data)
+  write_atomically(path, write)
+
+
+def write_text(path, text):
+  """Writes `text` as UTF-8, atomically."""
+  write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path, value):
+  """Writes `value` as JSON (keys sorted: the same bytes on every run), atomically."""
+  write_text(path, json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def read_json(path):
+  with open_file(path) as f:
+    return json.loads(f.read().decode("utf-8"))
+
+
+def write_npz(path, arrays):
+  """Writes {name: array} as an uncompressed .npz (plain arrays, no pickle), atomically."""
+  buffer = io.BytesIO()
+  np.savez(buffer, **arrays)
+  write_bytes(path, buffer.getvalue())

@@ -1,6 +1,6 @@
 """Embedded default data: small seeded action datasets in the official layouts.
 
-`python -m flow_tools.synthetic --output_dir=DIR` writes
+`generate(DIR)` (the app: `python -m flow_tools.synthesize --output_dir=DIR`) writes
 
   DIR/ucf101/UCF-101/<Class>/v_<Class>_gGG_cCC.avi and DIR/ucf101/ucfTrainTestlist/
   DIR/hmdb51/hmdb51_org/<class>/<video>.avi and DIR/hmdb51/testTrainMulti_7030_splits/
@@ -22,8 +22,6 @@ a motion either has no horizontal part or goes left or right at random per clip.
 import dataclasses
 import os
 
-from absl import app
-from absl import flags
 import cv2
 import numpy as np
 
@@ -224,29 +222,3 @@ def generate(output_dir, seed=0, width=160, height=120, frames_range=(20, 32),
                   width, height, frames_range)
   generate_hmdb51(os.path.join(output_dir, "hmdb51"), seed, hmdb_videos_per_class,
                   width, height, frames_range)
-
-
-def main(argv):
-  del argv
-  f = flags.FLAGS
-  generate(f.output_dir, f.seed, f.width, f.height, (f.min_frames, f.max_frames),
-           f.ucf_groups, f.ucf_clips_per_group, f.hmdb_videos_per_class)
-  print(f"wrote synthetic UCF-101 and HMDB-51 layouts under {f.output_dir}")
-
-
-def _define_flags():
-  flags.DEFINE_string("output_dir", "data/synthetic", "Where to write both datasets.")
-  flags.DEFINE_integer("seed", 0, "Random seed: the same seed gives the same videos.")
-  flags.DEFINE_integer("width", 160, "Frame width.")
-  flags.DEFINE_integer("height", 120, "Frame height.")
-  flags.DEFINE_integer("min_frames", 20, "Fewest frames of a clip (one clip per dataset is "
-                       f"{SHORT_CLIP_FRAMES} frames).")
-  flags.DEFINE_integer("max_frames", 32, "Most frames of a clip.")
-  flags.DEFINE_integer("ucf_groups", 6, "UCF-101-style groups per class (6: two per split).")
-  flags.DEFINE_integer("ucf_clips_per_group", 2, "Clips per group.")
-  flags.DEFINE_integer("hmdb_videos_per_class", 10, "HMDB-51-style videos per class.")
-
-
-if __name__ == "__main__":
-  _define_flags()
-  app.run(main)

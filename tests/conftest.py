@@ -24,8 +24,8 @@ def synthetic_dir(tmp_path_factory):
 def records_dirs(synthetic_dir, tmp_path_factory):
   """{dataset: records dir} of both synthetic layouts, DIS flow forward and backward."""
   # Imported here: the flow_tools tests above need no TensorFlow at collection time.
-  from flow_tools import datasets, encode, extraction  # pylint: disable=import-outside-toplevel
-  config = encode.ExtractionConfig(algorithm="dis", short_side=0, backward=True)
+  from flow_tools import datasets, encoding, extraction  # pylint: disable=import-outside-toplevel
+  config = encoding.ExtractionConfig(algorithm="dis", short_side=0, backward=True)
   out = {}
   for name, video_dir in (("ucf101", "ucf101"), ("hmdb51", "hmdb51/hmdb51_org")):
     index = datasets.load_dataset(name, os.path.join(synthetic_dir, video_dir))

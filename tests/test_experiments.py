@@ -44,7 +44,7 @@ def _tokens(path):
 
 
 @pytest.mark.parametrize("app, pattern", [("train", "experiments/*_*.flags"),
-                                          ("pipeline", "experiments/quickstart.flags")])
+                                          ("run_pipeline", "experiments/quickstart.flags")])
 def test_flagfiles_use_known_flags_and_values(app, pattern):
   known = _known_flags(app)
   paths = [p for p in glob.glob(os.path.join(REPO, pattern))

@@ -7,12 +7,15 @@ head is scored on its own dataset's videos only. Score files (.npz) hold, per he
 """
 
 import dataclasses
+import os
 
 import numpy as np
 import tensorflow as tf
 
-from flow_tools import records
+from flow_tools import storage
 from two_stream_tf import data
+from two_stream_tf import model_dirs
+from two_stream_tf import streams
 from two_stream_tf.training import summaries
 
 
@@ -29,13 +32,18 @@ class HeadScores:
     return np.argmax(self.scores, axis=1)
 
 
-def score_videos(model, spec, subset="test", batch_size=50, num_positions=data.views.NUM_POSITIONS,
-                 records_dirs=None, jit_compile=False):
+def scores_path(model_dir, subset, split):
+  """Where `evaluate` writes a stream's scores of a split's `subset` videos."""
+  return os.path.join(model_dir, f"scores_{subset}_split{split}.npz")
+
+
+def score_videos(model, spec, *, subset="test", batch_size=50,
+                 num_positions=streams.NUM_POSITIONS, records_dirs=None, jit_compile=False):
   """`spec`'s split `subset` videos under the 25 x 10-view protocol.
 
   Args:
     model: the trained stream (dict outputs {head: softmax}).
-    spec: its `run_spec.RunSpec`.
+    spec: its `two_stream_tf.model_dirs.RunSpec`.
     subset: 'test' (the paper's numbers) or 'train' (scores to fit a fusion SVM on).
     batch_size: views per forward pass (memory does not grow with videos or frames).
     num_positions: frames or stacks per video (25 in the paper).
@@ -91,11 +99,7 @@ def save_scores(path, head_scores):
                    f"{head}/labels": s.labels.astype(np.int32),
                    f"{head}/scores": s.scores.astype(np.float32),
                    f"{head}/class_names": np.array(s.class_names, dtype=str)})
-
-  def write(tmp):
-    with open(tmp, "wb") as f:
-      np.savez(f, **arrays)
-  records.write_atomically(path, write)
+  storage.write_npz(path, arrays)
 
 
 def write_summaries(log_dir, head_scores, report, step, stream, sample_views):
@@ -109,3 +113,27 @@ def write_summaries(log_dir, head_scores, report, step, stream, sample_views):
       summaries.write_confusion(f"confusion_matrix/{head}", matrix, step)
     if sample_views is not None:
       summaries.write_inputs("evaluation_views", stream, sample_views, step)
+
+
+def evaluate(model_dir, *, subset="test", checkpoint=None, records_dirs=None,
+             num_positions=streams.NUM_POSITIONS, batch_size=50, output=None, jit_compile=False):
+  """Scores the run in `model_dir` on its split's `subset` videos; writes the score file, its
+  JSON report beside it and TensorBoard summaries in `model_dir`/eval_<subset>.
+
+  Returns:
+    The report (as written to the JSON file) with the score file's path under 'scores'.
+  """
+  model, spec, step = model_dirs.load(model_dir, checkpoint)
+  head_scores, sample_views = score_videos(
+      model, spec, subset=subset, batch_size=batch_size, num_positions=num_positions,
+      records_dirs=records_dirs, jit_compile=jit_compile)
+  output = output or scores_path(model_dir, subset, spec.split)
+  heads = accuracy_report(head_scores)
+  save_scores(output, head_scores)
+  report = {"model_dir": model_dir, "step": step, "stream": spec.stream, "split": spec.split,
+            "subset": subset, "views_per_video": num_positions * streams.VIEWS_PER_POSITION,
+            "heads": heads}
+  storage.write_json(os.path.splitext(output)[0] + ".json", report)
+  write_summaries(os.path.join(model_dir, f"eval_{subset}"), head_scores, heads, step,
+                  spec.stream, sample_views)
+  return {**report, "scores": output}

@@ -9,18 +9,18 @@ OUT/two_stream (`serving_default`: one video's RGB and flow views -> fused proba
 with `tf.saved_model.load` alone, no project code needed.
 """
 
-import os
 import sys
 
 from absl import app
 from absl import flags
 
-from two_stream_tf import serving
+from two_stream_tf import exporting
 
 flags.DEFINE_string("spatial_model_dir", None, "Trained spatial stream (two_stream_tf.train).")
 flags.DEFINE_string("temporal_model_dir", None, "Trained temporal stream.")
 flags.DEFINE_string("export_dir", None, "Where the SavedModels go.")
-flags.DEFINE_enum("fusion", "average", list(serving.FUSIONS), "Fusion inside the two-stream model.")
+flags.DEFINE_enum("fusion", "average", list(exporting.FUSIONS),
+                  "Fusion inside the two-stream model.")
 flags.DEFINE_float("temporal_weight", 0.5, "Averaging weight of the temporal stream.",
                    lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_string("svm_dir", None, "For --fusion=svm: the two_stream_tf.fuse output "
@@ -36,26 +36,10 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  # pylint: disable=import-outside-toplevel
-  from two_stream_tf import fusion
-  from two_stream_tf import trained
   try:
-    spatial, spatial_spec, spatial_step = trained.load(FLAGS.spatial_model_dir)
-    temporal, temporal_spec, temporal_step = trained.load(FLAGS.temporal_model_dir)
-    serving.check_compatible(spatial_spec, temporal_spec)
-    svms = None
-    if FLAGS.fusion == "svm":
-      svms = {}
-      for head in temporal_spec.head_names:
-        path = os.path.join(FLAGS.svm_dir, f"svm_{head}.npz")
-        if not os.path.isfile(path):
-          raise serving.ExportError(f"no {path}: run two_stream_tf.fuse with train scores first")
-        svms[head] = fusion.SvmFusion.load(path)
-    for name, model in (("spatial", spatial), ("temporal", temporal)):
-      serving.export_stream(os.path.join(FLAGS.export_dir, name), model)
-    two_stream_dir = os.path.join(FLAGS.export_dir, "two_stream")
-    serving.export_two_stream(two_stream_dir, spatial, temporal, spatial_spec, temporal_spec,
-                              FLAGS.fusion, FLAGS.temporal_weight, svms)
+    spatial_step, temporal_step = exporting.export(
+        FLAGS.spatial_model_dir, FLAGS.temporal_model_dir, FLAGS.export_dir, FLAGS.fusion,
+        FLAGS.temporal_weight, FLAGS.svm_dir)
   except (ValueError, FileNotFoundError) as e:
     sys.exit(f"error: {e}")
   print(f"exported spatial (step {spatial_step}), temporal (step {temporal_step}) and the "

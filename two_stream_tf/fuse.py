@@ -11,7 +11,6 @@ plain arrays (`DIR/svm_<head>.npz`). Writes `DIR/fusion_report.json` and prints 
 like the paper's Table 3, per head.
 """
 
-import os
 import sys
 
 from absl import app
@@ -50,41 +49,15 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  # pylint: disable=import-outside-toplevel
-  from flow_tools import records
-  from two_stream_tf import fusion
+  from two_stream_tf import fusion  # pylint: disable=import-outside-toplevel
   try:
-    test = fusion.aligned(fusion.load_scores(FLAGS.spatial_scores),
-                          fusion.load_scores(FLAGS.temporal_scores),
-                          FLAGS.spatial_scores, FLAGS.temporal_scores)
-    svms = None
-    if FLAGS.spatial_train_scores:
-      train = fusion.aligned(fusion.load_scores(FLAGS.spatial_train_scores),
-                             fusion.load_scores(FLAGS.temporal_train_scores),
-                             FLAGS.spatial_train_scores, FLAGS.temporal_train_scores)
-      if list(train) != list(test):
-        raise fusion.FusionError(f"heads differ: train scores have {list(train)}, test "
-                                 f"scores {list(test)}")
-      svms = {}
-      for head, (a, b) in train.items():
-        if a.class_names != test[head][0].class_names:
-          raise fusion.FusionError(f"{head}: class lists differ between train and test scores")
-        svms[head] = fusion.fit_svm(a.scores, b.scores, a.labels, a.class_names,
-                                    _c_grid(FLAGS.svm_c))
+    report = fusion.fuse(FLAGS.spatial_scores, FLAGS.temporal_scores, FLAGS.output_dir,
+                         FLAGS.spatial_train_scores, FLAGS.temporal_train_scores,
+                         FLAGS.temporal_weight, _c_grid(FLAGS.svm_c))
   except fusion.FusionError as e:
     sys.exit(f"error: {e}")
-  os.makedirs(FLAGS.output_dir, exist_ok=True)
-  report = fusion.fusion_report(test, FLAGS.temporal_weight, svms)
-  for head, model in (svms or {}).items():
-    path = os.path.join(FLAGS.output_dir, f"svm_{head}.npz")
-    model.save(path)
-    report[head]["svm"].update({"c": model.c, "cv_accuracy": model.cv_accuracy, "file": path})
-  report_path = os.path.join(FLAGS.output_dir, "fusion_report.json")
-  records.write_json(report_path, {"spatial_scores": FLAGS.spatial_scores,
-                                   "temporal_scores": FLAGS.temporal_scores,
-                                   "temporal_weight": FLAGS.temporal_weight, "heads": report})
-  print(fusion.report_table(report))
-  print(f"report: {report_path}")
+  print(fusion.report_table(report["heads"]))
+  print(f"report: {fusion.report_path(FLAGS.output_dir)}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ chosen by cross-validation on those scores only. A fitted fusion is saved as pla
 """
 
 import dataclasses
+import os
 import warnings
 
 import numpy as np
@@ -14,14 +15,24 @@ from sklearn import exceptions
 from sklearn import model_selection
 from sklearn import svm
 
-from flow_tools import records
+from flow_tools import storage
 from two_stream_tf import evaluation
 
 DEFAULT_C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
+REPORT_FILE = "fusion_report.json"
 
 
 class FusionError(ValueError):
   """Score files that cannot be fused (different videos, classes or heads), or a bad file."""
+
+
+def svm_path(output_dir, head):
+  """Where `fuse` saves the SVM of `head` (and `export` finds it)."""
+  return os.path.join(output_dir, f"svm_{head}.npz")
+
+
+def report_path(output_dir):
+  return os.path.join(output_dir, REPORT_FILE)
 
 
 def load_scores(path):
@@ -108,11 +119,7 @@ class SvmFusion:
               "class_names": np.array(self.class_names, dtype=str), "c": np.float64(self.c),
               "cv_accuracy": np.float64(self.cv_accuracy),
               "normalisation": np.array("l2 per stream, spatial then temporal")}
-
-    def write(tmp):
-      with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    records.write_atomically(path, write)
+    storage.write_npz(path, arrays)
 
   @classmethod
   def load(cls, path):
@@ -194,3 +201,38 @@ def report_table(report):
         lines.append(f"| {head} | {rows['videos']} | {method} | {100 * values['accuracy']:.1f}% "
                      f"| {100 * values['mean_class_accuracy']:.1f}% |")
   return "\n".join(lines)
+
+
+def fuse(spatial_scores, temporal_scores, output_dir, spatial_train_scores=None,
+         temporal_train_scores=None, temporal_weight=0.5, c_grid=DEFAULT_C_GRID):
+  """Fuses two streams' score files; with train score files, fits and saves an SVM per head.
+
+  Writes `report_path(output_dir)` (the report, as returned) and `svm_path(output_dir, head)`.
+  Raises FusionError naming the file or head at fault.
+  """
+  if (spatial_train_scores is None) != (temporal_train_scores is None):
+    raise FusionError("give both streams' train scores, or neither")
+  test = aligned(load_scores(spatial_scores), load_scores(temporal_scores), spatial_scores,
+                 temporal_scores)
+  svms = None
+  if spatial_train_scores:
+    train = aligned(load_scores(spatial_train_scores), load_scores(temporal_train_scores),
+                    spatial_train_scores, temporal_train_scores)
+    if list(train) != list(test):
+      raise FusionError(f"heads differ: train scores have {list(train)}, test scores "
+                        f"{list(test)}")
+    svms = {}
+    for head, (a, b) in train.items():
+      if a.class_names != test[head][0].class_names:
+        raise FusionError(f"{head}: class lists differ between train and test scores")
+      svms[head] = fit_svm(a.scores, b.scores, a.labels, a.class_names, c_grid)
+  storage.makedirs(output_dir)
+  heads = fusion_report(test, temporal_weight, svms)
+  for head, model in (svms or {}).items():
+    path = svm_path(output_dir, head)
+    model.save(path)
+    heads[head]["svm"].update({"c": model.c, "cv_accuracy": model.cv_accuracy, "file": path})
+  report = {"spatial_scores": spatial_scores, "temporal_scores": temporal_scores,
+            "temporal_weight": temporal_weight, "heads": heads}
+  storage.write_json(report_path(output_dir), report)
+  return report

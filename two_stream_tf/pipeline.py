@@ -1,15 +1,13 @@
 """The main job on the embedded data, end to end, with the apps and flagfiles a user runs.
 
-  python -m two_stream_tf.pipeline --flagfile=experiments/quickstart.flags
-
 Generates the synthetic UCF-101 and HMDB-51 layouts, extracts their frames and optical
 flow into records, then runs, each as its own app with the stream flagfiles:
 two_stream_tf.train (spatial, temporal; multi-task over both datasets),
 two_stream_tf.evaluate (25 x 10 views, test and train videos), two_stream_tf.fuse
 (averaging, SVM), two_stream_tf.export (SVM fusion in the graph) and
-two_stream_tf.predict (one test video per dataset). Prints a results table.
-Every stage's output goes to a log in <work_dir>/logs; a rerun resumes training from the
-checkpoints and redoes the rest.
+two_stream_tf.predict (one test video per dataset). Every stage's output goes to a log in
+<work_dir>/logs; a rerun resumes training from the checkpoints and redoes the rest.
+The app is two_stream_tf.run_pipeline.
 """
 
 import dataclasses
@@ -19,38 +17,48 @@ import subprocess
 import sys
 import time
 
-from absl import app
-from absl import flags
-
 from flow_tools import datasets
-from flow_tools import encode
-from flow_tools import flow
+from flow_tools import encoding
 from flow_tools import records
+from flow_tools import storage
 from flow_tools import synthetic
+from two_stream_tf import evaluation
+from two_stream_tf import fusion
+from two_stream_tf import streams
 
-flags.DEFINE_string("work_dir", "runs/quickstart", "Where data, records, models and results go.")
-flags.DEFINE_integer("seed", 0, "Seed of the synthetic data and of training.")
-flags.DEFINE_integer("width", 96, "Synthetic frame width.")
-flags.DEFINE_integer("height", 72, "Synthetic frame height.")
-flags.DEFINE_integer("min_frames", 16, "Fewest frames of a synthetic clip.")
-flags.DEFINE_integer("max_frames", 24, "Most frames of a synthetic clip.")
-flags.DEFINE_integer("ucf_clips_per_group", 2, "Synthetic UCF-101 clips per group (6 groups).")
-flags.DEFINE_integer("hmdb_videos_per_class", 10, "Synthetic HMDB-51 videos per class.")
-flags.DEFINE_enum("algorithm", "dis", sorted(flow.ALGORITHMS), "Optical flow algorithm.")
-flags.DEFINE_integer("short_side", 0, "Rescale frames to this smaller side (0: keep).")
-flags.DEFINE_integer("num_workers", 2, "Extraction processes.", lower_bound=1)
-flags.DEFINE_string("spatial_flagfile", "experiments/quickstart_spatial.flags",
-                    "two_stream_tf.train flagfile of the spatial stream.")
-flags.DEFINE_string("temporal_flagfile", "experiments/quickstart_temporal.flags",
-                    "two_stream_tf.train flagfile of the temporal stream.")
-flags.DEFINE_integer("train_steps", None, "Overrides the flagfiles' --train_steps (a quick run).",
-                     lower_bound=1)
-flags.DEFINE_integer("num_positions", 25, "Frames or stacks per test video (x 10 crops).",
-                     lower_bound=1)
+# Where each synthetic layout puts its videos, relative to its dataset folder.
+_VIDEO_DIRS = {"ucf101": "", "hmdb51": "hmdb51_org"}
 
-FLAGS = flags.FLAGS
 
-STREAMS = ("spatial", "temporal")
+@dataclasses.dataclass(frozen=True)
+class JobSettings:
+  """The job's settings (the quickstart's defaults).
+
+  Attributes:
+    seed: seeds the synthetic data and training.
+    width, height, min_frames, max_frames, ucf_clips_per_group, hmdb_videos_per_class:
+      the synthetic datasets (6 UCF-101 groups).
+    algorithm, short_side, num_workers: flow extraction.
+    spatial_flagfile, temporal_flagfile: the two_stream_tf.train flagfile of each stream.
+    train_steps: overrides the flagfiles' --train_steps (None: theirs).
+    num_positions: frames or stacks per test video (x 10 crops).
+  """
+  seed: int = 0
+  width: int = 96
+  height: int = 72
+  min_frames: int = 16
+  max_frames: int = 24
+  ucf_clips_per_group: int = 2
+  hmdb_videos_per_class: int = 10
+  algorithm: str = "dis"
+  short_side: int = 0
+  num_workers: int = 2
+  spatial_flagfile: str = "experiments/quickstart_spatial.flags"
+  temporal_flagfile: str = "experiments/quickstart_temporal.flags"
+  train_steps: int = None
+  num_positions: int = streams.NUM_POSITIONS
+
+
 # Where each synthetic layout puts its videos, relative to its dataset folder.
 _VIDEO_DIRS = {"ucf101": "", "hmdb51": "hmdb51_org"}
 
@@ -74,7 +82,7 @@ class Layout:
     return self.path(stream)
 
   def scores(self, stream, subset, split):
-    return self.path(stream, f"scores_{subset}_split{split}.npz")
+    return evaluation.scores_path(self.model_dir(stream), subset, split)
 
 
 def run_app(module, args, log_path, output_path=None):
@@ -111,42 +119,44 @@ def _directory_megabytes(path):
              for folder, _, names in os.walk(path) for name in names) / 1e6
 
 
-def make_records(layout):
+def make_records(layout, settings):
   """Synthetic datasets and their records; returns {dataset: DatasetIndex}."""
   from flow_tools import extraction  # pylint: disable=import-outside-toplevel
   data_dir = layout.path("data")
-  settings = {"seed": FLAGS.seed, "width": FLAGS.width, "height": FLAGS.height,
-              "frames_range": [FLAGS.min_frames, FLAGS.max_frames], "ucf_groups": 6,
-              "ucf_clips_per_group": FLAGS.ucf_clips_per_group,
-              "hmdb_videos_per_class": FLAGS.hmdb_videos_per_class, "motions":
-              sorted(synthetic.UCF_MOTIONS) + sorted(synthetic.HMDB_MOTIONS)}
+  generated = {"seed": settings.seed, "width": settings.width, "height": settings.height,
+               "frames_range": [settings.min_frames, settings.max_frames], "ucf_groups": 6,
+               "ucf_clips_per_group": settings.ucf_clips_per_group,
+               "hmdb_videos_per_class": settings.hmdb_videos_per_class, "motions":
+               sorted(synthetic.UCF_MOTIONS) + sorted(synthetic.HMDB_MOTIONS)}
   settings_path = os.path.join(data_dir, "synthetic.json")
   if os.path.isfile(settings_path):
     with open(settings_path, encoding="utf-8") as f:
       made_with = json.load(f)
-    if made_with != settings:
-      differing = sorted(k for k in settings if made_with.get(k) != settings[k])
-      raise StageError(f"{FLAGS.work_dir} holds data made with other settings "
+    if made_with != generated:
+      differing = sorted(k for k in generated if made_with.get(k) != generated[k])
+      raise StageError(f"{layout.root} holds data made with other settings "
                        f"({', '.join(differing)}): use another --work_dir or remove it")
   elif os.path.isdir(layout.path("records")):
-    raise StageError(f"{FLAGS.work_dir} holds records of unknown data (made by an older "
+    raise StageError(f"{layout.root} holds records of unknown data (made by an older "
                      "version?): use another --work_dir or remove it")
   for name in _VIDEO_DIRS:
     manifest = os.path.join(layout.records_dir(name), records.MANIFEST)
-    found = records.read_json(manifest).get("format") if os.path.isfile(manifest) else None
+    found = storage.read_json(manifest).get("format") if os.path.isfile(manifest) else None
     if found not in (None, records.FORMAT):
-      raise StageError(f"{FLAGS.work_dir} holds records of another format ({found}): use "
+      raise StageError(f"{layout.root} holds records of another format ({found}): use "
                        "another --work_dir or remove it")
-  synthetic.generate(data_dir, FLAGS.seed, FLAGS.width, FLAGS.height,
-                     (FLAGS.min_frames, FLAGS.max_frames), 6, FLAGS.ucf_clips_per_group,
-                     FLAGS.hmdb_videos_per_class)
-  records.write_json(settings_path, settings)
-  config = encode.ExtractionConfig(algorithm=FLAGS.algorithm, short_side=FLAGS.short_side)
+  synthetic.generate(data_dir, seed=settings.seed, width=settings.width, height=settings.height,
+                     frames_range=(settings.min_frames, settings.max_frames), ucf_groups=6,
+                     ucf_clips_per_group=settings.ucf_clips_per_group,
+                     hmdb_videos_per_class=settings.hmdb_videos_per_class)
+  storage.write_json(settings_path, generated)
+  config = encoding.ExtractionConfig(algorithm=settings.algorithm,
+                                     short_side=settings.short_side)
   indexes, rows = {}, []
   for name, video_dir in _VIDEO_DIRS.items():
     index = datasets.load_dataset(name, os.path.join(data_dir, name, video_dir))
     out = layout.records_dir(name)
-    summary = extraction.extract(index, out, config, FLAGS.num_workers, progress=False)
+    summary = extraction.extract(index, out, config, settings.num_workers, progress=False)
     if summary.failures:
       raise StageError(f"{len(summary.failures)} {name} videos failed extraction: see "
                        f"{os.path.join(out, 'manifest.json')}")
@@ -157,28 +167,28 @@ def make_records(layout):
   return indexes
 
 
-def train_and_score(layout, stream, split):
+def train_and_score(layout, settings, stream, split):
   """Trains one stream with its flagfile, then scores its test and train videos."""
-  flagfile = getattr(FLAGS, f"{stream}_flagfile")
+  flagfile = getattr(settings, f"{stream}_flagfile")
   model_dir = layout.model_dir(stream)
-  args = [f"--flagfile={flagfile}", f"--model_dir={model_dir}", f"--seed={FLAGS.seed}",
+  args = [f"--flagfile={flagfile}", f"--model_dir={model_dir}", f"--seed={settings.seed}",
           f"--split={split}",
           "--records_dirs=" + ",".join(layout.records_dir(d) for d in _VIDEO_DIRS)]
-  if FLAGS.train_steps:
-    args.append(f"--train_steps={FLAGS.train_steps}")
+  if settings.train_steps:
+    args.append(f"--train_steps={settings.train_steps}")
   _stage(f"train {stream}", lambda: run_app("two_stream_tf.train", args,
                                              layout.path("logs", f"train_{stream}.log")))
   for subset in ("test", "train"):
     _stage(f"evaluate {stream} {subset}", lambda subset=subset: run_app(
         "two_stream_tf.evaluate",
-        [f"--model_dir={model_dir}", f"--subset={subset}", f"--num_positions={FLAGS.num_positions}"],
+        [f"--model_dir={model_dir}", f"--subset={subset}", f"--num_positions={settings.num_positions}"],
         layout.path("logs", f"evaluate_{stream}_{subset}.log")))
 
 
-def fuse_export_predict(layout, split, videos):
+def fuse_export_predict(layout, settings, split, videos):
   """Fusion report, the two-stream export and its predictions for `videos`."""
   scores = {f"--{stream}{suffix}_scores": layout.scores(stream, subset, split)
-            for stream in STREAMS for suffix, subset in (("", "test"), ("_train", "train"))}
+            for stream in streams.STREAMS for suffix, subset in (("", "test"), ("_train", "train"))}
   fusion_dir = layout.path("fusion")
   _stage("fuse", lambda: run_app(
       "two_stream_tf.fuse", [f"{k}={v}" for k, v in scores.items()] +
@@ -193,14 +203,13 @@ def fuse_export_predict(layout, split, videos):
 
   def predict():
     run_app("two_stream_tf.predict", [f"--export_dir={export_dir}", "--json",
-                                      f"--num_workers={FLAGS.num_workers}", *videos],
+                                      f"--num_workers={settings.num_workers}", *videos],
             layout.path("logs", "predict.log"), predictions_path)
     with open(predictions_path, encoding="utf-8") as f:
       return json.load(f)
 
   answers = _stage("predict", predict)
-  with open(os.path.join(fusion_dir, "fusion_report.json"), encoding="utf-8") as f:
-    return json.load(f)["heads"], answers, export_dir
+  return storage.read_json(fusion.report_path(fusion_dir))["heads"], answers, export_dir
 
 
 def results_table(report, predicted):
@@ -225,28 +234,19 @@ def results_table(report, predicted):
   return "\n".join(lines)
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  layout = Layout(FLAGS.work_dir)
+def run(work_dir, settings):
+  """The whole job in `work_dir`; returns the results table (markdown).
+
+  Raises:
+    StageError: an app failed (named, with its log), or `work_dir` holds other data.
+  """
+  layout = Layout(work_dir)
   split = 1
-  start = time.time()
-  try:
-    indexes = _stage("data + flow", lambda: make_records(layout))
-    for stream in STREAMS:
-      train_and_score(layout, stream, split)
-    # The last test video of each dataset: its class is the prediction's ground truth.
-    samples = [(name, index.select(split, "test")[-1]) for name, index in indexes.items()]
-    report, answers, export_dir = fuse_export_predict(layout, split,
-                                                      [entry.path for _, entry in samples])
-  except (StageError, datasets.DatasetError) as e:
-    sys.exit(f"error: {e}")
-  print("\n" + results_table(report, list(zip(samples, answers))))
-  print(f"\ndone in {time.time() - start:.0f} s. Outputs under {FLAGS.work_dir}: records/, "
-        f"spatial/ and temporal/ (checkpoints, scores), fusion/, {os.path.basename(export_dir)}/ "
-        f"(SavedModels), logs/, predictions.json. TensorBoard: "
-        f"tensorboard --logdir {FLAGS.work_dir}")
-
-
-if __name__ == "__main__":
-  app.run(main)
+  indexes = _stage("data + flow", lambda: make_records(layout, settings))
+  for stream in streams.STREAMS:
+    train_and_score(layout, settings, stream, split)
+  # The last test video of each dataset: its class is the prediction's ground truth.
+  samples = [(name, index.select(split, "test")[-1]) for name, index in indexes.items()]
+  report, answers, _ = fuse_export_predict(layout, settings, split,
+                                           [entry.path for _, entry in samples])
+  return results_table(report, list(zip(samples, answers)))

@@ -14,9 +14,9 @@ import numpy as np
 import tensorflow as tf
 
 from flow_tools import datasets
-from flow_tools import encode
+from flow_tools import encoding
 from two_stream_tf import data
-from two_stream_tf.data import views as views_lib
+from two_stream_tf import streams
 
 _CLASS = "videos"  # the one class folder of the temporary dataset
 
@@ -58,7 +58,7 @@ def _views(records_dir, metadata, stream):
   config = data.InputConfig(stream=stream, crop_size=metadata["crop_size"],
                             stack_length=metadata["stack_length"], stacking=metadata["stacking"],
                             mean_subtraction=False)  # the export subtracts the mean itself
-  per_video = views_lib.NUM_POSITIONS * views_lib.VIEWS_PER_POSITION
+  per_video = streams.NUM_POSITIONS * streams.VIEWS_PER_POSITION
   return data.evaluation_views(records_dir, 1, config, batch_size=per_video)
 
 
@@ -68,7 +68,7 @@ def predict_videos(export_dir, paths, work_dir, top_k=5, num_workers=2):
   from flow_tools import extraction
   model, metadata = load_export(export_dir)
   index, path_of = _stage_videos(paths, work_dir)
-  config = encode.ExtractionConfig(**metadata["extraction"])
+  config = encoding.ExtractionConfig(**metadata["extraction"])
   records_dir = os.path.join(work_dir, "records")
   summary = extraction.extract(index, records_dir, config, num_workers, progress=False)
   results = {path_of[v]: Prediction(path_of[v], {}, f["reason"])

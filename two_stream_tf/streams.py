@@ -1,6 +1,16 @@
-"""The two streams and the input each one takes; shared by the pipelines and the models."""
+"""The two streams, the input each one takes and the paper's test protocol; stated once here.
+
+Shared by the pipelines, the models and the apps.
+"""
 
 STREAMS = ("spatial", "temporal")
+CROP_SIZE = 224    # the paper's network input side
+STACK_LENGTH = 10  # L, flow fields per stack (the paper's best)
+# Test protocol: NUM_POSITIONS frames or stacks per video, each giving NUM_CROPS crops
+# (4 corners, centre) and their horizontal flips.
+NUM_POSITIONS = 25
+NUM_CROPS = 5
+VIEWS_PER_POSITION = 2 * NUM_CROPS
 
 
 def check_stream(stream):

@@ -188,12 +188,8 @@ def _effective_flags(start_note):
 
 
 def _write_flags(model_dir, text):
-  from flow_tools import records  # pylint: disable=import-outside-toplevel
-
-  def write(tmp):
-    with open(tmp, "w", encoding="utf-8") as f:
-      f.write(text)
-  records.write_atomically(os.path.join(model_dir, "flags.txt"), write)
+  from flow_tools import storage  # pylint: disable=import-outside-toplevel
+  storage.write_text(os.path.join(model_dir, "flags.txt"), text)
   with open(os.path.join(model_dir, "flags_history.txt"), "a", encoding="utf-8") as f:
     f.write(text + "\n")
 
@@ -204,8 +200,7 @@ def main(argv):
   # Imported here so that --help and flag errors do not wait for TensorFlow.
   # pylint: disable=import-outside-toplevel
   from two_stream_tf import data
-  from two_stream_tf import run_spec
-  from two_stream_tf import trained
+  from two_stream_tf import model_dirs
   from two_stream_tf import training
   from two_stream_tf.data import selection
   if not FLAGS["verbosity"].present:
@@ -214,8 +209,8 @@ def main(argv):
   values = _flag_values()
   try:
     strategy = training.make_strategy(FLAGS.distribution)
-    spec = run_spec.RunSpec(
-        stream=FLAGS.stream, heads=run_spec.heads_of(FLAGS.records_dirs),
+    spec = model_dirs.RunSpec(
+        stream=FLAGS.stream, heads=model_dirs.heads_of(FLAGS.records_dirs),
         records_dirs=tuple(FLAGS.records_dirs), split=FLAGS.split, trunk=FLAGS.trunk,
         crop_size=FLAGS.crop_size, stack_length=FLAGS.stack_length, stacking=FLAGS.stacking,
         mean_subtraction=FLAGS.mean_subtraction,
@@ -225,7 +220,7 @@ def main(argv):
                                      samples_per_visit=FLAGS.samples_per_visit)
     selection.check_selection(selection.open_sources(list(spec.records_dirs)),
                                    spec.split, "train")
-    run_spec.check_resumable(FLAGS.model_dir, spec)
+    model_dirs.check_resumable(FLAGS.model_dir, spec)
     config = training.TrainConfig(
         schedule=_schedule(values), batch_size=FLAGS.batch_size, momentum=FLAGS.momentum,
         weight_decay=FLAGS.weight_decay, mixed_precision=FLAGS.mixed_precision,
@@ -233,15 +228,15 @@ def main(argv):
         checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
         max_loss=FLAGS.max_loss)
     if training.strategy.is_chief(strategy):
-      run_spec.save(FLAGS.model_dir, spec)
+      model_dirs.save_spec(FLAGS.model_dir, spec)
       _write_flags(FLAGS.model_dir, _effective_flags(f"python -m two_stream_tf.train, "
                                                      f"{spec.stream} on {spec.head_names}"))
 
     def build_model():
-      model = trained.build(spec, FLAGS.weights,
+      model = model_dirs.build(spec, FLAGS.weights,
                             FLAGS.last_layer_only and FLAGS.weights is not None)
       if FLAGS.init_from:
-        trained.init_trunk_from(model, FLAGS.init_from)
+        model_dirs.init_trunk_from(model, FLAGS.init_from)
         model.get_layer("trunk").trainable = not FLAGS.last_layer_only
       return model
 

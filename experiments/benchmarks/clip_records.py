@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from flow_tools import datasets
-from flow_tools import encode
+from flow_tools import encoding
 from flow_tools import synthetic
 from flow_tools import video
 
@@ -44,7 +44,7 @@ def make_records(root, frames, num_videos):
     f.writelines(lines)
   index = datasets.load_folder(os.path.join(root, "videos"), os.path.join(root, "lists"))
   out = os.path.join(root, "records")
-  extraction.extract(index, out, encode.ExtractionConfig(algorithm="dis"), num_workers=2,
+  extraction.extract(index, out, encoding.ExtractionConfig(algorithm="dis"), num_workers=2,
                      progress=False)
   return out
 

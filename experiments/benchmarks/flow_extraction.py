@@ -36,14 +36,14 @@ import cv2
 import numpy as np
 
 from flow_tools import datasets
-from flow_tools import encode
+from flow_tools import encoding
 from flow_tools import flow
-from flow_tools import quantize
+from flow_tools import quantization
 from flow_tools import synthetic
 from flow_tools import video
 
 flags.DEFINE_list("algorithms", ["tvl1", "dis", "farneback"], "Algorithms to measure.")
-flags.DEFINE_integer("jpeg_quality", encode.ExtractionConfig().jpeg_quality, "Flow JPEG quality.")
+flags.DEFINE_integer("jpeg_quality", encoding.ExtractionConfig().jpeg_quality, "Flow JPEG quality.")
 FLAGS = flags.FLAGS
 
 # (frames per video, videos, rounds): sized so that each algorithm runs for a few
@@ -99,7 +99,7 @@ def _flow_alone_rate(algorithm, gray, passes):
 
 
 def _flow_alone_worker(algorithm, gray, passes):
-  encode.configure_worker_process()  # as in an extraction worker
+  encoding.configure_worker_process()  # as in an extraction worker
   compute = flow.create(algorithm)
   pairs = list(zip(gray[:-1], gray[1:]))
   fields = [compute(a, b) for a, b in pairs]
@@ -116,13 +116,14 @@ def _storage(fields, scheme, quality):
   For 'bound' that is the flow clipped to +-bound: what lies beyond is dropped by design
   and reported apart, as the share of clipped values.
   """
-  config = encode.ExtractionConfig(quantization=scheme, jpeg_quality=quality)
+  config = encoding.ExtractionConfig(quantization=scheme, jpeg_quality=quality)
   sizes, errors = [], []
   for field in fields:
-    x, y, (x_lo, x_hi, y_lo, y_hi) = encode.encode_flow_field(field, config)
+    x, y, (x_lo, x_hi, y_lo, y_hi) = encoding.encode_flow_field(field, config)
     sizes.append(len(x) + len(y))
-    restored = np.stack([quantize.dequantize(quantize.decode_gray_jpeg(x), x_lo, x_hi),
-                         quantize.dequantize(quantize.decode_gray_jpeg(y), y_lo, y_hi)], axis=-1)
+    restored = np.stack(
+        [quantization.dequantize(quantization.decode_gray_jpeg(x), x_lo, x_hi),
+         quantization.dequantize(quantization.decode_gray_jpeg(y), y_lo, y_hi)], axis=-1)
     if scheme == "bound":
       field = np.clip(field, -config.bound, config.bound)
     errors.append(np.mean((restored - field) ** 2))
@@ -142,7 +143,7 @@ def main(argv):
   per_round = {}
   for name in FLAGS.algorithms:
     length, num_videos, rounds = WORKLOAD.get(name, DEFAULT_WORKLOAD)
-    config = dataclasses.replace(encode.ExtractionConfig(), algorithm=name,
+    config = dataclasses.replace(encoding.ExtractionConfig(), algorithm=name,
                                  jpeg_quality=FLAGS.jpeg_quality)
     alone, inside, one, two, per_pair, whole = [], [], [], [], [], []
     with tempfile.TemporaryDirectory() as root:

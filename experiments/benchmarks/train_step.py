@@ -34,8 +34,8 @@ def _rate(stream, records_dir, model_dir, in_memory):
   # pylint: disable=import-outside-toplevel
   import tensorflow as tf
   from two_stream_tf import data
+  from two_stream_tf import model_dirs
   from two_stream_tf import models
-  from two_stream_tf import run_spec
   from two_stream_tf import training
   config = data.InputConfig(stream=stream, crop_size=CROP, stack_length=STACK)
 
@@ -49,7 +49,7 @@ def _rate(stream, records_dir, model_dir, in_memory):
       schedule=training.Schedule(1e-3, (), 0.1, 2 * FLAGS.steps), batch_size=FLAGS.batch_size,
       log_every=FLAGS.steps, checkpoint_every=10**9, mixed_precision=FLAGS.mixed_precision,
       jit_compile=FLAGS.jit_compile)
-  heads = {name: len(classes) for name, classes in run_spec.heads_of([records_dir])}
+  heads = {name: len(classes) for name, classes in model_dirs.heads_of([records_dir])}
   result = training.train(
       lambda: models.build_model(stream, heads, crop_size=CROP, stack_length=STACK),
       make_dataset, model_dir, train_config, stream, log=lambda line: None)

@@ -10,12 +10,12 @@ import pytest
 
 from flow_tools import beam_extraction
 from flow_tools import datasets
-from flow_tools import encode
+from flow_tools import encoding
 from flow_tools import extraction
 from flow_tools import records
 from tests.flow_tools import helpers
 
-DIS = encode.ExtractionConfig(algorithm="dis", short_side=0)
+DIS = encoding.ExtractionConfig(algorithm="dis", short_side=0)
 MULTI_PROCESS = "--direct_num_workers=2 --direct_running_mode=multi_processing"
 
 
@@ -57,7 +57,7 @@ def test_direct_runner_writes_the_local_runners_records(broken_dataset, local_re
   again = beam_extraction.extract(index, out, DIS)
   assert again.num_extracted == 11
   with pytest.raises(extraction.ExtractionError, match="other settings"):
-    beam_extraction.extract(index, out, encode.ExtractionConfig(algorithm="farneback"))
+    beam_extraction.extract(index, out, encoding.ExtractionConfig(algorithm="farneback"))
 
 
 def test_app_on_multi_process_direct_runner(broken_dataset, local_records, tmp_path):

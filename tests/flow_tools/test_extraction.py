@@ -9,14 +9,14 @@ import pytest
 import tensorflow as tf
 
 from flow_tools import datasets
-from flow_tools import encode
+from flow_tools import encoding
 from flow_tools import extraction
 from flow_tools import flow
 from flow_tools import records
 from flow_tools import video
 from tests.flow_tools import helpers
 
-DIS = encode.ExtractionConfig(algorithm="dis", short_side=0)
+DIS = encoding.ExtractionConfig(algorithm="dis", short_side=0)
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def test_rerun_of_a_finished_directory_changes_nothing(ucf_index, ucf_records):
   assert again.worker_seconds == again.flow_seconds == 0.0  # nothing was encoded again
   assert before == {f: os.path.getmtime(os.path.join(out, f)) for f in helpers.tree_files(out)}
   with pytest.raises(extraction.ExtractionError, match="other settings"):
-    extraction.extract(ucf_index, out, encode.ExtractionConfig(algorithm="farneback", short_side=0),
+    extraction.extract(ucf_index, out, encoding.ExtractionConfig(algorithm="farneback", short_side=0),
                        progress=False)
 
 
@@ -162,7 +162,7 @@ def test_a_video_source_is_read_only_as_videos_finish(ucf_index, tmp_path):
 def test_backward_flow_and_resizing(ucf_index, tmp_path):
   entries = ucf_index.entries[1:4]
   index = datasets.DatasetIndex("ucf101", ucf_index.class_names, entries)
-  config = encode.ExtractionConfig(algorithm="dis", short_side=32, backward=True,
+  config = encoding.ExtractionConfig(algorithm="dis", short_side=32, backward=True,
                                    quantization="bound")
   extraction.extract(index, str(tmp_path), config, num_workers=1, progress=False)
   loaded = records.load_video(str(tmp_path), entries[0].video_id)

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from flow_tools import datasets
-from flow_tools import encode
+from flow_tools import encoding
 from flow_tools import extraction
 from flow_tools import records
 
@@ -35,7 +35,7 @@ def test_real_clip_extracts_with_plausible_flow(tmp_path):
   os.makedirs(tmp_path / "lists")
   (tmp_path / "lists" / "split1.txt").write_text("cycling/bikes.mp4 test\n")
   index = datasets.load_folder(str(tmp_path / "videos"), str(tmp_path / "lists"))
-  config = encode.ExtractionConfig(algorithm="dis")
+  config = encoding.ExtractionConfig(algorithm="dis")
   summary = extraction.extract(index, str(tmp_path / "out"), config, num_workers=2, progress=False)
   assert not summary.failures and summary.flow_pairs == 249  # 250 frames
   loaded = records.load_video(str(tmp_path / "out"), "cycling/bikes")

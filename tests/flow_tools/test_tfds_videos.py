@@ -11,7 +11,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from flow_tools import datasets
-from flow_tools import encode
+from flow_tools import encoding
 from flow_tools import extraction
 from flow_tools import records
 from flow_tools import tfds_videos
@@ -19,7 +19,7 @@ from tests.flow_tools import helpers
 
 NAME = "ucf101/ucf101_1"
 NUM_EXAMPLES = 4  # per TFDS split
-DIS = encode.ExtractionConfig(algorithm="dis", short_side=0)
+DIS = encoding.ExtractionConfig(algorithm="dis", short_side=0)
 MOCKED_APP = """import sys
 import tensorflow_datasets as tfds
 from absl import app

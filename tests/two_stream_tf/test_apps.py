@@ -131,10 +131,10 @@ _MIRRORED = textwrap.dedent("""
     import keras, numpy as np, tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from two_stream_tf import data, run_spec, trained, training
+    from two_stream_tf import data, model_dirs, training
 
     dirs = sys.argv[1:3]
-    spec = run_spec.RunSpec("temporal", run_spec.heads_of(dirs), tuple(dirs), 1, crop_size=48,
+    spec = model_dirs.RunSpec("temporal", model_dirs.heads_of(dirs), tuple(dirs), 1, crop_size=48,
                             stack_length=2, dropout=0.0)
     x, labels, weights = next(iter(data.training_dataset(dirs, 1, spec.input_config(), 16)))
     # Replica 0 gets the first 8 samples, replica 1 the last 8: give them different head mixes.
@@ -147,7 +147,7 @@ _MIRRORED = textwrap.dedent("""
 
     def build():
       keras.utils.set_random_seed(0)
-      return trained.build(spec)
+      return model_dirs.build(spec)
 
     results = {}
     config = training.TrainConfig(schedule=training.Schedule(0.01, (), 0.1, 1), batch_size=16,

@@ -19,7 +19,8 @@ HEADS = ["ucf101", "hmdb51"]
 def test_quickstart_flagfile_runs_every_stage(tmp_path):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   result = subprocess.run(
-      [sys.executable, "-m", "two_stream_tf.pipeline", "--flagfile=experiments/quickstart.flags",
+      [sys.executable, "-m", "two_stream_tf.run_pipeline",
+       "--flagfile=experiments/quickstart.flags",
        f"--work_dir={tmp_path}", "--width=80", "--height=64", "--min_frames=6", "--max_frames=7",
        "--ucf_clips_per_group=1", "--train_steps=2", "--num_positions=1"],
       cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
@@ -65,7 +66,7 @@ def test_a_work_dir_of_other_data_is_refused_untouched(tmp_path):
                             (older, "holds data made with other settings (")):
     before = sorted(str(p) for p in work_dir.rglob("*"))
     result = subprocess.run(
-        [sys.executable, "-m", "two_stream_tf.pipeline",
+        [sys.executable, "-m", "two_stream_tf.run_pipeline",
          "--flagfile=experiments/quickstart.flags", f"--work_dir={work_dir}"],
         cwd=REPO, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), capture_output=True,
         text=True, timeout=300)

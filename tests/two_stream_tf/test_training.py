@@ -12,9 +12,8 @@ import tensorflow as tf
 from flow_tools import records
 from two_stream_tf import data
 from two_stream_tf import evaluation
+from two_stream_tf import model_dirs
 from two_stream_tf import models
-from two_stream_tf import run_spec
-from two_stream_tf import trained
 from two_stream_tf import training
 from two_stream_tf.training import losses
 from tests.two_stream_tf import reference
@@ -24,7 +23,7 @@ CROP, STACK = 48, 2  # the records are 64 x 48; CNN-M-2048 needs at least 48
 
 def _spec(records_dirs, stream="temporal"):
   dirs = (records_dirs["ucf101"], records_dirs["hmdb51"])
-  return run_spec.RunSpec(stream=stream, heads=run_spec.heads_of(dirs), records_dirs=dirs,
+  return model_dirs.RunSpec(stream=stream, heads=model_dirs.heads_of(dirs), records_dirs=dirs,
                           split=1, crop_size=CROP, stack_length=STACK, dropout=0.0)
 
 
@@ -39,7 +38,7 @@ def _fixed_batch_dataset(spec, size=16):
 def _build(spec):
   def build():
     keras.utils.set_random_seed(1)
-    return trained.build(spec)
+    return model_dirs.build(spec)
   return build
 
 
@@ -103,13 +102,13 @@ def test_training_lowers_the_loss_and_resumes_with_its_state(records_dirs, tmp_p
   # The optimizer resumed (its own step counter, which drives the schedule, went on from 10).
   assert tf.train.load_variable(second.checkpoint,
                                 "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 30
-  assert trained.checkpoint_step(second.checkpoint) == 30
+  assert model_dirs.checkpoint_step(second.checkpoint) == 30
   assert np.any(momentum_before != 0)
   assert second.metrics["loss/total"] < 0.95 * first.metrics["loss/total"]
   assert os.path.isdir(os.path.join(model_dir, "train"))
   # What evaluation loads is what training saved.
-  run_spec.save(model_dir, spec)
-  model, _, step = trained.load(model_dir)
+  model_dirs.save_spec(model_dir, spec)
+  model, _, step = model_dirs.load(model_dir)
   conv1 = tf.train.load_variable(second.checkpoint,
                                  "optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE")
   assert step == 30
@@ -125,7 +124,7 @@ def test_the_same_seed_trains_the_same_weights(records_dirs, tmp_path):
       return data.training_dataset(list(spec.records_dirs), spec.split, spec.input_config(),
                                    batch_size, seed=data_seed, deterministic=True,
                                    shuffle_buffer=16)
-    result = training.train(lambda: trained.build(spec), make_dataset, str(tmp_path / name),
+    result = training.train(lambda: model_dirs.build(spec), make_dataset, str(tmp_path / name),
                             _config(3, seed=seed), "temporal")
     reader = tf.train.load_checkpoint(result.checkpoint)
     return [reader.get_tensor(k) for k in sorted(reader.get_variable_to_shape_map())
@@ -200,23 +199,23 @@ def test_mixed_precision_and_xla_steps_train(records_dirs, tmp_path):
 
 def test_init_from_copies_a_trained_trunk_and_not_the_heads(records_dirs, tmp_path):
   """Table 2's HMDB-51 network fine-tuned from a UCF-101 one."""
-  ucf = run_spec.RunSpec("temporal", run_spec.heads_of([records_dirs["ucf101"]]),
+  ucf = model_dirs.RunSpec("temporal", model_dirs.heads_of([records_dirs["ucf101"]]),
                          (records_dirs["ucf101"],), 1, crop_size=CROP, stack_length=STACK)
   source_dir = str(tmp_path / "ucf101")
-  run_spec.save(source_dir, ucf)
+  model_dirs.save_spec(source_dir, ucf)
   training.train(_build(ucf), _fixed_batch_dataset(ucf), source_dir, _config(1), "temporal")
-  source, _, _ = trained.load(source_dir)
-  hmdb = run_spec.RunSpec("temporal", run_spec.heads_of([records_dirs["hmdb51"]]),
+  source, _, _ = model_dirs.load(source_dir)
+  hmdb = model_dirs.RunSpec("temporal", model_dirs.heads_of([records_dirs["hmdb51"]]),
                           (records_dirs["hmdb51"],), 1, crop_size=CROP, stack_length=STACK)
-  target = trained.init_trunk_from(trained.build(hmdb), source_dir)
+  target = model_dirs.init_trunk_from(model_dirs.build(hmdb), source_dir)
   for got, want in zip(target.get_layer("trunk").get_weights(),
                        source.get_layer("trunk").get_weights()):
     np.testing.assert_array_equal(got, want)
   assert target.get_layer("hmdb51_logits").kernel.shape[-1] == len(hmdb.heads[0][1])
-  other = run_spec.RunSpec("temporal", hmdb.heads, hmdb.records_dirs, 1, crop_size=CROP,
+  other = model_dirs.RunSpec("temporal", hmdb.heads, hmdb.records_dirs, 1, crop_size=CROP,
                            stack_length=STACK + 1)
   with pytest.raises(ValueError, match="does not fit this network"):
-    trained.init_trunk_from(trained.build(other), source_dir)
+    model_dirs.init_trunk_from(model_dirs.build(other), source_dir)
 
 
 def test_a_saturated_wrong_head_still_gets_gradients():

@@ -26,8 +26,8 @@ class InputConfig:
       sampling; more visits each video more often per pass over the shuffled videos.
   """
   stream: str = "temporal"
-  crop_size: int = 224
-  stack_length: int = 10
+  crop_size: int = streams.CROP_SIZE
+  stack_length: int = streams.STACK_LENGTH
   stacking: str = "flow"
   mean_subtraction: bool = True
   flip: bool = True

@@ -14,14 +14,11 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from two_stream_tf import streams
 from two_stream_tf.data import decoding
 from two_stream_tf.data import reading
 from two_stream_tf.data import selection
 from two_stream_tf.data import stacking
-
-NUM_POSITIONS = 25
-NUM_CROPS = 5
-VIEWS_PER_POSITION = 2 * NUM_CROPS
 
 
 def crop_corners(height, width, size):
@@ -69,14 +66,15 @@ def _decode_views(config):
       views = ten_crops(image, size, stacking.flip_flow)
       if config.mean_subtraction:
         views = stacking.subtract_mean_flow(views)
-    views = tf.ensure_shape(views, [VIEWS_PER_POSITION, size, size, config.channels])
-    info = {k: tf.fill([VIEWS_PER_POSITION], video[k]) for k in ("video_id", "head", "label")}
+    views = tf.ensure_shape(views, [streams.VIEWS_PER_POSITION, size, size, config.channels])
+    info = {k: tf.fill([streams.VIEWS_PER_POSITION], video[k])
+            for k in ("video_id", "head", "label")}
     return {"views": views, **info}
   return decode
 
 
 def evaluation_views(records_dirs, split, config, subset="test", batch_size=50,
-                     num_positions=NUM_POSITIONS):
+                     num_positions=streams.NUM_POSITIONS):
   """Every view of every selected video, in batches of `batch_size` views.
 
   Returns:

@@ -72,8 +72,9 @@ def _application_trunk(trunk, input_shape, weights, dropout):
   return keras.Model(base.input, features, name="trunk")
 
 
-def build_model(stream, heads, trunk="cnn_m_2048", crop_size=224, stack_length=10,
-                dropout=None, weights=None, train_last_layer_only=False):
+def build_model(stream, heads, trunk="cnn_m_2048", crop_size=streams.CROP_SIZE,
+                stack_length=streams.STACK_LENGTH, dropout=None, weights=None,
+                train_last_layer_only=False):
   """A two-stream network with one softmax head per dataset.
 
   Args:

@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
 
-from flow_tools import visualize
+from flow_tools import visualization
 
 MAX_IMAGES = 4
 _CONFUSION_CELL = 8  # pixels per confusion-matrix cell
@@ -26,7 +26,7 @@ def input_pictures(stream, inputs):
     return np.clip(inputs, 0, 255).astype(np.uint8)
   fields = inputs[..., :2]
   largest = max(float(np.hypot(fields[..., 0], fields[..., 1]).max()), 1e-6)
-  return np.stack([visualize.flow_to_colour(f, largest) for f in fields])
+  return np.stack([visualization.flow_to_colour(f, largest) for f in fields])
 
 
 def write_inputs(name, stream, inputs, step):

@@ -2,15 +2,16 @@
 
 import numpy as np
 
-from flow_tools import visualize
+from flow_tools import visualization
 
 
 def _colour(dx, dy, max_magnitude=1.0):
-  return visualize.flow_to_colour(np.array([[[dx, dy]]], np.float32), max_magnitude)[0, 0].tolist()
+  colour = visualization.flow_to_colour(np.array([[[dx, dy]]], np.float32), max_magnitude)
+  return colour[0, 0].tolist()
 
 
 def test_wheel_has_55_hues_starting_at_red():
-  wheel = visualize.colour_wheel()
+  wheel = visualization.colour_wheel()
   assert wheel.shape == (55, 3)
   assert wheel[0].tolist() == [255, 0, 0] and wheel[15].tolist() == [255, 255, 0]
   assert wheel[21].tolist() == [0, 255, 0] and wheel[25].tolist() == [0, 255, 255]
@@ -31,6 +32,6 @@ def test_hand_computed_colours():
 def test_default_scale_is_the_largest_magnitude():
   field = np.zeros((2, 2, 2), np.float32)
   field[0, 0] = (4, 0)
-  image = visualize.flow_to_colour(field)
+  image = visualization.flow_to_colour(field)
   assert image.dtype == np.uint8 and image.shape == (2, 2, 3)
   assert image[0, 0].tolist() == [255, 0, 0] and image[1, 1].tolist() == [255, 255, 255]

@@ -11,16 +11,15 @@ import pytest
 from scipy import special
 
 from flow_tools import datasets
-from flow_tools import encode
+from flow_tools import encoding
 from flow_tools import extraction
 from flow_tools import records
 from flow_tools import synthetic
 from two_stream_tf import data
+from two_stream_tf import exporting
 from two_stream_tf import fusion
+from two_stream_tf import model_dirs
 from two_stream_tf import prediction
-from two_stream_tf import run_spec
-from two_stream_tf import serving
-from two_stream_tf import trained
 from two_stream_tf import training
 from tests.two_stream_tf import reference
 from tests.two_stream_tf.test_training import _build, _config, _fixed_batch_dataset
@@ -49,10 +48,10 @@ def streams(records_dirs, tmp_path_factory):
   dirs = (records_dirs["ucf101"], records_dirs["hmdb51"])
   out = {}
   for stream in ("spatial", "temporal"):
-    spec = run_spec.RunSpec(stream, run_spec.heads_of(dirs), dirs, 1, crop_size=CROP,
+    spec = model_dirs.RunSpec(stream, model_dirs.heads_of(dirs), dirs, 1, crop_size=CROP,
                             stack_length=STACK, dropout=0.0)
     out[stream] = str(root / stream)
-    run_spec.save(out[stream], spec)
+    model_dirs.save_spec(out[stream], spec)
     training.train(_build(spec), _fixed_batch_dataset(spec), out[stream], _config(2), stream)
   return out
 
@@ -65,11 +64,11 @@ def _svms(spec):
 
 @pytest.mark.parametrize("fusion_kind", ["average", "svm"])
 def test_fresh_process_export_equals_python_fusion(streams, records_dirs, tmp_path, fusion_kind):
-  spatial, spatial_spec, _ = trained.load(streams["spatial"])
-  temporal, temporal_spec, _ = trained.load(streams["temporal"])
+  spatial, spatial_spec, _ = model_dirs.load(streams["spatial"])
+  temporal, temporal_spec, _ = model_dirs.load(streams["temporal"])
   svms = _svms(temporal_spec) if fusion_kind == "svm" else None
   export_dir = str(tmp_path / "two_stream")
-  serving.export_two_stream(export_dir, spatial, temporal, spatial_spec, temporal_spec,
+  exporting.export_two_stream(export_dir, spatial, temporal, spatial_spec, temporal_spec,
                             fusion_kind, 0.3, svms)
 
   video_id = sorted(records.read_manifest(records_dirs["ucf101"])["videos"])[4]
@@ -106,12 +105,12 @@ def test_fresh_process_export_equals_python_fusion(streams, records_dirs, tmp_pa
 
 
 def test_export_refuses_streams_that_do_not_fit(streams):
-  spatial, spatial_spec, _ = trained.load(streams["spatial"])
-  temporal, temporal_spec, _ = trained.load(streams["temporal"])
-  with pytest.raises(serving.ExportError, match="expected a spatial and a temporal"):
-    serving.export_two_stream("/nonexistent", temporal, spatial, temporal_spec, spatial_spec)
-  with pytest.raises(serving.ExportError, match="SVM fusion needs a fitted SVM"):
-    serving.export_two_stream("/nonexistent", spatial, temporal, spatial_spec, temporal_spec,
+  spatial, spatial_spec, _ = model_dirs.load(streams["spatial"])
+  temporal, temporal_spec, _ = model_dirs.load(streams["temporal"])
+  with pytest.raises(exporting.ExportError, match="expected a spatial and a temporal"):
+    exporting.export_two_stream("/nonexistent", temporal, spatial, temporal_spec, spatial_spec)
+  with pytest.raises(exporting.ExportError, match="SVM fusion needs a fitted SVM"):
+    exporting.export_two_stream("/nonexistent", spatial, temporal, spatial_spec, temporal_spec,
                               "svm", 0.5, {})
 
 
@@ -178,21 +177,21 @@ def _toy_dataset(root):
 def test_predict_with_briefly_trained_streams_returns_the_true_class(tmp_path):
   index, test_videos = _toy_dataset(str(tmp_path))
   records_dir = str(tmp_path / "records")
-  assert not extraction.extract(index, records_dir, encode.ExtractionConfig(short_side=0),
+  assert not extraction.extract(index, records_dir, encoding.ExtractionConfig(short_side=0),
                                 num_workers=1, progress=False).failures
   specs, models = {}, {}
   for stream, learning_rate in (("spatial", 1e-3), ("temporal", 1e-2)):
-    spec = run_spec.RunSpec(stream, run_spec.heads_of([records_dir]), (records_dir,), 1,
+    spec = model_dirs.RunSpec(stream, model_dirs.heads_of([records_dir]), (records_dir,), 1,
                             crop_size=CROP, stack_length=STACK, dropout=0.0)
     model_dir = str(tmp_path / stream)
-    run_spec.save(model_dir, spec)
+    model_dirs.save_spec(model_dir, spec)
     training.train(_build(spec), lambda batch, seed, spec=spec: data.training_dataset(
         [records_dir], 1, spec.input_config(), batch, seed=seed, deterministic=True),
                    model_dir, _config(60, schedule=training.Schedule(learning_rate, (), 0.1, 60)),
                    stream)
-    models[stream], specs[stream], _ = trained.load(model_dir)
+    models[stream], specs[stream], _ = model_dirs.load(model_dir)
   export_dir = str(tmp_path / "export")
-  serving.export_two_stream(export_dir, models["spatial"], models["temporal"], specs["spatial"],
+  exporting.export_two_stream(export_dir, models["spatial"], models["temporal"], specs["spatial"],
                             specs["temporal"])
   answers = prediction.predict_videos(export_dir, [p for p, _ in test_videos],
                                       str(tmp_path / "work"), top_k=2, num_workers=1)

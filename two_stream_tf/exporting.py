@@ -18,6 +18,10 @@ import keras
 import tensorflow as tf
 
 from flow_tools import records
+from flow_tools import storage
+from two_stream_tf import fusion as fusion_lib
+from two_stream_tf import model_dirs
+from two_stream_tf import streams
 from two_stream_tf.data import stacking
 
 METADATA_FILE = "metadata.json"
@@ -47,7 +51,8 @@ def metadata(spatial_spec, temporal_spec, fusion, temporal_weight):
           "crop_size": temporal_spec.crop_size, "stack_length": temporal_spec.stack_length,
           "stacking": temporal_spec.stacking, "mean_subtraction": temporal_spec.mean_subtraction,
           "extraction": manifest["config"], "fusion": fusion, "temporal_weight": temporal_weight,
-          "views_per_position": 10, "positions": 25, "inputs": {
+          "views_per_position": streams.VIEWS_PER_POSITION, "positions": streams.NUM_POSITIONS,
+          "inputs": {
               "rgb": "V x crop x crop x 3 float32, RGB 0..255",
               "flow": "V x crop x crop x 2L float32, pixels, d_x then d_y per field"}}
 
@@ -77,7 +82,8 @@ def export_two_stream(export_dir, spatial, temporal, spatial_spec, temporal_spec
         raise ExportError(f"{head}: the SVM's classes differ from the models'")
   info = metadata(spatial_spec, temporal_spec, fusion, temporal_weight)
   info_json = json.dumps(info, sort_keys=True)
-  size, channels = temporal_spec.crop_size, 2 * temporal_spec.stack_length
+  size = temporal_spec.crop_size
+  channels = streams.input_channels("temporal", temporal_spec.stack_length)
   subtract_mean = temporal_spec.mean_subtraction
 
   def serve(rgb, flow):
@@ -100,10 +106,38 @@ def export_two_stream(export_dir, spatial, temporal, spatial_spec, temporal_spec
       tf.TensorSpec([None, size, size, channels], tf.float32, name="flow")])
   archive.add_endpoint("metadata", lambda: tf.constant(info_json), input_signature=[])
   archive.write_out(export_dir, verbose=False)
-  records.write_json(os.path.join(export_dir, METADATA_FILE), info)
+  storage.write_json(os.path.join(export_dir, METADATA_FILE), info)
   return info
 
 
 def export_stream(export_dir, model):
   """One stream's SavedModel: `serve` maps a batch of views to {head: softmax per view}."""
   model.export(export_dir, verbose=False)
+
+
+def export(spatial_model_dir, temporal_model_dir, export_dir, fusion="average",
+           temporal_weight=0.5, svm_dir=None):
+  """Exports `export_dir`/spatial, /temporal and /two_stream from two trained model_dirs.
+
+  Args:
+    fusion: 'average' (weighted by `temporal_weight`) or 'svm' (the SVMs `svm_dir` holds,
+      as `two_stream_tf.fusion.fuse` wrote them).
+  Returns:
+    (spatial step, temporal step): the checkpoints exported.
+  """
+  spatial, spatial_spec, spatial_step = model_dirs.load(spatial_model_dir)
+  temporal, temporal_spec, temporal_step = model_dirs.load(temporal_model_dir)
+  check_compatible(spatial_spec, temporal_spec)
+  svms = None
+  if fusion == "svm":
+    svms = {}
+    for head in temporal_spec.head_names:
+      path = fusion_lib.svm_path(svm_dir, head)
+      if not os.path.isfile(path):
+        raise ExportError(f"no {path}: run two_stream_tf.fuse with train scores first")
+      svms[head] = fusion_lib.SvmFusion.load(path)
+  for name, model in (("spatial", spatial), ("temporal", temporal)):
+    export_stream(os.path.join(export_dir, name), model)
+  export_two_stream(os.path.join(export_dir, "two_stream"), spatial, temporal, spatial_spec,
+                    temporal_spec, fusion, temporal_weight, svms)
+  return spatial_step, temporal_step

@@ -4,8 +4,8 @@ import time
 
 import numpy as np
 
-from flow_tools import encode
-from flow_tools import quantize
+from flow_tools import encoding
+from flow_tools import quantization
 from flow_tools import video
 
 _SLEEP = 0.02  # seconds per flow call, far above timer resolution and encoding cost
@@ -13,15 +13,15 @@ _SLEEP = 0.02  # seconds per flow call, far above timer resolution and encoding 
 
 def test_flow_seconds_is_the_time_inside_the_flow_algorithm():
   frames = np.random.default_rng(0).integers(0, 256, (6, 24, 32, 3), np.uint8)
-  source = video.EncodedFrames(tuple(quantize.encode_jpeg(f, 95) for f in frames))
+  source = video.EncodedFrames(tuple(quantization.encode_jpeg(f, 95) for f in frames))
 
   def slow_flow(prev, nxt):
     time.sleep(_SLEEP)
     return np.zeros(prev.shape + (2,), np.float32)
 
-  config = encode.ExtractionConfig(algorithm="dis", short_side=0, backward=True)
+  config = encoding.ExtractionConfig(algorithm="dis", short_side=0, backward=True)
   start = time.perf_counter()
-  encoded = encode.encode_video(source, config, slow_flow)
+  encoded = encoding.encode_video(source, config, slow_flow)
   elapsed = time.perf_counter() - start
   calls = 2 * (len(frames) - 1)  # forward and backward fields
   assert calls * _SLEEP <= encoded.flow_seconds <= elapsed

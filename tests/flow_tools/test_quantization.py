@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from flow_tools import quantize
+from flow_tools import quantization
 
 
 def _smooth_flow(seed, scale, shape=(128, 160)):
@@ -14,14 +14,14 @@ def _smooth_flow(seed, scale, shape=(128, 160)):
 
 
 def _round_trip(component, scheme, quality=None, bound=20.0):
-  lo, hi = quantize.field_range(component, scheme, bound)
-  q = quantize.quantize(component, lo, hi)
+  lo, hi = quantization.field_range(component, scheme, bound)
+  q = quantization.quantize(component, lo, hi)
   if quality is not None:
-    q = quantize.decode_gray_jpeg(quantize.encode_jpeg(q, quality))
-  return quantize.dequantize(q, lo, hi), lo, hi
+    q = quantization.decode_gray_jpeg(quantization.encode_jpeg(q, quality))
+  return quantization.dequantize(q, lo, hi), lo, hi
 
 
-@pytest.mark.parametrize("scheme", quantize.SCHEMES)
+@pytest.mark.parametrize("scheme", quantization.SCHEMES)
 def test_quantisation_alone_is_within_half_a_step(scheme):
   component = _smooth_flow(0, 15.0)[..., 0]
   restored, lo, hi = _round_trip(component, scheme)
@@ -38,7 +38,7 @@ def test_quantize_is_the_rounded_saturated_linear_map():
   component, lo, hi = field[..., 1], -20.0, 25.0
   expected = np.rint(np.clip((component.astype(np.float64) - lo) * 255 / (hi - lo), 0, 255))
   not_tie = np.abs((component.astype(np.float64) - lo) * 255 / (hi - lo) % 1 - 0.5) > 1e-3
-  q = quantize.quantize(component, lo, hi)
+  q = quantization.quantize(component, lo, hi)
   assert q.dtype == np.uint8 and q.shape == component.shape
   np.testing.assert_array_equal(q[not_tie], expected[not_tie])
   assert np.abs(q.astype(int) - expected).max() <= 1
@@ -64,23 +64,23 @@ def test_bound_scheme_clips():
 def test_bound_scheme_flip_symmetry():
   # Away from exact rounding ties, quantising -x gives 255 - q(x) ...
   x = np.random.default_rng(2).uniform(-25, 25, size=(64, 64)).astype(np.float32)
-  lo, hi = quantize.field_range(x, "bound", 20.0)
-  q, q_neg = quantize.quantize(x, lo, hi), quantize.quantize(-x, lo, hi)
+  lo, hi = quantization.field_range(x, "bound", 20.0)
+  q, q_neg = quantization.quantize(x, lo, hi), quantization.quantize(-x, lo, hi)
   frac = (np.clip(x, -20, 20) + 20) * 255 / 40 % 1
   not_tie = np.abs(frac - 0.5) > 1e-3
   np.testing.assert_array_equal(q_neg[not_tie], 255 - q[not_tie])
   # ... and every stored value flips exactly: dequant(255 - q) == -dequant(q).
   all_q = np.arange(256, dtype=np.uint8)
-  np.testing.assert_array_equal(quantize.dequantize(255 - all_q, lo, hi),
-                                -quantize.dequantize(all_q, lo, hi))
+  np.testing.assert_array_equal(quantization.dequantize(255 - all_q, lo, hi),
+                                -quantization.dequantize(all_q, lo, hi))
 
 
 def test_minmax_flip_by_swapping_range():
   x = _smooth_flow(3, 7.0)[..., 0] + 2.0
-  lo, hi = quantize.field_range(x, "minmax", 20.0)
-  q = quantize.quantize(x, lo, hi)
-  np.testing.assert_array_equal(quantize.dequantize(255 - q, -hi, -lo),
-                                -quantize.dequantize(q, lo, hi))
+  lo, hi = quantization.field_range(x, "minmax", 20.0)
+  q = quantization.quantize(x, lo, hi)
+  np.testing.assert_array_equal(quantization.dequantize(255 - q, -hi, -lo),
+                                -quantization.dequantize(q, lo, hi))
 
 
 def test_constant_field_and_per_field_ranges():
@@ -89,5 +89,5 @@ def test_constant_field_and_per_field_ranges():
   np.testing.assert_array_equal(restored, 1.25)
   # dequantize broadcasts one (lo, hi) per field over a stack of fields.
   q = np.full((3, 2, 2), 255, np.uint8)
-  out = quantize.dequantize(q, [0.0, -1.0, 2.0], [1.0, 1.0, 4.0])
+  out = quantization.dequantize(q, [0.0, -1.0, 2.0], [1.0, 1.0, 4.0])
   np.testing.assert_allclose(out[:, 0, 0], [1.0, 1.0, 4.0])

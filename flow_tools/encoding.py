@@ -13,7 +13,7 @@ import numpy as np
 
 from flow_tools import flow as flow_lib
 from flow_tools import process_memory
-from flow_tools import quantize
+from flow_tools import quantization
 from flow_tools import video
 
 
@@ -32,8 +32,9 @@ class ExtractionConfig:
     if self.algorithm not in flow_lib.ALGORITHMS:
       raise ValueError(f"unknown flow algorithm {self.algorithm!r}; "
                        f"choose from {sorted(flow_lib.ALGORITHMS)}")
-    if self.quantization not in quantize.SCHEMES:
-      raise ValueError(f"unknown quantisation {self.quantization!r}; choose from {quantize.SCHEMES}")
+    if self.quantization not in quantization.SCHEMES:
+      raise ValueError(f"unknown quantisation {self.quantization!r}; choose from "
+                       f"{quantization.SCHEMES}")
     if self.bound <= 0:
       raise ValueError(f"flow bound must be positive, got {self.bound}")
     for name in ("jpeg_quality", "rgb_jpeg_quality"):
@@ -68,8 +69,9 @@ def encode_flow_field(field, config):
   jpegs, ranges = [], []
   # One contiguous copy per component: scanning strided views twice costs more.
   for component in np.ascontiguousarray(np.moveaxis(field, -1, 0)):
-    lo, hi = quantize.field_range(component, config.quantization, config.bound)
-    jpegs.append(quantize.encode_jpeg(quantize.quantize(component, lo, hi), config.jpeg_quality))
+    lo, hi = quantization.field_range(component, config.quantization, config.bound)
+    jpegs.append(quantization.encode_jpeg(quantization.quantize(component, lo, hi),
+                                          config.jpeg_quality))
     ranges += [lo, hi]
   return jpegs[0], jpegs[1], ranges
 
@@ -133,7 +135,7 @@ def encode_video(source, config, compute_flow):
   backward = _FlowEncoder(config) if config.backward else None
   grays = []  # frames awaiting flow; the first one ends the previous batch
   for bgr in video.iter_frames(source, config.short_side, rgb=False):
-    frames.append(quantize.encode_jpeg(bgr, config.rgb_jpeg_quality))
+    frames.append(quantization.encode_jpeg(bgr, config.rgb_jpeg_quality))
     grays.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
     if len(grays) > _FLOW_BATCH:
       _flow_batch(grays, timed_flow, forward, backward)
