@@ -265,6 +265,7 @@ def load_folder(data_dir, splits_dir):
 
 
 LOADERS = {"ucf101": load_ucf101, "hmdb51": load_hmdb51, "folder": load_folder}
+TFDS = "tfds"  # not a layout: a TensorFlow Datasets video dataset (flow_tools.tfds_videos)
 
 
 def load_dataset(name, data_dir, splits_dir=None):

@@ -23,10 +23,9 @@ EXIT_SOME_FAILED = 3
 
 _DEFAULTS = encoding.ExtractionConfig()
 
-TFDS = "tfds"
 RUNNERS = ("local", "beam")
 
-flags.DEFINE_enum("dataset", None, sorted(datasets.LOADERS) + [TFDS],
+flags.DEFINE_enum("dataset", None, sorted(datasets.LOADERS) + [datasets.TFDS],
                   "Dataset layout, or tfds: a TensorFlow Datasets video dataset (--tfds_name).")
 flags.DEFINE_string("data_dir", None, "Videos as distributed (e.g. the UCF-101 folder; local or "
                     "gs://...); with --dataset=tfds the TFDS data directory (default: TFDS's own).")
@@ -54,13 +53,16 @@ flags.DEFINE_integer("num_workers", 2, "Encoding processes (--runner=local).", l
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.mark_flags_as_required(["dataset", "output_dir"])
 flags.register_multi_flags_validator(
-    ["dataset", "data_dir"], lambda f: f["dataset"] == TFDS or f["data_dir"] is not None,
+    ["dataset", "data_dir"],
+    lambda f: f["dataset"] == datasets.TFDS or f["data_dir"] is not None,
     "--data_dir is required (the videos as distributed)")
 flags.register_multi_flags_validator(
-    ["dataset", "tfds_name"], lambda f: (f["dataset"] == TFDS) == (f["tfds_name"] is not None),
+    ["dataset", "tfds_name"],
+    lambda f: (f["dataset"] == datasets.TFDS) == (f["tfds_name"] is not None),
     "--tfds_name goes with --dataset=tfds, and --dataset=tfds needs it")
 flags.register_multi_flags_validator(
-    ["dataset", "runner"], lambda f: not (f["dataset"] == TFDS and f["runner"] == "beam"),
+    ["dataset", "runner"],
+    lambda f: not (f["dataset"] == datasets.TFDS and f["runner"] == "beam"),
     "--runner=beam reads video files: with --dataset=tfds use --runner=local")
 flags.register_multi_flags_validator(
     ["runner", "beam_pipeline_options"],
@@ -68,37 +70,6 @@ flags.register_multi_flags_validator(
     "--beam_pipeline_options needs --runner=beam")
 
 FLAGS = flags.FLAGS
-
-
-def _index_and_videos():
-  """The dataset's index, and its `read_videos` source for tfds (None: video files)."""
-  if FLAGS.dataset != TFDS:
-    return datasets.load_dataset(FLAGS.dataset, FLAGS.data_dir, FLAGS.splits_dir), None
-  from flow_tools import tfds_videos  # pylint: disable=import-outside-toplevel
-  source = tfds_videos.TfdsVideos(FLAGS.tfds_name, FLAGS.data_dir, FLAGS.tfds_download)
-  return source.index(), source.read
-
-
-def _runner():
-  """The extraction function of --runner, (index, read_videos, config) -> Summary.
-
-  Checked before any data is read: a missing apache-beam or a wrong Beam option
-  fails first.
-  """
-  if FLAGS.runner == "local":
-    from flow_tools import extraction  # pylint: disable=import-outside-toplevel
-    return lambda index, read_videos, config: extraction.extract(
-        index, FLAGS.output_dir, config, FLAGS.num_workers, FLAGS.progress, read_videos)
-  try:
-    from flow_tools import beam_extraction  # pylint: disable=import-outside-toplevel
-  except ModuleNotFoundError as error:
-    if error.name != "apache_beam":
-      raise
-    raise ValueError('--runner=beam needs apache-beam: pip install -e ".[beam]" '
-                     "(or pip install 'apache-beam>=2.60,<3')") from error
-  beam_extraction.pipeline_options(FLAGS.beam_pipeline_options)
-  return lambda index, read_videos, config: beam_extraction.extract(
-      index, FLAGS.output_dir, config, FLAGS.beam_pipeline_options)
 
 
 def main(argv):
@@ -111,10 +82,11 @@ def main(argv):
         algorithm=FLAGS.algorithm, short_side=FLAGS.short_side, quantization=FLAGS.quantization,
         bound=FLAGS.flow_bound, jpeg_quality=FLAGS.jpeg_quality,
         rgb_jpeg_quality=FLAGS.rgb_jpeg_quality, backward=FLAGS.backward)
-    flow.create(FLAGS.algorithm)  # Unavailable algorithms fail before any work.
-    extract = _runner()
-    index, read_videos = _index_and_videos()
-    summary = extract(index, read_videos, config)
+    index, summary = extraction.extract_dataset(
+        FLAGS.dataset, FLAGS.data_dir, FLAGS.output_dir, config, splits_dir=FLAGS.splits_dir,
+        tfds_name=FLAGS.tfds_name, tfds_download=FLAGS.tfds_download, runner=FLAGS.runner,
+        num_workers=FLAGS.num_workers, progress=FLAGS.progress,
+        beam_pipeline_options=FLAGS.beam_pipeline_options)
   except (ValueError, flow.FlowAlgorithmError, extraction.ExtractionError) as error:
     sys.exit(f"error: {error}")
   print(f"{index.name}: {summary.num_extracted} of {summary.num_videos} videos, "

@@ -18,6 +18,7 @@ import time
 
 import tqdm
 
+from flow_tools import datasets
 from flow_tools import encoding
 from flow_tools import flow as flow_lib
 from flow_tools import records
@@ -292,3 +293,48 @@ def extract(index, output_dir, config, num_workers=2, progress=True, read_videos
   encoded_facts = {v: f for v, f in facts.items() if f is not None}
   return dataclasses.replace(layout.finish(start, encoded_facts), worker_seconds=worker_seconds,
                              flow_seconds=flow_seconds)
+
+
+def _runner(runner, output_dir, num_workers, progress, beam_pipeline_options):
+  """(index, read_videos, config) -> Summary of `runner`; a missing apache-beam or a wrong
+  Beam option fails here, before any data is read."""
+  if runner == "local":
+    return lambda index, read_videos, config: extract(index, output_dir, config, num_workers,
+                                                       progress, read_videos)
+  if runner != "beam":
+    raise ValueError(f"unknown runner {runner!r}: 'local' or 'beam'")
+  try:
+    from flow_tools import beam_extraction  # pylint: disable=import-outside-toplevel
+  except ModuleNotFoundError as error:
+    if error.name != "apache_beam":
+      raise
+    raise ValueError('--runner=beam needs apache-beam: pip install -e ".[beam]" '
+                     "(or pip install 'apache-beam>=2.60,<3')") from error
+  beam_extraction.pipeline_options(beam_pipeline_options)
+  return lambda index, read_videos, config: beam_extraction.extract(
+      index, output_dir, config, beam_pipeline_options)
+
+
+def open_dataset(dataset, data_dir, splits_dir=None, tfds_name=None, tfds_download=True):
+  """(`DatasetIndex`, its `read_videos` source): None for video files, TFDS's for
+  `datasets.TFDS`."""
+  if dataset != datasets.TFDS:
+    return datasets.load_dataset(dataset, data_dir, splits_dir), None
+  from flow_tools import tfds_videos  # pylint: disable=import-outside-toplevel
+  source = tfds_videos.TfdsVideos(tfds_name, data_dir, tfds_download)
+  return source.index(), source.read
+
+
+def extract_dataset(dataset, data_dir, output_dir, config, *, splits_dir=None, tfds_name=None,
+                    tfds_download=True, runner="local", num_workers=2, progress=True,
+                    beam_pipeline_options=""):
+  """The extract app's job: a dataset as distributed (or from TFDS) into `output_dir`.
+
+  The flow algorithm and the runner are checked before any data is read.
+  Returns:
+    (its `DatasetIndex`, the run's `Summary`).
+  """
+  flow_lib.create(config.algorithm)
+  run = _runner(runner, output_dir, num_workers, progress, beam_pipeline_options)
+  index, read_videos = open_dataset(dataset, data_dir, splits_dir, tfds_name, tfds_download)
+  return index, run(index, read_videos, config)

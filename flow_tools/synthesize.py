@@ -5,21 +5,29 @@
 See flow_tools.synthetic for the layouts and what the classes are.
 """
 
+import inspect
+
 from absl import app
 from absl import flags
 
 from flow_tools import synthetic
 
+# The defaults are generate()'s own.
+_DEFAULTS = {name: parameter.default
+             for name, parameter in inspect.signature(synthetic.generate).parameters.items()}
+
 flags.DEFINE_string("output_dir", "data/synthetic", "Where to write both datasets.")
-flags.DEFINE_integer("seed", 0, "Random seed: the same seed gives the same videos.")
-flags.DEFINE_integer("width", 160, "Frame width.")
-flags.DEFINE_integer("height", 120, "Frame height.")
-flags.DEFINE_integer("min_frames", 20, "Fewest frames of a clip (one clip per dataset is "
-                     f"{synthetic.SHORT_CLIP_FRAMES} frames).")
-flags.DEFINE_integer("max_frames", 32, "Most frames of a clip.")
-flags.DEFINE_integer("ucf_groups", 6, "UCF-101-style groups per class (6: two per split).")
-flags.DEFINE_integer("ucf_clips_per_group", 2, "Clips per group.")
-flags.DEFINE_integer("hmdb_videos_per_class", 10, "HMDB-51-style videos per class.")
+flags.DEFINE_integer("seed", _DEFAULTS["seed"], "Random seed: the same seed gives the same videos.")
+flags.DEFINE_integer("width", _DEFAULTS["width"], "Frame width.")
+flags.DEFINE_integer("height", _DEFAULTS["height"], "Frame height.")
+flags.DEFINE_integer("min_frames", _DEFAULTS["frames_range"][0], "Fewest frames of a clip (one "
+                     f"clip per dataset is {synthetic.SHORT_CLIP_FRAMES} frames).")
+flags.DEFINE_integer("max_frames", _DEFAULTS["frames_range"][1], "Most frames of a clip.")
+flags.DEFINE_integer("ucf_groups", _DEFAULTS["ucf_groups"],
+                     "UCF-101-style groups per class (6: two per split).")
+flags.DEFINE_integer("ucf_clips_per_group", _DEFAULTS["ucf_clips_per_group"], "Clips per group.")
+flags.DEFINE_integer("hmdb_videos_per_class", _DEFAULTS["hmdb_videos_per_class"],
+                     "HMDB-51-style videos per class.")
 
 FLAGS = flags.FLAGS
 

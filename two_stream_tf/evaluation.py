@@ -52,7 +52,8 @@ def score_videos(model, spec, *, subset="test", batch_size=50,
     ({head: HeadScores}, the first few views seen, for pictures).
   """
   views = data.evaluation_views(list(records_dirs or spec.records_dirs), spec.split,
-                                spec.input_config(), subset, batch_size, num_positions)
+                                spec.input, subset=subset, batch_size=batch_size,
+                                num_positions=num_positions)
   forward = tf.function(lambda x: model(x, training=False), jit_compile=jit_compile)
   first_views = []
 

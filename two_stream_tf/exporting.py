@@ -39,17 +39,18 @@ def check_compatible(spatial_spec, temporal_spec):
   if spatial_spec.heads != temporal_spec.heads:
     raise ExportError(f"the streams' heads differ: spatial {spatial_spec.head_names}, temporal "
                       f"{temporal_spec.head_names} (or their class lists)")
-  if spatial_spec.crop_size != temporal_spec.crop_size:
-    raise ExportError(f"crop sizes differ: spatial {spatial_spec.crop_size}, temporal "
-                      f"{temporal_spec.crop_size}")
+  if spatial_spec.input.crop_size != temporal_spec.input.crop_size:
+    raise ExportError(f"crop sizes differ: spatial {spatial_spec.input.crop_size}, temporal "
+                      f"{temporal_spec.input.crop_size}")
 
 
 def metadata(spatial_spec, temporal_spec, fusion, temporal_weight):
   """What a caller of the export needs to build its inputs, as plain JSON values."""
   manifest = records.read_manifest(temporal_spec.records_dirs[0])
+  temporal_input = temporal_spec.input
   return {"heads": [[name, list(classes)] for name, classes in temporal_spec.heads],
-          "crop_size": temporal_spec.crop_size, "stack_length": temporal_spec.stack_length,
-          "stacking": temporal_spec.stacking, "mean_subtraction": temporal_spec.mean_subtraction,
+          "crop_size": temporal_input.crop_size, "stack_length": temporal_input.stack_length,
+          "stacking": temporal_input.stacking, "mean_subtraction": temporal_input.mean_subtraction,
           "extraction": manifest["config"], "fusion": fusion, "temporal_weight": temporal_weight,
           "views_per_position": streams.VIEWS_PER_POSITION, "positions": streams.NUM_POSITIONS,
           "inputs": {
@@ -82,9 +83,9 @@ def export_two_stream(export_dir, spatial, temporal, spatial_spec, temporal_spec
         raise ExportError(f"{head}: the SVM's classes differ from the models'")
   info = metadata(spatial_spec, temporal_spec, fusion, temporal_weight)
   info_json = json.dumps(info, sort_keys=True)
-  size = temporal_spec.crop_size
-  channels = streams.input_channels("temporal", temporal_spec.stack_length)
-  subtract_mean = temporal_spec.mean_subtraction
+  size = temporal_spec.input.crop_size
+  channels = temporal_spec.input.channels
+  subtract_mean = temporal_spec.input.mean_subtraction
 
   def serve(rgb, flow):
     if subtract_mean:
@@ -139,5 +140,5 @@ def export(spatial_model_dir, temporal_model_dir, export_dir, fusion="average",
   for name, model in (("spatial", spatial), ("temporal", temporal)):
     export_stream(os.path.join(export_dir, name), model)
   export_two_stream(os.path.join(export_dir, "two_stream"), spatial, temporal, spatial_spec,
-                    temporal_spec, fusion, temporal_weight, svms)
+                    temporal_spec, fusion=fusion, temporal_weight=temporal_weight, svms=svms)
   return spatial_step, temporal_step

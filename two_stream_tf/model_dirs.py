@@ -17,6 +17,8 @@ from two_stream_tf import models
 from two_stream_tf.data import selection
 
 SPEC_FILE = "run_spec.json"
+FLAGS_FILE = "flags.txt"  # this run's effective flags, usable as a flagfile
+FLAGS_HISTORY_FILE = "flags_history.txt"  # every run's, appended
 
 
 class RunSpecError(ValueError):
@@ -31,18 +33,24 @@ class RunSpec:
     heads: ((dataset name, (class names...)), ...) in output order.
     records_dirs: the records directories trained on, one per head.
     split: 1-based split number trained on.
-    other fields: as `two_stream_tf.models.build_model` and `two_stream_tf.data.InputConfig`.
+    input: the `two_stream_tf.data.InputConfig` the network sees (stream included).
+    trunk, dropout: as `two_stream_tf.models.build_model` (dropout None: the paper's
+      for the stream).
   """
-  stream: str
   heads: tuple
   records_dirs: tuple
   split: int
+  input: data.InputConfig = dataclasses.field(default_factory=data.InputConfig)
   trunk: str = "cnn_m_2048"
-  crop_size: int = 224
-  stack_length: int = 10
-  stacking: str = "flow"
-  mean_subtraction: bool = True
-  dropout: float = 0.5
+  dropout: float = None
+
+  def __post_init__(self):
+    if self.dropout is None:
+      object.__setattr__(self, "dropout", models.DEFAULT_DROPOUT[self.stream])
+
+  @property
+  def stream(self):
+    return self.input.stream
 
   @property
   def head_names(self):
@@ -53,24 +61,19 @@ class RunSpec:
     """{head: number of classes}, as `build_model` takes them."""
     return {name: len(classes) for name, classes in self.heads}
 
-  def input_config(self, **training_options):
-    """The `InputConfig` of this stream; `training_options` add augmentation/sampling."""
-    return data.InputConfig(stream=self.stream, crop_size=self.crop_size,
-                            stack_length=self.stack_length, stacking=self.stacking,
-                            mean_subtraction=self.mean_subtraction, **training_options)
-
   def to_json(self):
-    value = dataclasses.asdict(self)
-    value["heads"] = [[name, list(classes)] for name, classes in self.heads]  # ordered
-    value["records_dirs"] = list(self.records_dirs)
-    return value
+    """Flat JSON: the input's fields beside the others, each named as its train flag."""
+    return {"heads": [[name, list(classes)] for name, classes in self.heads],  # ordered
+            "records_dirs": list(self.records_dirs), "split": self.split, "trunk": self.trunk,
+            "dropout": self.dropout, **dataclasses.asdict(self.input)}
 
   @classmethod
   def from_json(cls, value):
     value = dict(value)
-    value["heads"] = tuple((name, tuple(c)) for name, c in value["heads"])
-    value["records_dirs"] = tuple(value["records_dirs"])
-    return cls(**value)
+    inputs = {f.name: value.pop(f.name) for f in dataclasses.fields(data.InputConfig)}
+    return cls(heads=tuple((name, tuple(c)) for name, c in value.pop("heads")),
+               records_dirs=tuple(value.pop("records_dirs")),
+               input=data.InputConfig(**inputs), **value)
 
 
 def heads_of(records_dirs):
@@ -82,6 +85,13 @@ def save_spec(model_dir, spec):
   """Writes `spec` into `model_dir` (atomically)."""
   os.makedirs(model_dir, exist_ok=True)
   storage.write_json(os.path.join(model_dir, SPEC_FILE), spec.to_json())
+
+
+def save_flags(model_dir, text):
+  """Writes a run's effective flags (`FLAGS_FILE`, atomically) and appends them to the history."""
+  storage.write_text(os.path.join(model_dir, FLAGS_FILE), text)
+  with open(os.path.join(model_dir, FLAGS_HISTORY_FILE), "a", encoding="utf-8") as f:
+    f.write(text + "\n")
 
 
 def load_spec(model_dir):
@@ -105,14 +115,12 @@ def check_resumable(model_dir, spec):
   """
   if not os.path.isfile(os.path.join(model_dir, SPEC_FILE)):
     return
-  saved = load_spec(model_dir)
-  differences = [f"--{f.name}={getattr(saved, f.name)!r} there, {getattr(spec, f.name)!r} now"
-                 for f in dataclasses.fields(RunSpec)
-                 if f.name not in ("records_dirs", "heads")
-                 and getattr(saved, f.name) != getattr(spec, f.name)]
-  if saved.heads != spec.heads:
-    differences.append(f"heads {saved.head_names} there, {spec.head_names} now (or their "
-                       "class lists differ)")
+  saved, wanted = load_spec(model_dir).to_json(), spec.to_json()
+  differences = [f"--{name}={saved[name]!r} there, {wanted[name]!r} now" for name in sorted(saved)
+                 if name not in ("records_dirs", "heads") and saved[name] != wanted[name]]
+  if saved["heads"] != wanted["heads"]:
+    differences.append(f"heads {[h for h, _ in saved['heads']]} there, {spec.head_names} now "
+                       "(or their class lists differ)")
   if differences:
     raise RunSpecError(f"{model_dir} holds a different run ({'; '.join(differences)}): use "
                        "another --model_dir or the same flags")
@@ -120,8 +128,10 @@ def check_resumable(model_dir, spec):
 
 def build(spec, weights=None, train_last_layer_only=False):
   """The network `spec` describes (untrained unless `weights`)."""
-  return models.build_model(spec.stream, spec.class_counts, spec.trunk, spec.crop_size,
-                            spec.stack_length, spec.dropout, weights, train_last_layer_only)
+  return models.build_model(spec.stream, spec.class_counts, spec.trunk,
+                            crop_size=spec.input.crop_size, stack_length=spec.input.stack_length,
+                            dropout=spec.dropout, weights=weights,
+                            train_last_layer_only=train_last_layer_only)
 
 
 def checkpoint_path(model_dir, checkpoint=None):
@@ -160,6 +170,6 @@ def init_trunk_from(model, source_dir):
     model.get_layer("trunk").set_weights(source.get_layer("trunk").get_weights())
   except ValueError as e:
     raise ValueError(f"the trunk in {source_dir} ({spec.stream}, {spec.trunk}, crop "
-                     f"{spec.crop_size}, L={spec.stack_length}) does not fit this network: "
-                     f"{e}") from e
+                     f"{spec.input.crop_size}, L={spec.input.stack_length}) does not fit this "
+                     f"network: {e}") from e
   return model

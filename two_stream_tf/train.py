@@ -9,6 +9,7 @@ count, optimizer state and learning-rate schedule. Watch it with
 the loss diverged (the last good checkpoint is kept).
 """
 
+import dataclasses
 import datetime
 import os
 import re
@@ -19,7 +20,10 @@ from absl import flags
 from absl import logging
 
 from flow_tools import records
+from two_stream_tf import data
+from two_stream_tf import model_dirs
 from two_stream_tf import streams
+from two_stream_tf import training
 from two_stream_tf.data import config as data_config
 from two_stream_tf.data import stacking
 from two_stream_tf.models import builder
@@ -28,8 +32,11 @@ from two_stream_tf.training import strategy as strategy_lib
 
 EXIT_DIVERGED = 4
 
-_INPUT = data_config.InputConfig()
+_INPUT = data.InputConfig()
+_AUGMENTATION = data.Augmentation()
+_TRAIN = training.TrainConfig()
 
+# What is trained: data and network.
 flags.DEFINE_enum("stream", None, list(streams.STREAMS), "Which stream to train.")
 flags.DEFINE_list("records_dirs", None,
                   "Records directories from flow_tools.extract, one per dataset; several "
@@ -46,41 +53,54 @@ flags.DEFINE_string("init_from", None,
                     "fine-tuned from UCF-101). Selects the fine-tuning schedule.")
 flags.DEFINE_bool("last_layer_only", False, "Train the heads only (needs --weights/--init_from).")
 flags.DEFINE_float("dropout", None, "Dropout rate (default: 0.5 spatial, 0.9 temporal).")
+
+# What the network sees (data.InputConfig; kept in the run spec).
 flags.DEFINE_integer("crop_size", _INPUT.crop_size, "Input crop side.", lower_bound=1)
 flags.DEFINE_enum("stacking", _INPUT.stacking, list(stacking.STACKINGS),
                   "Temporal input: flow stacking, trajectory stacking or bi-directional.")
 flags.DEFINE_integer("stack_length", _INPUT.stack_length, "L: flow fields per stack.",
                      lower_bound=1)
 flags.DEFINE_bool("mean_subtraction", _INPUT.mean_subtraction, "Subtract each field's mean flow.")
-flags.DEFINE_bool("flip", _INPUT.flip, "Random horizontal flips (x-flow negated).")
-flags.DEFINE_bool("rgb_jitter", _INPUT.rgb_jitter, "PCA colour jitter of RGB frames.")
-flags.DEFINE_enum("sampling", _INPUT.sampling, list(data_config.SAMPLINGS),
+
+# How training samples vary (data.Augmentation) and how they are read.
+flags.DEFINE_bool("flip", _AUGMENTATION.flip, "Random horizontal flips (x-flow negated).")
+flags.DEFINE_bool("rgb_jitter", _AUGMENTATION.rgb_jitter, "PCA colour jitter of RGB frames.")
+flags.DEFINE_enum("sampling", _AUGMENTATION.sampling, list(data_config.SAMPLINGS),
                   "balanced: videos uniform across classes (the paper); shuffle: plain.")
-flags.DEFINE_integer("samples_per_visit", _INPUT.samples_per_visit,
+flags.DEFINE_integer("samples_per_visit", _AUGMENTATION.samples_per_visit,
                      "Samples drawn per video read (1: the paper).", lower_bound=1)
 flags.DEFINE_integer("shuffle_buffer", 1024, "Samples mixed after their choice.", lower_bound=1)
 flags.DEFINE_bool("deterministic_input", False, "Reproducible input order (slower).")
 flags.DEFINE_string("tf_data_service", None,
                     "grpc://HOST:PORT of a tf.data service dispatcher: its workers read, decode "
                     "and augment the input (each with its own random stream).")
-flags.DEFINE_integer("batch_size", 256, "Global batch size.", lower_bound=1)
+
+# Optimisation (training.TrainConfig; the schedule from training.paper_schedule).
+flags.DEFINE_integer("batch_size", _TRAIN.batch_size, "Global batch size.", lower_bound=1)
 flags.DEFINE_float("learning_rate", 1e-2, "Initial learning rate.", lower_bound=0)
 flags.DEFINE_list("lr_boundaries", None,
                   "Steps at which the rate is divided by 10 (default: 50000,70000 from "
                   "scratch; 14000 fine-tuning).")
 flags.DEFINE_integer("train_steps", None, "Last step (default: 80000 from scratch; 20000 "
                      "fine-tuning).", lower_bound=1)
-flags.DEFINE_float("momentum", 0.9, "SGD momentum.", lower_bound=0)
-flags.DEFINE_float("weight_decay", 5e-4, "L2 weight decay of kernels.", lower_bound=0)
-flags.DEFINE_integer("seed", 0, "Seeds initialisation and input sampling.")
-flags.DEFINE_bool("mixed_precision", False, "mixed_float16 compute (GPUs), loss scaling.")
-flags.DEFINE_bool("jit_compile", False, "XLA-compile the forward and backward pass.")
+flags.DEFINE_float("momentum", _TRAIN.momentum, "SGD momentum.", lower_bound=0)
+flags.DEFINE_float("weight_decay", _TRAIN.weight_decay, "L2 weight decay of kernels.",
+                   lower_bound=0)
+flags.DEFINE_integer("seed", _TRAIN.seed, "Seeds initialisation and input sampling.")
+flags.DEFINE_bool("mixed_precision", _TRAIN.mixed_precision,
+                  "mixed_float16 compute (GPUs), loss scaling.")
+flags.DEFINE_bool("jit_compile", _TRAIN.jit_compile, "XLA-compile the forward and backward pass.")
+flags.DEFINE_float("max_loss", _TRAIN.max_loss, "A loss above this (or NaN) stops the run.")
+
+# Distribution, logging and checkpoints.
 flags.DEFINE_enum("distribution", "none", list(strategy_lib.DISTRIBUTIONS),
                   "none; mirrored (all local GPUs); multi_worker (cluster from TF_CONFIG).")
-flags.DEFINE_integer("log_every", 100, "Steps between console/TensorBoard logs.", lower_bound=1)
-flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.", lower_bound=1)
-flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.", lower_bound=1)
-flags.DEFINE_float("max_loss", 1e3, "A loss above this (or NaN) stops the run.")
+flags.DEFINE_integer("log_every", _TRAIN.log_every, "Steps between console/TensorBoard logs.",
+                     lower_bound=1)
+flags.DEFINE_integer("checkpoint_every", _TRAIN.checkpoint_every, "Steps between checkpoints.",
+                     lower_bound=1)
+flags.DEFINE_integer("keep_checkpoints", _TRAIN.keep_checkpoints, "Checkpoints kept.",
+                     lower_bound=1)
 flags.mark_flags_as_required(["stream", "records_dirs", "model_dir"])
 
 FLAGS = flags.FLAGS
@@ -92,7 +112,7 @@ def _fine_tuning(values):
 
 def _check_input(values):
   try:
-    data_config.InputConfig(stream=values["stream"] or "temporal",
+    data.InputConfig(stream=values["stream"] or "temporal",
                             stacking=values["stacking"], stack_length=values["stack_length"])
   except ValueError as e:
     raise flags.ValidationError(str(e)) from e
@@ -118,7 +138,7 @@ def _check_weights(values):
   if weights is not None and values["init_from"] is not None:
     raise flags.ValidationError("give --weights or --init_from, not both")
   if values["init_from"] is not None and not os.path.isfile(
-      os.path.join(values["init_from"], "run_spec.json")):
+      os.path.join(values["init_from"], model_dirs.SPEC_FILE)):
     raise flags.ValidationError(f"--init_from: {values['init_from']} is not a trained model_dir")
   if values["last_layer_only"] and not _fine_tuning(values):
     raise flags.ValidationError("--last_layer_only needs --weights or --init_from: a frozen "
@@ -187,70 +207,35 @@ def _effective_flags(start_note):
   return "\n".join(lines) + "\n"
 
 
-def _write_flags(model_dir, text):
-  from flow_tools import storage  # pylint: disable=import-outside-toplevel
-  storage.write_text(os.path.join(model_dir, "flags.txt"), text)
-  with open(os.path.join(model_dir, "flags_history.txt"), "a", encoding="utf-8") as f:
-    f.write(text + "\n")
+def _fields(dataclass, **values):
+  """`dataclass` from the flags named as its fields (`values` override)."""
+  return dataclass(**{f.name: values.get(f.name, FLAGS[f.name].value)
+                      for f in dataclasses.fields(dataclass)})
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  # Imported here so that --help and flag errors do not wait for TensorFlow.
-  # pylint: disable=import-outside-toplevel
-  from two_stream_tf import data
-  from two_stream_tf import model_dirs
-  from two_stream_tf import training
-  from two_stream_tf.data import selection
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # TensorFlow's per-save INFO lines drown progress
   data.configure_input_process()
   values = _flag_values()
   try:
+    # First: a multi-worker strategy must exist before any other TensorFlow op runs.
     strategy = training.make_strategy(FLAGS.distribution)
     spec = model_dirs.RunSpec(
-        stream=FLAGS.stream, heads=model_dirs.heads_of(FLAGS.records_dirs),
-        records_dirs=tuple(FLAGS.records_dirs), split=FLAGS.split, trunk=FLAGS.trunk,
-        crop_size=FLAGS.crop_size, stack_length=FLAGS.stack_length, stacking=FLAGS.stacking,
-        mean_subtraction=FLAGS.mean_subtraction,
-        dropout=builder.DEFAULT_DROPOUT[FLAGS.stream] if FLAGS.dropout is None else FLAGS.dropout)
-    input_config = spec.input_config(flip=FLAGS.flip, rgb_jitter=FLAGS.rgb_jitter,
-                                     sampling=FLAGS.sampling,
-                                     samples_per_visit=FLAGS.samples_per_visit)
-    selection.check_selection(selection.open_sources(list(spec.records_dirs)),
-                                   spec.split, "train")
-    model_dirs.check_resumable(FLAGS.model_dir, spec)
-    config = training.TrainConfig(
-        schedule=_schedule(values), batch_size=FLAGS.batch_size, momentum=FLAGS.momentum,
-        weight_decay=FLAGS.weight_decay, mixed_precision=FLAGS.mixed_precision,
-        jit_compile=FLAGS.jit_compile, seed=FLAGS.seed, log_every=FLAGS.log_every,
-        checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
-        max_loss=FLAGS.max_loss)
-    if training.strategy.is_chief(strategy):
-      model_dirs.save_spec(FLAGS.model_dir, spec)
-      _write_flags(FLAGS.model_dir, _effective_flags(f"python -m two_stream_tf.train, "
-                                                     f"{spec.stream} on {spec.head_names}"))
-
-    def build_model():
-      model = model_dirs.build(spec, FLAGS.weights,
-                            FLAGS.last_layer_only and FLAGS.weights is not None)
-      if FLAGS.init_from:
-        model_dirs.init_trunk_from(model, FLAGS.init_from)
-        model.get_layer("trunk").trainable = not FLAGS.last_layer_only
-      return model
-
-    def make_dataset(batch_size, seed):
-      if FLAGS.tf_data_service:
-        return data.service.distribute(data.training_dataset(
-            list(spec.records_dirs), spec.split, input_config, batch_size, None,
-            shuffle_buffer=FLAGS.shuffle_buffer), FLAGS.tf_data_service)
-      return data.training_dataset(list(spec.records_dirs), spec.split, input_config,
-                                   batch_size, seed, shuffle_buffer=FLAGS.shuffle_buffer,
-                                   deterministic=FLAGS.deterministic_input)
-
-    result = training.train(build_model, make_dataset, FLAGS.model_dir, config, spec.stream,
-                            strategy, hparams=values)
+        heads=model_dirs.heads_of(FLAGS.records_dirs), records_dirs=tuple(FLAGS.records_dirs),
+        split=FLAGS.split, input=_fields(data.InputConfig), trunk=FLAGS.trunk,
+        dropout=FLAGS.dropout)
+    result = training.train_stream(
+        FLAGS.model_dir, spec, _fields(training.TrainConfig, schedule=_schedule(values)),
+        augmentation=_fields(data.Augmentation), weights=FLAGS.weights,
+        init_from=FLAGS.init_from, last_layer_only=FLAGS.last_layer_only,
+        shuffle_buffer=FLAGS.shuffle_buffer, deterministic_input=FLAGS.deterministic_input,
+        tf_data_service=FLAGS.tf_data_service,
+        strategy=strategy, hparams=values,
+        flags_text=_effective_flags(f"python -m two_stream_tf.train, {FLAGS.stream} on "
+                                    f"{spec.head_names}"))
   except training.TrainingDiverged as e:
     print(f"error: training diverged: {e}", file=sys.stderr)
     sys.exit(EXIT_DIVERGED)

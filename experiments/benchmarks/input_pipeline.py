@@ -73,9 +73,10 @@ def _rate(iterator, batches, per_batch):
 def _pipeline(records_dir, stream, cores, batches, samples_per_visit):
   _, options = _pin(cores)
   from two_stream_tf import data  # pylint: disable=import-outside-toplevel
-  config = data.InputConfig(stream=stream, crop_size=CROP, stack_length=STACK,
-                            samples_per_visit=samples_per_visit)
-  dataset = data.training_dataset(records_dir, 1, config, BATCH).with_options(options)
+  config = data.InputConfig(stream=stream, crop_size=CROP, stack_length=STACK)
+  dataset = data.training_dataset(
+      records_dir, 1, config, BATCH,
+      augmentation=data.Augmentation(samples_per_visit=samples_per_visit)).with_options(options)
   return _rate(iter(dataset), batches, BATCH)
 
 

@@ -1,4 +1,5 @@
-"""Extraction on Apache Beam (DirectRunner): the local runner's records, failures and resume."""
+"""Extraction on Apache Beam (DirectRunner): the local runner's records and failures (resuming
+a killed run: test_extraction)."""
 
 import glob
 import os
@@ -72,22 +73,6 @@ def test_app_on_multi_process_direct_runner(broken_dataset, local_records, tmp_p
   for video_id in helpers.BROKEN:
     assert f"failed: {video_id}" in result.stdout
   helpers.assert_same_files(local_records, out)
-
-
-def test_beam_resumes_a_killed_local_run(synthetic_dir, tmp_path):
-  index = datasets.load_ucf101(os.path.join(synthetic_dir, "ucf101"))
-  args = helpers.killable_extraction_args(str(tmp_path), index.entries)
-  killed = str(tmp_path / "killed")
-  helpers.kill_extract_midway(args, killed)
-  finished = [f for f in helpers.tree_files(killed) if f.startswith("videos/")]
-  assert finished and not os.path.exists(os.path.join(killed, records.MANIFEST))
-  before = {f: os.path.getmtime(os.path.join(killed, f)) for f in finished}
-  resumed = helpers.run_extract([*args, f"--output_dir={killed}", "--runner=beam"])
-  assert resumed.returncode == 0, resumed.stderr[-3000:]
-  assert before == {f: os.path.getmtime(os.path.join(killed, f)) for f in finished}
-  reference = str(tmp_path / "reference")
-  assert helpers.run_extract([*args, f"--output_dir={reference}"]).returncode == 0
-  helpers.assert_same_files(reference, killed)
 
 
 def test_beam_flag_errors_are_one_line(tmp_path):

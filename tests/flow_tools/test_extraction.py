@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import cv2
 import numpy as np
@@ -212,9 +213,12 @@ def test_bad_flags_and_missing_files_give_one_line_errors(tmp_path):
 
 
 def test_resume_after_sigkill_gives_identical_output(ucf_index, tmp_path):
+  """One killed run, resumed by the local runner and (a copy of it) by the Beam runner."""
   args = helpers.killable_extraction_args(str(tmp_path), ucf_index.entries)
   killed = str(tmp_path / "killed")
   helpers.kill_extract_midway(args, killed)
+  killed_for_beam = str(tmp_path / "killed_for_beam")
+  shutil.copytree(killed, killed_for_beam)
   assert not os.path.exists(os.path.join(killed, records.MANIFEST)), "finished before the kill"
   # No partial file is visible where readers look: work in progress is in .incomplete/.
   left = helpers.tree_files(killed)
@@ -230,3 +234,7 @@ def test_resume_after_sigkill_gives_identical_output(ucf_index, tmp_path):
   assert helpers.run_extract([*args, f"--output_dir={reference}"]).returncode == 0
   assert len(helpers.tree_files(reference)) == 2 * 16 + 1  # rgb and flow of 16 videos, manifest
   helpers.assert_same_files(reference, killed)
+  resumed = helpers.run_extract([*args, f"--output_dir={killed_for_beam}", "--runner=beam"])
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert before == {f: os.path.getmtime(os.path.join(killed_for_beam, f)) for f in finished}
+  helpers.assert_same_files(reference, killed_for_beam)

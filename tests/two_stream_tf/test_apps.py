@@ -47,6 +47,7 @@ def _flagfile(tmp_path, records_dirs, **overrides):
 
 
 def test_kill_9_then_rerun_resumes_and_later_flags_override_the_flagfile(records_dirs, tmp_path):
+  """Also: a resume with other model flags is refused; evaluate needs a model_dir."""
   flagfile = _flagfile(tmp_path, records_dirs)
   model_dir = str(tmp_path / "model")
   args = [f"--flagfile={flagfile}", f"--model_dir={model_dir}", "--train_steps=24"]
@@ -85,6 +86,12 @@ def test_kill_9_then_rerun_resumes_and_later_flags_override_the_flagfile(records
     assert f"| {head} |" in out
   assert os.listdir(os.path.join(model_dir, "eval_test"))
 
+  # Resuming into this model_dir with other model flags is refused, naming the difference.
+  code, _, err = _run("train", *args, "--stack_length=4")
+  assert code == 1 and "--stack_length=2 there, 4 now" in err.strip().splitlines()[-1]
+  code, _, err = _run("evaluate", f"--model_dir={tmp_path / 'nothing'}")
+  assert code == 1 and "no run_spec.json" in err
+
 
 @pytest.mark.parametrize("args, message", [
     (["--stacking=bidirectional", "--stack_length=3"], "even stack_length"),
@@ -115,17 +122,6 @@ def test_records_of_the_old_format_are_refused_with_how_to_make_new_ones(tmp_pat
   assert not model_dir.exists()
 
 
-def test_resuming_with_other_model_flags_names_the_difference(records_dirs, tmp_path):
-  model_dir = tmp_path / "model"
-  flagfile = _flagfile(tmp_path, records_dirs, train_steps=2)
-  assert _run("train", f"--flagfile={flagfile}", f"--model_dir={model_dir}")[0] == 0
-  code, _, err = _run("train", f"--flagfile={flagfile}", f"--model_dir={model_dir}",
-                      "--stack_length=4")
-  assert code == 1 and "--stack_length=2 there, 4 now" in err.strip().splitlines()[-1]
-  code, _, err = _run("evaluate", f"--model_dir={tmp_path / 'nothing'}")
-  assert code == 1 and "no run_spec.json" in err
-
-
 _MIRRORED = textwrap.dedent("""
     import json, sys
     import keras, numpy as np, tensorflow as tf
@@ -134,9 +130,9 @@ _MIRRORED = textwrap.dedent("""
     from two_stream_tf import data, model_dirs, training
 
     dirs = sys.argv[1:3]
-    spec = model_dirs.RunSpec("temporal", model_dirs.heads_of(dirs), tuple(dirs), 1, crop_size=48,
-                            stack_length=2, dropout=0.0)
-    x, labels, weights = next(iter(data.training_dataset(dirs, 1, spec.input_config(), 16)))
+    spec = model_dirs.RunSpec(model_dirs.heads_of(dirs), tuple(dirs), 1, data.InputConfig(
+        stream="temporal", crop_size=48, stack_length=2), dropout=0.0)
+    x, labels, weights = next(iter(data.training_dataset(dirs, 1, spec.input, 16)))
     # Replica 0 gets the first 8 samples, replica 1 the last 8: give them different head mixes.
     order = tf.argsort(weights["ucf101"], direction="DESCENDING", stable=True)
     x, labels, weights = [tf.nest.map_structure(lambda t: tf.gather(t, order), s)

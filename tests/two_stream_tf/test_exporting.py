@@ -48,8 +48,8 @@ def streams(records_dirs, tmp_path_factory):
   dirs = (records_dirs["ucf101"], records_dirs["hmdb51"])
   out = {}
   for stream in ("spatial", "temporal"):
-    spec = model_dirs.RunSpec(stream, model_dirs.heads_of(dirs), dirs, 1, crop_size=CROP,
-                            stack_length=STACK, dropout=0.0)
+    spec = model_dirs.RunSpec(model_dirs.heads_of(dirs), dirs, 1, data.InputConfig(
+        stream=stream, crop_size=CROP, stack_length=STACK), dropout=0.0)
     out[stream] = str(root / stream)
     model_dirs.save_spec(out[stream], spec)
     training.train(_build(spec), _fixed_batch_dataset(spec), out[stream], _config(2), stream)
@@ -75,7 +75,7 @@ def test_fresh_process_export_equals_python_fusion(streams, records_dirs, tmp_pa
   video = records.load_video(records_dirs["ucf101"], video_id)
   raw_flow = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=STACK,
                               mean_subtraction=False)
-  rgb = reference.views(video, spatial_spec.input_config()).astype(np.float32)
+  rgb = reference.views(video, spatial_spec.input).astype(np.float32)
   flow = reference.views(video, raw_flow).astype(np.float32)
   views_path = str(tmp_path / "views.npz")
   np.savez(views_path, rgb=rgb, flow=flow)
@@ -87,7 +87,7 @@ def test_fresh_process_export_equals_python_fusion(streams, records_dirs, tmp_pa
 
   # Python: each stream on its views (mean subtraction done here, by the reference), averaged
   # over the 250 views, then fused.
-  mean_subtracted = reference.views(video, temporal_spec.input_config()).astype(np.float32)
+  mean_subtracted = reference.views(video, temporal_spec.input).astype(np.float32)
   s = {k: v.mean(axis=0) for k, v in spatial.predict(rgb, batch_size=50, verbose=0).items()}
   t = {k: v.mean(axis=0) for k, v in temporal.predict(mean_subtracted, batch_size=50,
                                                       verbose=0).items()}
@@ -181,12 +181,13 @@ def test_predict_with_briefly_trained_streams_returns_the_true_class(tmp_path):
                                 num_workers=1, progress=False).failures
   specs, models = {}, {}
   for stream, learning_rate in (("spatial", 1e-3), ("temporal", 1e-2)):
-    spec = model_dirs.RunSpec(stream, model_dirs.heads_of([records_dir]), (records_dir,), 1,
-                            crop_size=CROP, stack_length=STACK, dropout=0.0)
+    spec = model_dirs.RunSpec(model_dirs.heads_of([records_dir]), (records_dir,), 1,
+                              data.InputConfig(stream=stream, crop_size=CROP,
+                                               stack_length=STACK), dropout=0.0)
     model_dir = str(tmp_path / stream)
     model_dirs.save_spec(model_dir, spec)
     training.train(_build(spec), lambda batch, seed, spec=spec: data.training_dataset(
-        [records_dir], 1, spec.input_config(), batch, seed=seed, deterministic=True),
+        [records_dir], 1, spec.input, batch, seed=seed, deterministic=True),
                    model_dir, _config(60, schedule=training.Schedule(learning_rate, (), 0.1, 60)),
                    stream)
     models[stream], specs[stream], _ = model_dirs.load(model_dir)

@@ -23,14 +23,15 @@ CROP, STACK = 48, 2  # the records are 64 x 48; CNN-M-2048 needs at least 48
 
 def _spec(records_dirs, stream="temporal"):
   dirs = (records_dirs["ucf101"], records_dirs["hmdb51"])
-  return model_dirs.RunSpec(stream=stream, heads=model_dirs.heads_of(dirs), records_dirs=dirs,
-                          split=1, crop_size=CROP, stack_length=STACK, dropout=0.0)
+  return model_dirs.RunSpec(heads=model_dirs.heads_of(dirs), records_dirs=dirs, split=1,
+                            input=data.InputConfig(stream=stream, crop_size=CROP,
+                                                   stack_length=STACK), dropout=0.0)
 
 
 def _fixed_batch_dataset(spec, size=16):
   """One real training batch, repeated: a learnable problem for a few steps."""
   x, labels, weights = next(iter(data.training_dataset(
-      list(spec.records_dirs), spec.split, spec.input_config(), size, seed=3,
+      list(spec.records_dirs), spec.split, spec.input, size, seed=3,
       deterministic=True)))
   return lambda batch_size, seed: tf.data.Dataset.from_tensors((x, labels, weights)).repeat()
 
@@ -121,7 +122,7 @@ def test_the_same_seed_trains_the_same_weights(records_dirs, tmp_path):
 
   def weights_after_training(name, seed):
     def make_dataset(batch_size, data_seed):
-      return data.training_dataset(list(spec.records_dirs), spec.split, spec.input_config(),
+      return data.training_dataset(list(spec.records_dirs), spec.split, spec.input,
                                    batch_size, seed=data_seed, deterministic=True,
                                    shuffle_buffer=16)
     result = training.train(lambda: model_dirs.build(spec), make_dataset, str(tmp_path / name),
@@ -165,7 +166,7 @@ def test_evaluation_scores_are_the_models_outputs_averaged_over_250_views(record
     index = 2 if head == "ucf101" else 5
     video = records.load_video(spec.records_dirs[spec.head_names.index(head)],
                                scores.video_ids[index])
-    views = reference.views(video, spec.input_config())
+    views = reference.views(video, spec.input)
     assert len(views) == 250
     expected = np.mean(model.predict(views, batch_size=50, verbose=0)[head], axis=0)
     np.testing.assert_allclose(scores.scores[index], expected, atol=1e-5)
@@ -199,21 +200,22 @@ def test_mixed_precision_and_xla_steps_train(records_dirs, tmp_path):
 
 def test_init_from_copies_a_trained_trunk_and_not_the_heads(records_dirs, tmp_path):
   """Table 2's HMDB-51 network fine-tuned from a UCF-101 one."""
-  ucf = model_dirs.RunSpec("temporal", model_dirs.heads_of([records_dirs["ucf101"]]),
-                         (records_dirs["ucf101"],), 1, crop_size=CROP, stack_length=STACK)
+  temporal = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=STACK)
+  ucf = model_dirs.RunSpec(model_dirs.heads_of([records_dirs["ucf101"]]),
+                           (records_dirs["ucf101"],), 1, temporal)
   source_dir = str(tmp_path / "ucf101")
   model_dirs.save_spec(source_dir, ucf)
   training.train(_build(ucf), _fixed_batch_dataset(ucf), source_dir, _config(1), "temporal")
   source, _, _ = model_dirs.load(source_dir)
-  hmdb = model_dirs.RunSpec("temporal", model_dirs.heads_of([records_dirs["hmdb51"]]),
-                          (records_dirs["hmdb51"],), 1, crop_size=CROP, stack_length=STACK)
+  hmdb = model_dirs.RunSpec(model_dirs.heads_of([records_dirs["hmdb51"]]),
+                            (records_dirs["hmdb51"],), 1, temporal)
   target = model_dirs.init_trunk_from(model_dirs.build(hmdb), source_dir)
   for got, want in zip(target.get_layer("trunk").get_weights(),
                        source.get_layer("trunk").get_weights()):
     np.testing.assert_array_equal(got, want)
   assert target.get_layer("hmdb51_logits").kernel.shape[-1] == len(hmdb.heads[0][1])
-  other = model_dirs.RunSpec("temporal", hmdb.heads, hmdb.records_dirs, 1, crop_size=CROP,
-                           stack_length=STACK + 1)
+  other = model_dirs.RunSpec(hmdb.heads, hmdb.records_dirs, 1,
+                             dataclasses.replace(temporal, stack_length=STACK + 1))
   with pytest.raises(ValueError, match="does not fit this network"):
     model_dirs.init_trunk_from(model_dirs.build(other), source_dir)
 

@@ -82,9 +82,10 @@ def test_mean_subtraction_in_training(records_dirs):
 
 
 def test_rgb_samples_are_crops_of_frames(records_dirs):
-  config = data.InputConfig(stream="spatial", crop_size=CROP, rgb_jitter=False)
+  config = data.InputConfig(stream="spatial", crop_size=CROP)
   dataset = _expanded(data.training_dataset(records_dirs["hmdb51"], 1, config, batch_size=4,
-                                            seed=1))
+                                            seed=1,
+                                            augmentation=data.Augmentation(rgb_jitter=False)))
   cache, flips = {}, set()
   for x, labels, _ in dataset.unbatch().take(8):
     x, best = x.numpy(), (np.inf, None)
@@ -114,10 +115,10 @@ def test_rgb_jitter_is_alexnet_pca_lighting():
 
 
 def _dataset_shares(records, sampling, samples=960, samples_per_visit=1):
-  config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=1, sampling=sampling,
-                            samples_per_visit=samples_per_visit)
+  config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=1)
+  augmentation = data.Augmentation(sampling=sampling, samples_per_visit=samples_per_visit)
   dataset = data.training_dataset([records["ucf101"], records["hmdb51"]], 1, config,
-                                  batch_size=32, seed=5)
+                                  batch_size=32, seed=5, augmentation=augmentation)
   counts = collections.Counter()
   for _, labels, weights in dataset.unbatch().take(samples):
     w = {k: float(v) for k, v in weights.items()}
@@ -182,10 +183,11 @@ def test_records_on_a_remote_filesystem_give_the_same_batches(records_dirs):
 
 def test_samples_per_visit(records_dirs):
   def label_runs(samples_per_visit, sampling):
-    config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=1,
-                              sampling=sampling, samples_per_visit=samples_per_visit)
+    config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=1)
+    augmentation = data.Augmentation(sampling=sampling, samples_per_visit=samples_per_visit)
     dataset = data.training_dataset(records_dirs["hmdb51"], 1, config, batch_size=1,
-                                    shuffle_buffer=1, deterministic=True)  # no mixing
+                                    augmentation=augmentation, shuffle_buffer=1,
+                                    deterministic=True)  # no mixing
     labels = [int(l["hmdb51"][0]) for _, l, _ in dataset.take(120)]
     runs, length = [], 1
     for previous, label in zip(labels, labels[1:]):
@@ -200,7 +202,7 @@ def test_samples_per_visit(records_dirs):
   # ... and 1 with the paper's sampling, where videos of other classes come between.
   assert min(label_runs(1, "shuffle")[1:]) == 1
   with pytest.raises(ValueError, match="samples_per_visit"):
-    data.InputConfig(samples_per_visit=0)
+    data.Augmentation(samples_per_visit=0)
 
 
 def test_batches_are_uint8_expanded_on_the_device():

@@ -10,52 +10,39 @@ then a sample reads only the steps it uses and decodes only their crop window.
 import numpy as np
 import tensorflow as tf
 
+from two_stream_tf.data import config as data_config
 from two_stream_tf.data import decoding
 from two_stream_tf.data import packed
 from two_stream_tf.data import reading
+from two_stream_tf.data import sampling
 from two_stream_tf.data import selection
 from two_stream_tf.data import stacking
 
-# Random streams, one per purpose and batch of video visits.
-_VISITS, _POSITION, _Y, _X, _FLIP, _JITTER = range(1, 7)
 # Video visits planned at once: the choices are vectorised over them.
 _PLAN_BATCH = 256
 
 
-def _batch_seed(seed, purpose, index):
-  return tf.random.experimental.stateless_fold_in(
-      tf.stack([tf.cast(seed, tf.int64), tf.constant(purpose, tf.int64)]),
-      tf.cast(index, tf.int64))
-
-
-def _uniform_ints(seed, purpose, index, low, high):
-  """Uniform integers in [low, high] (int32 tensors of one shape), one per element."""
-  span = tf.cast(high - low + 1, tf.float64)
-  u = tf.random.stateless_uniform(tf.shape(span), _batch_seed(seed, purpose, index),
-                                  dtype=tf.float64)
-  return low + tf.cast(tf.floor(u * span), tf.int32)
-
-
-def _visit_counts(sources, selections, config, seed):
+def _visit_counts(sources, selections, augmentation, seed):
   """Index, videos -> how many samples each visit gives: on average `samples_per_visit`,
   times the video's class-balanced weight with balanced sampling; None if always 1."""
-  if config.sampling != "balanced" and config.samples_per_visit == 1:
+  if augmentation.sampling != "balanced" and augmentation.samples_per_visit == 1:
     return None
   weights = selection.balanced_weights(sources, selections)
-  if config.sampling == "shuffle":
+  if augmentation.sampling == "shuffle":
     weights = [np.ones_like(w) for w in weights]
-  weights = [w * config.samples_per_visit for w in weights]
+  weights = [w * augmentation.samples_per_visit for w in weights]
   offsets = tf.constant(np.cumsum([0] + [len(w) for w in weights[:-1]]), tf.int32)
   table = tf.constant(np.concatenate(weights))
 
   def count(index, videos):
     weight = tf.gather(table, tf.gather(offsets, videos["head"]) + videos["label"])
-    u = tf.random.stateless_uniform(tf.shape(weight), _batch_seed(seed, _VISITS, index))
+    u = tf.random.stateless_uniform(tf.shape(weight),
+                                    sampling.batch_seed(seed, sampling.VISITS, index))
     return tf.cast(tf.floor(weight), tf.int32) + tf.cast(u < weight % 1.0, tf.int32)
   return count
 
 
-def _plan(config, count, seed):
+def _plan(config, augmentation, count, seed):
   """Index, a batch of video visits -> one sample's choices per sample they give: the
   video, a position (frame or stack start), crop window, flip and jitter."""
   size = config.crop_size
@@ -64,20 +51,20 @@ def _plan(config, count, seed):
     if count is not None:
       repeats = count(index, videos)
       videos = {k: tf.repeat(v, repeats, axis=0) for k, v in videos.items()}
-    first, last = reading.position_range(videos, config)
-    y = _uniform_ints(seed, _Y, index, 0, videos["height"] - size)
-    x = _uniform_ints(seed, _X, index, 0, videos["width"] - size)
-    flip = tf.random.stateless_uniform(tf.shape(y), _batch_seed(seed, _FLIP, index)) < 0.5
+    y = sampling.uniform_ints(seed, sampling.CROP_Y, index, 0, videos["height"] - size)
+    x = sampling.uniform_ints(seed, sampling.CROP_X, index, 0, videos["width"] - size)
+    flip = tf.random.stateless_uniform(
+        tf.shape(y), sampling.batch_seed(seed, sampling.FLIP, index)) < 0.5
     samples = {
         "video": videos,
-        "position": _uniform_ints(seed, _POSITION, index, first, last),
+        "position": sampling.positions(videos, config, seed=seed, index=index),
         "window": tf.stack([y, x, tf.fill(tf.shape(y), size), tf.fill(tf.shape(y), size)], 1),
-        "flip": tf.logical_and(config.flip, flip),
+        "flip": tf.logical_and(augmentation.flip, flip),
     }
     if config.stream == "spatial":
       samples["jitter"] = tf.random.stateless_normal(
-          tf.concat([tf.shape(y), [3]], 0), _batch_seed(seed, _JITTER, index),
-          stddev=packed.JITTER_STDDEV) * float(config.rgb_jitter)
+          tf.concat([tf.shape(y), [3]], 0), sampling.batch_seed(seed, sampling.JITTER, index),
+          stddev=packed.JITTER_STDDEV) * float(augmentation.rgb_jitter)
     return samples
   return plan
 
@@ -110,17 +97,18 @@ def _decode(config, head_names):
   return decode
 
 
-def training_dataset(records_dirs, split, config, batch_size, seed=0, subset="train",
-                     shuffle_buffer=1024, deterministic=False):
+def training_dataset(records_dirs, split, config, batch_size, seed=0, *, augmentation=None,
+                     subset="train", shuffle_buffer=1024, deterministic=False):
   """Endless batches for `model.fit`: (inputs, {head: label}, {head: 0/1 weight}).
 
   Args:
     records_dirs: one records directory per dataset (head order), or one path.
     split: 1-based split number.
-    config: an `InputConfig`.
+    config: an `InputConfig`: what the network sees.
     batch_size: samples per batch.
     seed: seeds video order and every random choice; None draws a seed from the clock
       of the machine that iterates the dataset (each tf.data service worker its own).
+    augmentation: an `Augmentation` (None: the paper's).
     subset: which videos of the split to sample: 'train' (or 'test', for diagnostics).
     shuffle_buffer: samples mixed after their choice, before reading (small: a few numbers
       and paths each).
@@ -134,12 +122,13 @@ def training_dataset(records_dirs, split, config, batch_size, seed=0, subset="tr
   """
   if seed is None and deterministic:
     raise ValueError("deterministic input needs a seed")
+  augmentation = augmentation or data_config.Augmentation()
   sources = selection.open_sources(records_dirs)
   selections = selection.check_selection(sources, split, subset)
 
   def batches(seed):
-    return _batches(sources, selections, config, batch_size, seed, shuffle_buffer,
-                    deterministic)
+    return _batches(sources, selections, config, augmentation, batch_size, seed,
+                    shuffle_buffer, deterministic)
   if seed is None:
     # Evaluated where the dataset runs, not where it is built: the graph's own random ops
     # are seeded alike on every worker, which would make their streams identical.
@@ -152,15 +141,16 @@ def training_dataset(records_dirs, split, config, batch_size, seed=0, subset="tr
   return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
-def _batches(sources, selections, config, batch_size, seed, shuffle_buffer, deterministic):
+def _batches(sources, selections, config, augmentation, batch_size, seed, shuffle_buffer,
+             deterministic):
   head_names = [s.dataset for s in sources]
   # Shuffles take a Python seed only; a clock seed (a tensor) seeds the per-sample choices.
   order_seed = seed if isinstance(seed, int) else None
   table = reading.video_table(sources, selections, config)
-  count = _visit_counts(sources, selections, config, seed)
+  count = _visit_counts(sources, selections, augmentation, seed)
   return (reading.selected_videos(table, endless=True, seed=order_seed)
           .batch(_PLAN_BATCH).enumerate()
-          .map(_plan(config, count, seed)).unbatch()
+          .map(_plan(config, augmentation, count, seed)).unbatch()
           .shuffle(shuffle_buffer, seed=order_seed)
           .map(_decode(config, head_names), num_parallel_calls=tf.data.AUTOTUNE,
                deterministic=deterministic)

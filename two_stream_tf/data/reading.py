@@ -138,13 +138,6 @@ def stack_jpegs(video, config, position):
   return {"jpegs": jpegs, "lo": lo, "hi": hi}
 
 
-def position_range(video, config):
-  """(first, last) valid frame (spatial) or stack start (temporal) of `video`."""
-  if config.stream == "spatial":
-    return tf.constant(0), video["frames"] - 1
-  return stacking.start_range(config.stacking, config.stack_length, video["fields"])
-
-
 def head_targets(head, label, head_names):
   """Per head: the label (0 for other datasets' samples) and a 0/1 sample weight."""
   label = tf.cast(label, tf.int32)

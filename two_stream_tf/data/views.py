@@ -17,6 +17,7 @@ import tensorflow as tf
 from two_stream_tf import streams
 from two_stream_tf.data import decoding
 from two_stream_tf.data import reading
+from two_stream_tf.data import sampling
 from two_stream_tf.data import selection
 from two_stream_tf.data import stacking
 
@@ -27,17 +28,10 @@ def crop_corners(height, width, size):
   return [(0, 0), (0, right), (bottom, 0), (bottom, right), (bottom // 2, right // 2)]
 
 
-def positions(first, last, count):
-  """`count` equally spaced integers from `first` to `last` (tensors), rounded."""
-  steps = tf.cast(tf.range(count), tf.float64) / max(count - 1, 1)
-  span = tf.cast(last - first, tf.float64)
-  return first + tf.cast(tf.round(steps * span), tf.int32)
-
-
 def _position_sample(config, num_positions):
   def sample(video, position):
-    first, last = reading.position_range(video, config)
-    return {"video": video, "position": positions(first, last, num_positions)[position]}
+    return {"video": video,
+            "position": sampling.positions(video, config, count=num_positions)[position]}
   return sample
 
 

@@ -1,5 +1,6 @@
 """Two-stream networks: CNN-M-2048 and keras.applications trunks with multi-task heads."""
 
+from two_stream_tf.models.builder import DEFAULT_DROPOUT
 from two_stream_tf.models.builder import build_model
 from two_stream_tf.models.builder import TRUNKS
 from two_stream_tf.models.weights import WeightsError

@@ -116,13 +116,33 @@ def _step_function(model, optimizer, strategy, config, heads):
   return step_values
 
 
-def _interval_metrics(sums, steps, heads):
-  metrics = {"loss/total": sums["total"] / steps, "loss/weight_decay": sums["weight_decay"] / steps}
-  for head in heads:
-    weight = sums[f"{head}/weight"]
-    metrics[f"loss/{head}"] = sums[f"{head}/cross_entropy"] / weight if weight else 0.0
-    metrics[f"accuracy/{head}"] = sums[f"{head}/hits"] / weight if weight else 0.0
-  return metrics
+class _Interval:
+  """Statistics of the steps since the last log line: sums, step count and start time."""
+
+  def __init__(self, heads):
+    self.heads = heads
+    self._restart()
+
+  def _restart(self):
+    self.sums, self.steps, self.start = {}, 0, time.time()
+
+  def add(self, values):
+    self.sums = {k: self.sums.get(k, 0.0) + v for k, v in values.items()}
+    self.steps += 1
+
+  def close(self, learning_rate, batch_size):
+    """The interval's mean losses, accuracies, rate and throughput; starts the next one."""
+    sums, steps = self.sums, self.steps
+    metrics = {"loss/total": sums["total"] / steps,
+               "loss/weight_decay": sums["weight_decay"] / steps}
+    for head in self.heads:
+      weight = sums[f"{head}/weight"]
+      metrics[f"loss/{head}"] = sums[f"{head}/cross_entropy"] / weight if weight else 0.0
+      metrics[f"accuracy/{head}"] = sums[f"{head}/hits"] / weight if weight else 0.0
+    metrics["learning_rate"] = learning_rate
+    metrics["examples_per_second"] = steps * batch_size / max(time.time() - self.start, 1e-9)
+    self._restart()
+    return metrics
 
 
 def _console_line(step, total_steps, metrics, heads):
@@ -131,6 +151,20 @@ def _console_line(step, total_steps, metrics, heads):
             for h in heads]
   parts += [f"lr {metrics['learning_rate']:g}", f"{metrics['examples_per_second']:.1f} ex/s"]
   return "  ".join(parts)
+
+
+def _distributed_iterator(strategy, make_dataset, config, start_step):
+  def dataset_fn(context):
+    return make_dataset(context.get_per_replica_batch_size(config.batch_size),
+                        data_seed(config.seed, start_step, context.input_pipeline_id))
+  return iter(strategy.distribute_datasets_from_function(dataset_fn))
+
+
+def _check_loss(values, step, config, saved):
+  if not np.isfinite(values["total"]) or values["total"] > config.max_loss:
+    raise TrainingDiverged(
+        f"loss {values['total']:.4g} at step {step} (limit {config.max_loss:g}): "
+        f"stopped; the last good checkpoint is {saved or 'none'} (try a lower learning rate)")
 
 
 def train(build_model, make_dataset, model_dir, config, stream, strategy=None, hparams=None,
@@ -181,17 +215,13 @@ def train(build_model, make_dataset, model_dir, config, stream, strategy=None, h
   say(f"{'resumed from ' + restored if restored else 'training from scratch'} at step {start} "
       f"of {total_steps}, {strategy_lib.task_description(strategy)}")
 
-  def dataset_fn(context):
-    return make_dataset(context.get_per_replica_batch_size(config.batch_size),
-                        data_seed(config.seed, start, context.input_pipeline_id))
-  iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
+  iterator = _distributed_iterator(strategy, make_dataset, config, start)
   train_step = _step_function(model, optimizer, strategy, config, heads)
 
   writer = (tf.summary.create_file_writer(os.path.join(model_dir, "train")) if chief
             else tf.summary.create_noop_writer())
   started = time.time()
-  interval_start, sums, interval_steps = time.time(), {}, 0
-  metrics, saved = {}, restored
+  interval, metrics, saved = _Interval(heads), {}, restored
   with writer.as_default():
     if hparams:
       summaries.write_hparams(hparams)
@@ -203,23 +233,15 @@ def train(build_model, make_dataset, model_dir, config, stream, strategy=None, h
                                packed.to_network_input(local_inputs), step_value)
       values = train_step(batch)
       step.assign(step_value)
-      if not np.isfinite(values["total"]) or values["total"] > config.max_loss:
-        raise TrainingDiverged(
-            f"loss {values['total']:.4g} at step {step_value} (limit {config.max_loss:g}): "
-            f"stopped; the last good checkpoint is {saved or 'none'} (try a lower learning rate)")
-      sums = {k: sums.get(k, 0.0) + v for k, v in values.items()}
-      interval_steps += 1
+      _check_loss(values, step_value, config, saved)
+      interval.add(values)
       last = step_value == total_steps
       if step_value % config.log_every == 0 or last:
-        seconds = time.time() - interval_start
-        metrics = _interval_metrics(sums, interval_steps, heads)
-        metrics["learning_rate"] = config.schedule.rate_at(step_value - 1)
-        metrics["examples_per_second"] = interval_steps * config.batch_size / max(seconds, 1e-9)
+        metrics = interval.close(config.schedule.rate_at(step_value - 1), config.batch_size)
         for name, value in metrics.items():
           tf.summary.scalar(name, value, step=step_value)
         writer.flush()
         say(_console_line(step_value, total_steps, metrics, heads))
-        interval_start, sums, interval_steps = time.time(), {}, 0
       if step_value % config.checkpoint_every == 0 or last:
         saved = manager.save(checkpoint_number=step_value)
   if not chief:

@@ -1,0 +1,55 @@
+"""Where a sample sits in its video: the frame (spatial) or stack start (temporal) it reads.
+
+One function for both protocols, as the paper has them: training picks a position at
+random, uniformly over the video's valid range; the test views take positions equally
+spaced from the first valid one to the last. Random draws are stateless: the same
+(seed, purpose, batch index) gives the same numbers on every run and machine.
+"""
+
+import tensorflow as tf
+
+from two_stream_tf.data import stacking
+
+# Random streams, one per purpose (and batch of video visits).
+VISITS, POSITION, CROP_Y, CROP_X, FLIP, JITTER = range(1, 7)
+
+
+def position_range(videos, config):
+  """(first, last) valid frame (spatial) or stack start (temporal) of `videos`."""
+  if config.stream == "spatial":
+    return tf.constant(0), videos["frames"] - 1
+  return stacking.start_range(config.stacking, config.stack_length, videos["fields"])
+
+
+def batch_seed(seed, purpose, index):
+  """The stateless seed of one purpose's draws for batch `index`."""
+  return tf.random.experimental.stateless_fold_in(
+      tf.stack([tf.cast(seed, tf.int64), tf.constant(purpose, tf.int64)]),
+      tf.cast(index, tf.int64))
+
+
+def uniform_ints(seed, purpose, index, low, high):
+  """Uniform integers in [low, high] (int32 tensors of one shape), one per element."""
+  span = tf.cast(high - low + 1, tf.float64)
+  u = tf.random.stateless_uniform(tf.shape(span), batch_seed(seed, purpose, index),
+                                  dtype=tf.float64)
+  return low + tf.cast(tf.floor(u * span), tf.int32)
+
+
+def positions(videos, config, *, count=None, seed=None, index=None):
+  """The positions samples of `videos` read.
+
+  Args:
+    videos: columns of `reading.selected_videos` (one video, or a batch of them).
+    config: the `InputConfig`.
+    count: test: `count` positions equally spaced from first to last, rounded (a
+      [count] tensor for one video).
+    seed, index: training (no `count`): one position per video, uniform over its range,
+      from the random stream of (seed, batch `index`).
+  """
+  first, last = position_range(videos, config)
+  if count is None:
+    return uniform_ints(seed, POSITION, index, first, last)
+  steps = tf.cast(tf.range(count), tf.float64) / max(count - 1, 1)
+  span = tf.cast(last - first, tf.float64)
+  return first + tf.cast(tf.round(steps * span), tf.int32)

@@ -1,0 +1,65 @@
+"""A training run of one stream in a model_dir: checks, the run spec, then the loop."""
+
+from two_stream_tf import data
+from two_stream_tf import model_dirs
+from two_stream_tf.data import selection
+from two_stream_tf.training import loop
+from two_stream_tf.training import strategy as strategy_lib
+
+
+def _model_builder(spec, weights, init_from, last_layer_only):
+  def build():
+    model = model_dirs.build(spec, weights,
+                             train_last_layer_only=last_layer_only and weights is not None)
+    if init_from:
+      model_dirs.init_trunk_from(model, init_from)
+      model.get_layer("trunk").trainable = not last_layer_only
+    return model
+  return build
+
+
+def _dataset_maker(spec, augmentation, shuffle_buffer, deterministic, tf_data_service):
+  def make(batch_size, seed):
+    if tf_data_service:
+      return data.service.distribute(data.training_dataset(
+          list(spec.records_dirs), spec.split, spec.input, batch_size, None,
+          augmentation=augmentation, shuffle_buffer=shuffle_buffer), tf_data_service)
+    return data.training_dataset(list(spec.records_dirs), spec.split, spec.input, batch_size,
+                                 seed, augmentation=augmentation, shuffle_buffer=shuffle_buffer,
+                                 deterministic=deterministic)
+  return make
+
+
+def train_stream(model_dir, spec, config, *, augmentation=None, weights=None, init_from=None,
+                 last_layer_only=False, shuffle_buffer=1024, deterministic_input=False,
+                 tf_data_service=None, strategy=None, hparams=None, flags_text=None):
+  """Trains the stream `spec` describes in `model_dir`, resuming what is there.
+
+  Args:
+    model_dir: checkpoints, TensorBoard logs, the run spec and flags.
+    spec: a `model_dirs.RunSpec`; a model_dir holding another run is refused.
+    config: a `loop.TrainConfig`.
+    augmentation: a `data.Augmentation` (None: the paper's).
+    weights: pre-trained trunk ('imagenet' or a weights file), or None.
+    init_from: a model_dir whose trunk initialises this one, or None.
+    last_layer_only: train the heads only (with `weights` or `init_from`).
+    shuffle_buffer, deterministic_input: as `data.training_dataset`.
+    tf_data_service: grpc://HOST:PORT of a tf.data service dispatcher, or None.
+    strategy: a `tf.distribute.Strategy` (default: the current one).
+    hparams: {name: value} for TensorBoard's HParams tab.
+    flags_text: the app's effective flags, saved in `model_dir` (None: not saved).
+  Returns:
+    A `loop.TrainResult`.
+  """
+  selection.check_selection(selection.open_sources(list(spec.records_dirs)), spec.split,
+                            "train")
+  model_dirs.check_resumable(model_dir, spec)
+  strategy = strategy or strategy_lib.make_strategy("none")
+  if strategy_lib.is_chief(strategy):
+    model_dirs.save_spec(model_dir, spec)
+    if flags_text is not None:
+      model_dirs.save_flags(model_dir, flags_text)
+  return loop.train(_model_builder(spec, weights, init_from, last_layer_only),
+                    _dataset_maker(spec, augmentation, shuffle_buffer, deterministic_input,
+                                   tf_data_service),
+                    model_dir, config, spec.stream, strategy, hparams=hparams)
