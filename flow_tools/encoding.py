@@ -6,6 +6,7 @@ import TensorFlow.
 """
 
 import dataclasses
+import os
 import time
 
 import cv2
@@ -149,7 +150,8 @@ def encode_video(source, config, compute_flow):
 
 
 def encode_or_explain(source, config, compute_flow):
-  """(`EncodedVideo`, None), or (None, why the video cannot be used): never raises for a bad video."""
+  """(`EncodedVideo`, None), or (None, why the video cannot be used): never raises for a bad
+  video."""
   try:
     return encode_video(source, config, compute_flow), None
   except video.VideoError as error:
@@ -172,21 +174,28 @@ def configure_worker_process():
   process_memory.keep_freed_memory(*process_memory.EXTRACTION_WORKER)
 
 
-# Worker processes of flow_tools.extraction: one flow function per process.
+# Worker processes of flow_tools.extraction: one flow function per process, and the file
+# where each notes the video it is on (so that a worker that dies can be named).
 _worker_flow = None
+_worker_note = None
 
 
-def init_worker(algorithm):
-  """Pool initializer: `configure_worker_process`, and the flow function."""
-  global _worker_flow
+def init_worker(algorithm, notes_dir=None):
+  """Pool initializer: `configure_worker_process`, the flow function, and (with
+  `notes_dir`) a file `notes_dir/<pid>` that holds the key of the task under way."""
+  global _worker_flow, _worker_note
   configure_worker_process()
   _worker_flow = flow_lib.create(algorithm)
+  _worker_note = os.path.join(notes_dir, str(os.getpid())) if notes_dir else None
 
 
 def encode_task(task):
   """(key, source, config) -> (key, EncodedVideo or None, failure reason or None, seconds
   the task took in the worker)."""
   key, source, config = task
+  if _worker_note:
+    with open(_worker_note, "w", encoding="utf-8") as f:
+      f.write(key)
   start = time.perf_counter()
   encoded, reason = encode_or_explain(source, config, _worker_flow)
   return key, encoded, reason, time.perf_counter() - start

@@ -13,7 +13,7 @@ import dataclasses
 import itertools
 import multiprocessing
 import os
-import queue
+import tempfile
 import time
 
 import tqdm
@@ -215,23 +215,34 @@ def file_sources(index):
   return lambda video_ids: ((v, paths[v]) for v in video_ids)
 
 
-def _unordered_results(pool, function, tasks, limit):
-  """Like `pool.imap_unordered`, but takes the next task from `tasks` only while fewer
+def _unordered_results(executor, function, tasks, limit):
+  """`function`'s results on `tasks` as they finish, taking the next task only while fewer
   than `limit` are in flight: a source that yields decoded videos is not read ahead."""
-  results = queue.SimpleQueue()
-  in_flight = 0
+  in_flight = set()
   tasks = iter(tasks)
   while True:
-    for task in itertools.islice(tasks, limit - in_flight):
-      pool.apply_async(function, (task,), callback=results.put, error_callback=results.put)
-      in_flight += 1
+    for task in itertools.islice(tasks, limit - len(in_flight)):
+      in_flight.add(executor.submit(function, task))
     if not in_flight:
       return
-    result = results.get()
-    in_flight -= 1
-    if isinstance(result, BaseException):
-      raise result
-    yield result
+    done, in_flight = concurrent.futures.wait(in_flight,
+                                              return_when=concurrent.futures.FIRST_COMPLETED)
+    for future in done:
+      yield future.result()
+
+
+def _dead_worker_error(notes_dir, finished):
+  """What to tell when a worker process died: the videos that were being encoded."""
+  under_way = set()
+  for name in os.listdir(notes_dir):
+    with open(os.path.join(notes_dir, name), encoding="utf-8") as f:
+      under_way.add(f.read())
+  under_way = sorted(under_way - set(finished))
+  return ExtractionError(
+      f"a worker process died (killed, out of memory, or a crash in a decoder) while "
+      f"encoding {' or '.join(repr(v) for v in under_way) or 'a video'}; the "
+      f"{len(finished)} videos this run finished are kept: rerun to resume "
+      "(a video that kills its worker again can be left out of the split files)")
 
 
 def extract(index, output_dir, config, num_workers=2, progress=True, read_videos=None):
@@ -270,21 +281,27 @@ def extract(index, output_dir, config, num_workers=2, progress=True, read_videos
     read_videos = read_videos or file_sources(index)
     tasks = ((v, source, config) for v, source in read_videos(to_encode))
     context = multiprocessing.get_context("spawn")
-    with context.Pool(num_workers, initializer=encoding.init_worker,
-                      initargs=(config.algorithm,)) as pool:
-      for video_id, encoded, reason, seconds in _unordered_results(
-          pool, encoding.encode_task, tasks, 2 * num_workers):
-        worker_seconds += seconds
-        if encoded is None:
-          layout.save_failure(video_id, reason)
-          facts[video_id] = None
-        else:
-          facts[video_id] = layout.save_video(video_id, encoded)
-          pairs_done += encoded.num_frames - 1
-          flow_seconds += encoded.flow_seconds
-        bar.update(1)
-        bar.set_postfix(pairs_per_s=f"{pairs_done / max(time.time() - pair_start, 1e-9):.1f}",
-                        refresh=False)
+    # A pool that notices a dead worker (multiprocessing.Pool would wait for it forever).
+    with tempfile.TemporaryDirectory(prefix="flow_tools-workers-") as notes_dir, \
+        concurrent.futures.ProcessPoolExecutor(
+            num_workers, mp_context=context, initializer=encoding.init_worker,
+            initargs=(config.algorithm, notes_dir)) as executor:
+      try:
+        for video_id, encoded, reason, seconds in _unordered_results(
+            executor, encoding.encode_task, tasks, 2 * num_workers):
+          worker_seconds += seconds
+          if encoded is None:
+            layout.save_failure(video_id, reason)
+            facts[video_id] = None
+          else:
+            facts[video_id] = layout.save_video(video_id, encoded)
+            pairs_done += encoded.num_frames - 1
+            flow_seconds += encoded.flow_seconds
+          bar.update(1)
+          rate = pairs_done / max(time.time() - pair_start, 1e-9)
+          bar.set_postfix(pairs_per_s=f"{rate:.1f}", refresh=False)
+      except concurrent.futures.BrokenExecutor as error:
+        raise _dead_worker_error(notes_dir, facts) from error
   bar.close()
   unread = [v for v in to_encode if v not in facts]
   if unread:

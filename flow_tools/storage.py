@@ -123,6 +123,26 @@ def write_atomically(path, write, tmp_dir=None):
       remove(tmp)
 
 
+def staging_path(path):
+  """A unique path beside `path` to build a replacement of it in (`replace_directory`)."""
+  return f"{path.rstrip('/')}.tmp-{uuid.uuid4().hex}"
+
+
+def replace_directory(source, target):
+  """Moves the finished directory `source` to `target`, replacing what `target` held.
+
+  `target` is at every moment either its old content or `source`'s, whole (on an object
+  store, where directories are prefixes, briefly neither), never a mix of the two.
+  """
+  if exists(target):
+    old = staging_path(target)
+    replace(target, old)
+    replace(source, target)
+    rmtree(old)
+  else:
+    replace(source, target)
+
+
 def write_bytes(path, data):
   """Writes `data` to `path`, atomically."""
   def write(tmp):

@@ -3,15 +3,19 @@
 Every selected video gets the softmax of each head averaged over its 25 x 10 views. A
 head is scored on its own dataset's videos only. Score files (.npz) hold, per head:
 `<head>/video_ids`, `<head>/labels`, `<head>/scores` (videos x classes, float32) and
-`<head>/class_names`, plus `heads` (their order); `fuse` reads them.
+`<head>/class_names`, plus `heads` (their order) and `source`: JSON saying what the file
+holds (stream, subset, split, checkpoint step, model_dir, and the records with their
+extraction settings), which `fuse` checks before it fits anything on the scores.
 """
 
 import dataclasses
+import json
 import os
 
 import numpy as np
 import tensorflow as tf
 
+from flow_tools import records
 from flow_tools import storage
 from two_stream_tf import data
 from two_stream_tf import model_dirs
@@ -92,9 +96,24 @@ def report_table(report, title):
   return "\n".join(lines)
 
 
-def save_scores(path, head_scores):
-  """Writes the .npz score file (atomically; plain arrays, loadable without pickle)."""
-  arrays = {"heads": np.array(list(head_scores), dtype=str)}
+def score_source(spec, subset, step, model_dir, records_dirs=None):
+  """What a score file of `spec`'s run holds (JSON values): its stream, subset, split,
+  checkpoint step, model_dir and the records scored, with their extraction settings."""
+  scored = []
+  for records_dir in records_dirs or spec.records_dirs:
+    manifest = records.read_manifest(records_dir)
+    scored.append({"records_dir": records_dir, "dataset": manifest["dataset"],
+                   "extraction": manifest["config"]})
+  return {"stream": spec.stream, "subset": subset, "split": spec.split, "step": step,
+          "model_dir": model_dir, "records": scored}
+
+
+def save_scores(path, head_scores, source):
+  """Writes the .npz score file (atomically; plain arrays, loadable without pickle).
+
+  `source` (`score_source`) is stored with the scores: fusion checks it."""
+  arrays = {"heads": np.array(list(head_scores), dtype=str),
+            "source": np.array(json.dumps(source, sort_keys=True))}
   for head, s in head_scores.items():
     arrays.update({f"{head}/video_ids": s.video_ids.astype(str),
                    f"{head}/labels": s.labels.astype(np.int32),
@@ -130,7 +149,8 @@ def evaluate(model_dir, *, subset="test", checkpoint=None, records_dirs=None,
       records_dirs=records_dirs, jit_compile=jit_compile)
   output = output or scores_path(model_dir, subset, spec.split)
   heads = accuracy_report(head_scores)
-  save_scores(output, head_scores)
+  save_scores(output, head_scores,
+              score_source(spec, subset, step, model_dir, records_dirs))
   report = {"model_dir": model_dir, "step": step, "stream": spec.stream, "split": spec.split,
             "subset": subset, "views_per_video": num_positions * streams.VIEWS_PER_POSITION,
             "heads": heads}

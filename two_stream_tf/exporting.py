@@ -46,12 +46,14 @@ def check_compatible(spatial_spec, temporal_spec):
 
 def metadata(spatial_spec, temporal_spec, fusion, temporal_weight):
   """What a caller of the export needs to build its inputs, as plain JSON values."""
-  manifest = records.read_manifest(temporal_spec.records_dirs[0])
+  # Model_dirs of older versions do not hold their records' extraction settings.
+  extraction = (temporal_spec.extraction[0] if temporal_spec.extraction
+                else records.read_manifest(temporal_spec.records_dirs[0])["config"])
   temporal_input = temporal_spec.input
   return {"heads": [[name, list(classes)] for name, classes in temporal_spec.heads],
           "crop_size": temporal_input.crop_size, "stack_length": temporal_input.stack_length,
           "stacking": temporal_input.stacking, "mean_subtraction": temporal_input.mean_subtraction,
-          "extraction": manifest["config"], "fusion": fusion, "temporal_weight": temporal_weight,
+          "extraction": extraction, "fusion": fusion, "temporal_weight": temporal_weight,
           "views_per_position": streams.VIEWS_PER_POSITION, "positions": streams.NUM_POSITIONS,
           "inputs": {
               "rgb": "V x crop x crop x 3 float32, RGB 0..255",
@@ -69,18 +71,22 @@ def _fused(head, spatial, temporal, fusion, temporal_weight, svms):
   return tf.nn.softmax(decision)
 
 
-def export_two_stream(export_dir, spatial, temporal, spatial_spec, temporal_spec,
-                      fusion="average", temporal_weight=0.5, svms=None):
-  """Writes the two-stream SavedModel (see the module docstring) to `export_dir`."""
-  check_compatible(spatial_spec, temporal_spec)
+def _check_fusion(spec, fusion, svms):
   if fusion not in FUSIONS:
     raise ExportError(f"unknown fusion {fusion!r}; choose from {FUSIONS}")
   if fusion == "svm":
-    for head, classes in temporal_spec.heads:
+    for head, classes in spec.heads:
       if svms is None or head not in svms:
         raise ExportError(f"SVM fusion needs a fitted SVM for head {head!r}")
       if tuple(svms[head].class_names) != tuple(classes):
         raise ExportError(f"{head}: the SVM's classes differ from the models'")
+
+
+def export_two_stream(export_dir, spatial, temporal, spatial_spec, temporal_spec,
+                      fusion="average", temporal_weight=0.5, svms=None):
+  """Writes the two-stream SavedModel (see the module docstring) to `export_dir`."""
+  check_compatible(spatial_spec, temporal_spec)
+  _check_fusion(temporal_spec, fusion, svms)
   info = metadata(spatial_spec, temporal_spec, fusion, temporal_weight)
   info_json = json.dumps(info, sort_keys=True)
   size = temporal_spec.input.crop_size
@@ -120,6 +126,9 @@ def export(spatial_model_dir, temporal_model_dir, export_dir, fusion="average",
            temporal_weight=0.5, svm_dir=None):
   """Exports `export_dir`/spatial, /temporal and /two_stream from two trained model_dirs.
 
+  Everything is checked, then written beside `export_dir`, which it replaces only when
+  complete: a failed export leaves the previous one whole.
+
   Args:
     fusion: 'average' (weighted by `temporal_weight`) or 'svm' (the SVMs `svm_dir` holds,
       as `two_stream_tf.fusion.fuse` wrote them).
@@ -137,8 +146,15 @@ def export(spatial_model_dir, temporal_model_dir, export_dir, fusion="average",
       if not os.path.isfile(path):
         raise ExportError(f"no {path}: run two_stream_tf.fuse with train scores first")
       svms[head] = fusion_lib.SvmFusion.load(path)
-  for name, model in (("spatial", spatial), ("temporal", temporal)):
-    export_stream(os.path.join(export_dir, name), model)
-  export_two_stream(os.path.join(export_dir, "two_stream"), spatial, temporal, spatial_spec,
-                    temporal_spec, fusion=fusion, temporal_weight=temporal_weight, svms=svms)
+  _check_fusion(temporal_spec, fusion, svms)
+  staging = storage.staging_path(export_dir)
+  try:
+    for name, model in (("spatial", spatial), ("temporal", temporal)):
+      export_stream(os.path.join(staging, name), model)
+    export_two_stream(os.path.join(staging, "two_stream"), spatial, temporal, spatial_spec,
+                      temporal_spec, fusion=fusion, temporal_weight=temporal_weight, svms=svms)
+    storage.replace_directory(staging, export_dir)
+  finally:
+    if storage.exists(staging):
+      storage.rmtree(staging)
   return spatial_step, temporal_step

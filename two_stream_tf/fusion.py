@@ -2,11 +2,14 @@
 
 The SVM is the paper's: a multi-class linear SVM (Crammer & Singer) on the stacked,
 L2-normalised softmax scores of both streams, fitted on the train split's scores, with C
-chosen by cross-validation on those scores only. A fitted fusion is saved as plain arrays
+chosen by cross-validation on those scores only. Every score file says what it holds
+(`evaluation.score_source`): fusion refuses files of the wrong stream or subset (an SVM
+fitted on test scores would publish a leaked accuracy) and files of different splits. A fitted fusion is saved as plain arrays
 (weights, bias, class names, C): no pickle, nothing executed when it is loaded.
 """
 
 import dataclasses
+import json
 import os
 import warnings
 
@@ -35,20 +38,52 @@ def report_path(output_dir):
   return os.path.join(output_dir, REPORT_FILE)
 
 
+@dataclasses.dataclass
+class ScoreFile:
+  """A score file of `evaluation.save_scores`: where it is, what it holds, the scores."""
+  path: str
+  source: dict  # `evaluation.score_source`; None in files written before it existed
+  heads: dict   # {head: evaluation.HeadScores}
+
+
 def load_scores(path):
-  """{head: evaluation.HeadScores} from a score file written by `evaluation.save_scores`."""
+  """The `ScoreFile` at `path`."""
   try:
     with np.load(path, allow_pickle=False) as f:
       heads = [str(h) for h in f["heads"]]
-      return {h: evaluation.HeadScores(f[f"{h}/video_ids"].astype(str),
-                                       f[f"{h}/labels"].astype(np.int32),
-                                       f[f"{h}/scores"].astype(np.float32),
-                                       tuple(str(c) for c in f[f"{h}/class_names"]))
-              for h in heads}
+      source = json.loads(str(f["source"])) if "source" in f.files else None
+      return ScoreFile(path, source, {
+          h: evaluation.HeadScores(f[f"{h}/video_ids"].astype(str),
+                                   f[f"{h}/labels"].astype(np.int32),
+                                   f[f"{h}/scores"].astype(np.float32),
+                                   tuple(str(c) for c in f[f"{h}/class_names"]))
+          for h in heads})
   except FileNotFoundError as e:
     raise FusionError(f"no score file {path}") from e
   except (KeyError, ValueError, OSError) as e:
     raise FusionError(f"{path}: not a score file of two_stream_tf.evaluate ({e})") from e
+
+
+def check_sources(files):
+  """Raises FusionError, naming the file, unless each of `files` ({(stream, subset):
+  ScoreFile}) holds that stream's scores of that subset, all of one split."""
+  for (stream, subset), file in files.items():
+    source = file.source
+    if source is None:
+      raise FusionError(f"{file.path}: says nothing of what it holds (written by an older "
+                        "version): run python -m two_stream_tf.evaluate again")
+    if source["stream"] != stream:
+      raise FusionError(f"{file.path} holds {source['stream']} scores, given as the {stream} "
+                        "stream's")
+    if source["subset"] != subset:
+      leak = (" (an SVM fitted on test scores would report a leaked accuracy)"
+              if subset == "train" else "")
+      raise FusionError(f"{file.path} holds {source['subset']} scores, given as {subset} "
+                        f"scores{leak}")
+  splits = {file.path: file.source["split"] for file in files.values()}
+  if len(set(splits.values())) > 1:
+    raise FusionError("score files of different splits: " +
+                      ", ".join(f"{path} split {split}" for path, split in splits.items()))
 
 
 def aligned(first, second, first_name="spatial", second_name="temporal"):
@@ -212,11 +247,16 @@ def fuse(spatial_scores, temporal_scores, output_dir, spatial_train_scores=None,
   """
   if (spatial_train_scores is None) != (temporal_train_scores is None):
     raise FusionError("give both streams' train scores, or neither")
-  test = aligned(load_scores(spatial_scores), load_scores(temporal_scores), spatial_scores,
-                 temporal_scores)
+  paths = {("spatial", "test"): spatial_scores, ("temporal", "test"): temporal_scores,
+           ("spatial", "train"): spatial_train_scores,
+           ("temporal", "train"): temporal_train_scores}
+  files = {key: load_scores(path) for key, path in paths.items() if path is not None}
+  check_sources(files)
+  test = aligned(files["spatial", "test"].heads, files["temporal", "test"].heads,
+                 spatial_scores, temporal_scores)
   svms = None
   if spatial_train_scores:
-    train = aligned(load_scores(spatial_train_scores), load_scores(temporal_train_scores),
+    train = aligned(files["spatial", "train"].heads, files["temporal", "train"].heads,
                     spatial_train_scores, temporal_train_scores)
     if list(train) != list(test):
       raise FusionError(f"heads differ: train scores have {list(train)}, test scores "
@@ -233,6 +273,8 @@ def fuse(spatial_scores, temporal_scores, output_dir, spatial_train_scores=None,
     model.save(path)
     heads[head]["svm"].update({"c": model.c, "cv_accuracy": model.cv_accuracy, "file": path})
   report = {"spatial_scores": spatial_scores, "temporal_scores": temporal_scores,
-            "temporal_weight": temporal_weight, "heads": heads}
+            "temporal_weight": temporal_weight, "heads": heads,
+            "sources": {f"{stream}_{subset}": file.source
+                        for (stream, subset), file in files.items()}}
   storage.write_json(report_path(output_dir), report)
   return report

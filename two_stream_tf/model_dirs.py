@@ -32,6 +32,9 @@ class RunSpec:
   Attributes:
     heads: ((dataset name, (class names...)), ...) in output order.
     records_dirs: the records directories trained on, one per head.
+    extraction: per records directory, the settings its frames and flow were extracted
+      with (its manifest's `config`): a resume on other records is refused, and the
+      export says what a caller's videos must go through.
     split: 1-based split number trained on.
     input: the `two_stream_tf.data.InputConfig` the network sees (stream included).
     trunk, dropout: as `two_stream_tf.models.build_model` (dropout None: the paper's
@@ -39,6 +42,7 @@ class RunSpec:
   """
   heads: tuple
   records_dirs: tuple
+  extraction: tuple
   split: int
   input: data.InputConfig = dataclasses.field(default_factory=data.InputConfig)
   trunk: str = "cnn_m_2048"
@@ -47,6 +51,13 @@ class RunSpec:
   def __post_init__(self):
     if self.dropout is None:
       object.__setattr__(self, "dropout", models.DEFAULT_DROPOUT[self.stream])
+
+  @classmethod
+  def of_records(cls, records_dirs, split, input_config, **model):
+    """The spec of a run on `records_dirs` (heads and extraction settings read from them);
+    `model`: trunk, dropout."""
+    return cls(records_dirs=tuple(records_dirs), split=split, input=input_config,
+               **records_facts(records_dirs), **model)
 
   @property
   def stream(self):
@@ -64,7 +75,9 @@ class RunSpec:
   def to_json(self):
     """Flat JSON: the input's fields beside the others, each named as its train flag."""
     return {"heads": [[name, list(classes)] for name, classes in self.heads],  # ordered
-            "records_dirs": list(self.records_dirs), "split": self.split, "trunk": self.trunk,
+            "records_dirs": list(self.records_dirs), "extraction": (
+                None if self.extraction is None else list(self.extraction)),
+            "split": self.split, "trunk": self.trunk,
             "dropout": self.dropout, **dataclasses.asdict(self.input)}
 
   @classmethod
@@ -73,12 +86,17 @@ class RunSpec:
     inputs = {f.name: value.pop(f.name) for f in dataclasses.fields(data.InputConfig)}
     return cls(heads=tuple((name, tuple(c)) for name, c in value.pop("heads")),
                records_dirs=tuple(value.pop("records_dirs")),
+               # None: written before specs held it (nothing to compare on resume).
+               extraction=tuple(value.pop("extraction")) if "extraction" in value else None,
                input=data.InputConfig(**inputs), **value)
 
 
-def heads_of(records_dirs):
-  """The heads ((dataset, class names), ...) of records directories, one per dataset."""
-  return tuple((s.dataset, s.class_names) for s in selection.open_sources(list(records_dirs)))
+def records_facts(records_dirs):
+  """{'heads': ((dataset, class names), ...), 'extraction': (settings, ...)} of records
+  directories, one per dataset: the RunSpec fields that come from the records."""
+  sources = selection.open_sources(list(records_dirs))
+  return {"heads": tuple((s.dataset, s.class_names) for s in sources),
+          "extraction": tuple(s.manifest["config"] for s in sources)}
 
 
 def save_spec(model_dir, spec):
@@ -110,14 +128,21 @@ def load_spec(model_dir):
 def check_resumable(model_dir, spec):
   """Raises if `model_dir` holds a run whose model or input differs from `spec`.
 
-  Records directories may move between runs; everything else must match, or the
-  checkpoint would be resumed into a different network or trained on different input.
+  Records directories may move between runs; everything else, the records' extraction
+  settings included, must match, or the checkpoint would be resumed into a different
+  network or trained on different input. A spec without a checkpoint beside it (a run
+  that failed before its first one) binds nothing.
   """
-  if not os.path.isfile(os.path.join(model_dir, SPEC_FILE)):
+  if (not os.path.isfile(os.path.join(model_dir, SPEC_FILE))
+      or tf.train.latest_checkpoint(model_dir) is None):
     return
   saved, wanted = load_spec(model_dir).to_json(), spec.to_json()
   differences = [f"--{name}={saved[name]!r} there, {wanted[name]!r} now" for name in sorted(saved)
-                 if name not in ("records_dirs", "heads") and saved[name] != wanted[name]]
+                 if name not in ("records_dirs", "heads", "extraction")
+                 and saved[name] != wanted[name]]
+  for there, now in zip(saved["extraction"] or (), wanted["extraction"]):
+    differences += [f"records extracted with {key}={there.get(key)!r} there, {now.get(key)!r} "
+                    "now" for key in sorted(set(there) | set(now)) if there.get(key) != now.get(key)]
   if saved["heads"] != wanted["heads"]:
     differences.append(f"heads {[h for h, _ in saved['heads']]} there, {spec.head_names} now "
                        "(or their class lists differ)")

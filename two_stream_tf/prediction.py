@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from flow_tools import datasets
 from flow_tools import encoding
+from flow_tools import records
 from two_stream_tf import data
 from two_stream_tf import streams
 
@@ -54,12 +55,21 @@ def _stage_videos(paths, root):
   return index, {f"{_CLASS}/{os.path.splitext(name)[0]}": path for name, path in names.items()}
 
 
-def _views(records_dir, metadata, stream):
+def _views(records_dir, metadata, stream, video_ids):
   config = data.InputConfig(stream=stream, crop_size=metadata["crop_size"],
                             stack_length=metadata["stack_length"], stacking=metadata["stacking"],
                             mean_subtraction=False)  # the export subtracts the mean itself
   per_video = streams.NUM_POSITIONS * streams.VIEWS_PER_POSITION
-  return data.evaluation_views(records_dir, 1, config, batch_size=per_video)
+  return data.evaluation_views(records_dir, 1, config, batch_size=per_video,
+                               video_ids=video_ids)
+
+
+def _too_small(records_dir, crop_size):
+  """{video id: why} of the extracted videos whose frames cannot hold the crop."""
+  videos = records.read_manifest(records_dir)["videos"]
+  return {v: f"its frames are {info['width']}x{info['height']}, smaller than the export's "
+             f"{crop_size}x{crop_size} crop" for v, info in videos.items()
+          if min(info["height"], info["width"]) < crop_size}
 
 
 def predict_videos(export_dir, paths, work_dir, top_k=5, num_workers=2):
@@ -71,12 +81,15 @@ def predict_videos(export_dir, paths, work_dir, top_k=5, num_workers=2):
   config = encoding.ExtractionConfig(**metadata["extraction"])
   records_dir = os.path.join(work_dir, "records")
   summary = extraction.extract(index, records_dir, config, num_workers, progress=False)
-  results = {path_of[v]: Prediction(path_of[v], {}, f["reason"])
-             for v, f in summary.failures.items()}
+  unusable = {v: f["reason"] for v, f in summary.failures.items()}
   if summary.num_extracted:
+    unusable.update(_too_small(records_dir, metadata["crop_size"]))
+  results = {path_of[v]: Prediction(path_of[v], {}, reason) for v, reason in unusable.items()}
+  usable = [v for v in path_of if v not in unusable]
+  if usable:
     heads = [(name, classes) for name, classes in metadata["heads"]]
-    for rgb, flow in zip(_views(records_dir, metadata, "spatial"),
-                         _views(records_dir, metadata, "temporal")):
+    for rgb, flow in zip(_views(records_dir, metadata, "spatial", usable),
+                         _views(records_dir, metadata, "temporal", usable)):
       video_id = rgb["video_id"][0].numpy().decode()
       if flow["video_id"][0].numpy().decode() != video_id:
         raise RuntimeError("spatial and temporal views came in different orders")

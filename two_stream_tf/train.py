@@ -112,8 +112,9 @@ def _fine_tuning(values):
 
 def _check_input(values):
   try:
-    data.InputConfig(stream=values["stream"] or "temporal",
-                            stacking=values["stacking"], stack_length=values["stack_length"])
+    data.InputConfig(stream=values["stream"] or "temporal", stacking=values["stacking"],
+                     stack_length=values["stack_length"])
+    builder.check_crop_size(values["trunk"], values["crop_size"])
   except ValueError as e:
     raise flags.ValidationError(str(e)) from e
   return True
@@ -185,7 +186,8 @@ def _schedule(values):
                                  values["train_steps"])
 
 
-for _names, _check in ((["stream", "stacking", "stack_length"], _check_input),
+for _names, _check in ((["stream", "stacking", "stack_length", "trunk", "crop_size"],
+                        _check_input),
                        (["records_dirs"], _check_records),
                        (["weights", "trunk", "init_from", "last_layer_only"], _check_weights),
                        (["lr_boundaries", "learning_rate", "train_steps", "weights", "init_from"],
@@ -209,7 +211,7 @@ def _effective_flags(start_note):
 
 def _fields(dataclass, **values):
   """`dataclass` from the flags named as its fields (`values` override)."""
-  return dataclass(**{f.name: values.get(f.name, FLAGS[f.name].value)
+  return dataclass(**{f.name: values[f.name] if f.name in values else FLAGS[f.name].value
                       for f in dataclasses.fields(dataclass)})
 
 
@@ -223,10 +225,9 @@ def main(argv):
   try:
     # First: a multi-worker strategy must exist before any other TensorFlow op runs.
     strategy = training.make_strategy(FLAGS.distribution)
-    spec = model_dirs.RunSpec(
-        heads=model_dirs.heads_of(FLAGS.records_dirs), records_dirs=tuple(FLAGS.records_dirs),
-        split=FLAGS.split, input=_fields(data.InputConfig), trunk=FLAGS.trunk,
-        dropout=FLAGS.dropout)
+    spec = model_dirs.RunSpec.of_records(FLAGS.records_dirs, FLAGS.split,
+                                         _fields(data.InputConfig), trunk=FLAGS.trunk,
+                                         dropout=FLAGS.dropout)
     result = training.train_stream(
         FLAGS.model_dir, spec, _fields(training.TrainConfig, schedule=_schedule(values)),
         augmentation=_fields(data.Augmentation), weights=FLAGS.weights,

@@ -49,7 +49,8 @@ def _rate(stream, records_dir, model_dir, in_memory):
       schedule=training.Schedule(1e-3, (), 0.1, 2 * FLAGS.steps), batch_size=FLAGS.batch_size,
       log_every=FLAGS.steps, checkpoint_every=10**9, mixed_precision=FLAGS.mixed_precision,
       jit_compile=FLAGS.jit_compile)
-  heads = {name: len(classes) for name, classes in model_dirs.heads_of([records_dir])}
+  heads = {name: len(classes)
+           for name, classes in model_dirs.records_facts([records_dir])["heads"]}
   result = training.train(
       lambda: models.build_model(stream, heads, crop_size=CROP, stack_length=STACK),
       make_dataset, model_dir, train_config, stream, log=lambda line: None)

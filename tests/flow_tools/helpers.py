@@ -116,6 +116,22 @@ def kill_extract_midway(args, output_dir):
   process.wait()
 
 
+def worker_pids(pid):
+  """The spawned worker processes of process `pid` (not its resource tracker), from /proc."""
+  found = []
+  for name in os.listdir("/proc"):
+    try:
+      with open(f"/proc/{name}/stat", encoding="utf-8") as f:
+        parent = int(f.read().rsplit(")", 1)[1].split()[1])
+      with open(f"/proc/{name}/cmdline", "rb") as f:
+        command = f.read()
+    except (OSError, ValueError, IndexError):
+      continue
+    if parent == pid and b"spawn_main" in command:
+      found.append(int(name))
+  return found
+
+
 def killable_extraction_args(root, entries):
   """Extract-app flags for 16 of `entries` as a folder dataset under `root`, with TV-L1
   (~17 pairs/s on 2 cores) and one worker: slow enough that a kill lands mid-run."""

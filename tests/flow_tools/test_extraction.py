@@ -1,8 +1,14 @@
 """Extraction into records: content, manifest, layout, failures, resume after SIGKILL, the app."""
 
+import glob
 import json
 import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import cv2
 import numpy as np
@@ -210,6 +216,33 @@ def test_bad_flags_and_missing_files_give_one_line_errors(tmp_path):
                      "--algorithm=brox_cuda"])
   if not flow.cuda_available():
     assert "needs OpenCV built with CUDA" in result.stderr.strip().splitlines()[-1]
+
+
+def test_a_dead_worker_ends_the_run_naming_its_video(ucf_index, tmp_path):
+  """A worker killed mid-video (the OOM killer, a decoder segfault) must not hang the run."""
+  args = helpers.killable_extraction_args(str(tmp_path), ucf_index.entries)
+  args = [a for a in args if a != "--num_workers=1"] + ["--num_workers=2"]
+  output_dir = str(tmp_path / "out")
+  process = subprocess.Popen([sys.executable, "-m", "flow_tools.extract", *args,
+                              f"--output_dir={output_dir}"], cwd=helpers.REPO,
+                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 120
+  while not glob.glob(os.path.join(output_dir, "videos", "*", "*.flow.tfrecord")):
+    assert process.poll() is None and time.time() < deadline, "no video finished in time"
+    time.sleep(0.05)
+  finished = helpers.tree_files(os.path.join(output_dir, "videos"))
+  os.kill(helpers.worker_pids(process.pid)[0], signal.SIGKILL)
+  try:
+    _, err = process.communicate(timeout=60)
+  except subprocess.TimeoutExpired:
+    process.kill()
+    pytest.fail("the extraction hung after its worker died")
+  last = err.strip().splitlines()[-1]
+  assert process.returncode == 1 and "a worker process died" in last
+  named = re.findall(r"while encoding '([^']+)'", last)
+  assert named and named[0] in {e.video_id for e in ucf_index.entries[:16]}, last
+  assert set(finished) <= set(helpers.tree_files(os.path.join(output_dir, "videos")))
 
 
 def test_resume_after_sigkill_gives_identical_output(ucf_index, tmp_path):

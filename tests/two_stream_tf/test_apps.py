@@ -100,6 +100,7 @@ def test_kill_9_then_rerun_resumes_and_later_flags_override_the_flagfile(records
     (["--weights=/nonexistent.npz"], "no file /nonexistent.npz"),
     (["--distribution=multi_worker"], "needs the TF_CONFIG"),
     (["--lr_boundaries=10,x"], "must be integers"),
+    (["--crop_size=32"], "cnn_m_2048 needs crops of at least 41 pixels, got 32"),
 ])
 def test_bad_flags_fail_in_one_line_before_any_work(records_dirs, tmp_path, args, message):
   model_dir = tmp_path / "model"
@@ -130,7 +131,7 @@ _MIRRORED = textwrap.dedent("""
     from two_stream_tf import data, model_dirs, training
 
     dirs = sys.argv[1:3]
-    spec = model_dirs.RunSpec(model_dirs.heads_of(dirs), tuple(dirs), 1, data.InputConfig(
+    spec = model_dirs.RunSpec.of_records(dirs, 1, data.InputConfig(
         stream="temporal", crop_size=48, stack_length=2), dropout=0.0)
     x, labels, weights = next(iter(data.training_dataset(dirs, 1, spec.input, 16)))
     # Replica 0 gets the first 8 samples, replica 1 the last 8: give them different head mixes.

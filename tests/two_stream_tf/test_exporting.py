@@ -1,6 +1,7 @@
 """Exported models: the two-stream SavedModel loaded in a fresh process, without project
 code, equals the Python streams and fusion; predict on video files."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -48,7 +49,7 @@ def streams(records_dirs, tmp_path_factory):
   dirs = (records_dirs["ucf101"], records_dirs["hmdb51"])
   out = {}
   for stream in ("spatial", "temporal"):
-    spec = model_dirs.RunSpec(model_dirs.heads_of(dirs), dirs, 1, data.InputConfig(
+    spec = model_dirs.RunSpec.of_records(dirs, 1, data.InputConfig(
         stream=stream, crop_size=CROP, stack_length=STACK), dropout=0.0)
     out[stream] = str(root / stream)
     model_dirs.save_spec(out[stream], spec)
@@ -129,15 +130,37 @@ def test_predict_on_video_files_with_per_file_errors(streams, synthetic_dir, rec
                       "v_BlueRingsDown_g01_c01.avi")
   broken = tmp_path / "broken.avi"
   broken.write_bytes(b"not a video")
+  small = str(tmp_path / "small.avi")  # decodes, but its frames cannot hold the crop
+  synthetic.write_video(small, np.random.default_rng(0).integers(0, 255, (8, 24, 32, 3),
+                                                                np.uint8))
   process = subprocess.run(
       [sys.executable, "-m", "two_stream_tf.predict", f"--export_dir={export_dir}", "--json",
-       "--top_k=3", good, str(broken)], env=env, capture_output=True, text=True, check=False)
+       "--top_k=3", good, str(broken), small], env=env, capture_output=True, text=True,
+      check=False)
   assert process.returncode == 3, process.stderr[-3000:]
   answers = json.loads(process.stdout)
   assert answers[0]["video"] == good and answers[0]["error"] is None
   ranked = answers[0]["heads"]["ucf101"]
   assert len(ranked) == 3 and ranked[0]["probability"] >= ranked[1]["probability"]
   assert answers[1]["error"] and not answers[1]["heads"]
+  assert answers[2]["video"] == small and not answers[2]["heads"]
+  assert answers[2]["error"] == "its frames are 32x24, smaller than the export's 48x48 crop"
+
+  # A re-export that fails (SVMs of other classes) leaves the previous export whole.
+  def tree():
+    return {os.path.relpath(os.path.join(folder, name), export_dir):
+            os.path.getmtime(os.path.join(folder, name))
+            for folder, _, names in os.walk(export_dir) for name in names}
+  before, svm_dir = tree(), tmp_path / "svms"
+  svm_dir.mkdir()
+  for head, svm in _svms(model_dirs.load_spec(streams["temporal"])).items():
+    dataclasses.replace(svm, class_names=svm.class_names[::-1]).save(
+        fusion.svm_path(str(svm_dir), head))
+  with pytest.raises(exporting.ExportError, match="the SVM's classes differ"):
+    exporting.export(streams["spatial"], streams["temporal"], export_dir, fusion="svm",
+                     svm_dir=str(svm_dir))
+  assert tree() == before
+  assert sorted(os.listdir(tmp_path)) == ["broken.avi", "export", "small.avi", "svms"]
 
   # The answer is the export's output on the video's 25 x 10 views, built by the reference
   # from the video's record (extracted with the same settings the export names).
@@ -181,9 +204,8 @@ def test_predict_with_briefly_trained_streams_returns_the_true_class(tmp_path):
                                 num_workers=1, progress=False).failures
   specs, models = {}, {}
   for stream, learning_rate in (("spatial", 1e-3), ("temporal", 1e-2)):
-    spec = model_dirs.RunSpec(model_dirs.heads_of([records_dir]), (records_dir,), 1,
-                              data.InputConfig(stream=stream, crop_size=CROP,
-                                               stack_length=STACK), dropout=0.0)
+    spec = model_dirs.RunSpec.of_records([records_dir], 1, data.InputConfig(
+        stream=stream, crop_size=CROP, stack_length=STACK), dropout=0.0)
     model_dir = str(tmp_path / stream)
     model_dirs.save_spec(model_dir, spec)
     training.train(_build(spec), lambda batch, seed, spec=spec: data.training_dataset(

@@ -2,12 +2,14 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from flow_tools import storage
 from two_stream_tf import evaluation
 from two_stream_tf import fusion
 
@@ -92,13 +94,58 @@ def test_mismatched_scores_name_the_difference():
                                                          t.scores, CLASSES)})
 
 
-def test_fuse_app_writes_report_and_svms(tmp_path):
+def _source(stream, subset, split=1):
+  return {"stream": stream, "subset": subset, "split": split, "step": 10,
+          "model_dir": f"/runs/{stream}", "records": []}
+
+
+def _score_files(root, split_of=lambda stream, subset: 1):
+  """{(stream, subset): path} of the four score files fusion takes."""
   files = {}
   for subset, seed in (("train", 0), ("test", 1)):
     s, t = _streams(150, seed)
     for stream, scores in (("spatial", s), ("temporal", t)):
-      files[stream, subset] = str(tmp_path / f"{stream}_{subset}.npz")
-      evaluation.save_scores(files[stream, subset], {"ucf101": scores})
+      files[stream, subset] = str(root / f"{stream}_{subset}.npz")
+      evaluation.save_scores(files[stream, subset], {"ucf101": scores},
+                             _source(stream, subset, split_of(stream, subset)))
+  return files
+
+
+def test_fusion_refuses_score_files_of_another_stream_subset_or_split(tmp_path):
+  files = _score_files(tmp_path)
+  given = {"spatial_scores": files["spatial", "test"],
+           "temporal_scores": files["temporal", "test"],
+           "spatial_train_scores": files["spatial", "train"],
+           "temporal_train_scores": files["temporal", "train"]}
+  (tmp_path / "split2").mkdir()
+  other_split = _score_files(tmp_path / "split2", lambda stream, subset: 2)
+  old = str(tmp_path / "old.npz")  # a score file without its source, as older versions wrote
+  with np.load(files["spatial", "train"]) as f:
+    storage.write_npz(old, {k: f[k] for k in f.files if k != "source"})
+  cases = [
+      ({"spatial_train_scores": files["spatial", "test"],
+        "temporal_train_scores": files["temporal", "test"]},
+       f"{files['spatial', 'test']} holds test scores, given as train scores (an SVM fitted "
+       "on test scores would report a leaked accuracy)"),
+      ({"temporal_scores": files["spatial", "test"]},
+       f"{files['spatial', 'test']} holds spatial scores, given as the temporal stream's"),
+      ({"temporal_train_scores": files["spatial", "train"]},
+       f"{files['spatial', 'train']} holds spatial scores, given as the temporal stream's"),
+      ({"temporal_scores": other_split["temporal", "test"],
+        "temporal_train_scores": other_split["temporal", "train"]},
+       "score files of different splits: "),
+      ({"spatial_train_scores": old}, f"{old}: says nothing of what it holds"),
+  ]
+  for override, message in cases:
+    with pytest.raises(fusion.FusionError, match=re.escape(message)):
+      fusion.fuse(output_dir=str(tmp_path / "fusion"), **{**given, **override})
+  assert not (tmp_path / "fusion").exists()  # nothing written
+  report = fusion.fuse(output_dir=str(tmp_path / "fusion"), **given)
+  assert report["sources"]["temporal_train"] == _source("temporal", "train")
+
+
+def test_fuse_app_writes_report_and_svms(tmp_path):
+  files = _score_files(tmp_path)
   out = tmp_path / "fusion"
   env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
   args = [sys.executable, "-m", "two_stream_tf.fuse", f"--output_dir={out}",
@@ -113,7 +160,10 @@ def test_fuse_app_writes_report_and_svms(tmp_path):
   assert report["svm"]["accuracy"] > report["averaging"]["accuracy"]
   assert (out / "svm_ucf101.npz").exists()
 
-  args[-3] = f"--temporal_scores={files['temporal', 'train']}"  # other videos than the test's
+  # The test scores given as train scores: refused in one line, naming the file.
+  args[-2:] = [f"--spatial_train_scores={files['spatial', 'test']}",
+               f"--temporal_train_scores={files['temporal', 'test']}"]
   process = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
   assert process.returncode == 1
-  assert "ucf101: videos differ: 150 only in" in process.stderr.strip().splitlines()[-1]
+  assert (f"{files['spatial', 'test']} holds test scores, given as train scores"
+          in process.stderr.strip().splitlines()[-1])

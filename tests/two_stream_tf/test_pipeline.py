@@ -35,7 +35,10 @@ def test_quickstart_flagfile_runs_every_stage(tmp_path):
     for subset, videos in (("test", {"ucf101": 24, "hmdb51": 36}),
                            ("train", {"ucf101": 48, "hmdb51": 72})):
       scores = fusion.load_scores(os.path.join(model_dir, f"scores_{subset}_split1.npz"))
-      assert {h: len(s.video_ids) for h, s in scores.items()} == videos
+      assert {h: len(s.video_ids) for h, s in scores.heads.items()} == videos
+      assert (scores.source["stream"], scores.source["subset"], scores.source["step"],
+              scores.source["split"]) == (stream, subset, 2, 1)
+      assert [r["extraction"]["algorithm"] for r in scores.source["records"]] == ["dis"] * 2
   with open(os.path.join(tmp_path, "fusion", "fusion_report.json"), encoding="utf-8") as f:
     report = json.load(f)["heads"]
   assert sorted(report) == sorted(HEADS)

@@ -1,6 +1,7 @@
 """The training loop and the evaluation protocol, on tiny records and tiny models."""
 
 import dataclasses
+import json
 import math
 import os
 
@@ -23,9 +24,8 @@ CROP, STACK = 48, 2  # the records are 64 x 48; CNN-M-2048 needs at least 48
 
 def _spec(records_dirs, stream="temporal"):
   dirs = (records_dirs["ucf101"], records_dirs["hmdb51"])
-  return model_dirs.RunSpec(heads=model_dirs.heads_of(dirs), records_dirs=dirs, split=1,
-                            input=data.InputConfig(stream=stream, crop_size=CROP,
-                                                   stack_length=STACK), dropout=0.0)
+  return model_dirs.RunSpec.of_records(
+      dirs, 1, data.InputConfig(stream=stream, crop_size=CROP, stack_length=STACK), dropout=0.0)
 
 
 def _fixed_batch_dataset(spec, size=16):
@@ -172,9 +172,15 @@ def test_evaluation_scores_are_the_models_outputs_averaged_over_250_views(record
     np.testing.assert_allclose(scores.scores[index], expected, atol=1e-5)
     assert scores.labels[index] == video.label
   path = str(tmp_path / "scores.npz")
-  evaluation.save_scores(path, head_scores)
+  evaluation.save_scores(path, head_scores, evaluation.score_source(spec, "test", 0, "m"))
   with np.load(path, allow_pickle=False) as saved:
     assert list(saved["heads"]) == ["ucf101", "hmdb51"]
+    source = json.loads(str(saved["source"]))
+    assert (source["stream"], source["subset"], source["split"]) == ("temporal", "test", 1)
+    assert [(r["records_dir"], r["dataset"]) for r in source["records"]] == [
+        (records_dirs["ucf101"], "ucf101"), (records_dirs["hmdb51"], "hmdb51")]
+    assert source["records"][0]["extraction"] == records.read_manifest(
+        records_dirs["ucf101"])["config"]
     np.testing.assert_array_equal(saved["hmdb51/scores"], head_scores["hmdb51"].scores)
     assert list(saved["ucf101/class_names"]) == list(spec.heads[0][1])
 
@@ -198,24 +204,44 @@ def test_mixed_precision_and_xla_steps_train(records_dirs, tmp_path):
   assert any("dynamic_scale" in n or "loss_scale" in n for n in names)  # loss scaling is on
 
 
+def test_a_model_dir_binds_its_run_and_records_once_it_holds_a_checkpoint(records_dirs, tmp_path):
+  spec = _spec(records_dirs)
+  assert [e["algorithm"] for e in spec.extraction] == ["dis", "dis"]
+  model_dir = str(tmp_path / "model")
+  # A run that failed before its first checkpoint (a crop its trunk cannot take) binds nothing.
+  model_dirs.save_spec(model_dir, dataclasses.replace(
+      spec, input=dataclasses.replace(spec.input, crop_size=32)))
+  model_dirs.check_resumable(model_dir, spec)
+  model_dirs.save_spec(model_dir, spec)
+  tf.train.Checkpoint(step=tf.Variable(1)).save(os.path.join(model_dir, "ckpt"))
+  model_dirs.check_resumable(model_dir, dataclasses.replace(
+      spec, records_dirs=("/moved/ucf101", "/moved/hmdb51")))  # records may move
+  tvl1 = tuple({**settings, "algorithm": "tvl1"} for settings in spec.extraction)
+  with pytest.raises(model_dirs.RunSpecError,
+                     match="records extracted with algorithm='dis' there, 'tvl1' now"):
+    model_dirs.check_resumable(model_dir, dataclasses.replace(spec, extraction=tvl1))
+  with pytest.raises(model_dirs.RunSpecError, match="--crop_size=48 there, 32 now"):
+    model_dirs.check_resumable(model_dir, dataclasses.replace(
+        spec, input=dataclasses.replace(spec.input, crop_size=32)))
+  assert model_dirs.load_spec(model_dir) == spec
+
+
 def test_init_from_copies_a_trained_trunk_and_not_the_heads(records_dirs, tmp_path):
   """Table 2's HMDB-51 network fine-tuned from a UCF-101 one."""
   temporal = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=STACK)
-  ucf = model_dirs.RunSpec(model_dirs.heads_of([records_dirs["ucf101"]]),
-                           (records_dirs["ucf101"],), 1, temporal)
+  ucf = model_dirs.RunSpec.of_records([records_dirs["ucf101"]], 1, temporal)
   source_dir = str(tmp_path / "ucf101")
   model_dirs.save_spec(source_dir, ucf)
   training.train(_build(ucf), _fixed_batch_dataset(ucf), source_dir, _config(1), "temporal")
   source, _, _ = model_dirs.load(source_dir)
-  hmdb = model_dirs.RunSpec(model_dirs.heads_of([records_dirs["hmdb51"]]),
-                            (records_dirs["hmdb51"],), 1, temporal)
+  hmdb = model_dirs.RunSpec.of_records([records_dirs["hmdb51"]], 1, temporal)
   target = model_dirs.init_trunk_from(model_dirs.build(hmdb), source_dir)
   for got, want in zip(target.get_layer("trunk").get_weights(),
                        source.get_layer("trunk").get_weights()):
     np.testing.assert_array_equal(got, want)
   assert target.get_layer("hmdb51_logits").kernel.shape[-1] == len(hmdb.heads[0][1])
-  other = model_dirs.RunSpec(hmdb.heads, hmdb.records_dirs, 1,
-                             dataclasses.replace(temporal, stack_length=STACK + 1))
+  other = dataclasses.replace(hmdb, input=dataclasses.replace(temporal,
+                                                              stack_length=STACK + 1))
   with pytest.raises(ValueError, match="does not fit this network"):
     model_dirs.init_trunk_from(model_dirs.build(other), source_dir)
 

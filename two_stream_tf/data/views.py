@@ -68,15 +68,19 @@ def _decode_views(config):
 
 
 def evaluation_views(records_dirs, split, config, subset="test", batch_size=50,
-                     num_positions=streams.NUM_POSITIONS):
+                     num_positions=streams.NUM_POSITIONS, video_ids=None):
   """Every view of every selected video, in batches of `batch_size` views.
 
+  `video_ids` (optional) keeps only those of the selected videos.
   Returns:
     A `tf.data.Dataset` of {'views': B x crop x crop x C, 'video_id': B, 'head': B,
     'label': B}; a video's `num_positions` x 10 views are consecutive.
   """
   sources = selection.open_sources(records_dirs)
   selections = selection.check_selection(sources, split, subset)
+  if video_ids is not None:
+    keep = set(video_ids)
+    selections = [{v: label for v, label in s.items() if v in keep} for s in selections]
   videos = reading.selected_videos(reading.video_table(sources, selections, config))
   sample = _position_sample(config, num_positions)
   return (videos

@@ -30,18 +30,27 @@ class Trunk:
   rgb_offset: tuple
   reverse_channels: bool  # weights trained on BGR input
   flow_scale: float
+  min_crop_size: int  # smaller inputs vanish in the trunk's pooling
 
 
 TRUNKS = {
-    "cnn_m_2048": Trunk(None, 1.0, tuple(-m for m in _IMAGENET_MEAN_RGB), False, 1.0),
+    "cnn_m_2048": Trunk(None, 1.0, tuple(-m for m in _IMAGENET_MEAN_RGB), False, 1.0, 41),
     # keras.applications.resnet50.preprocess_input: 'caffe' mode (BGR, mean subtracted).
     "resnet50": Trunk(keras.applications.ResNet50, 1.0,
-                      tuple(-m for m in _IMAGENET_MEAN_RGB[::-1]), True, 127.5 / _FLOW_BOUND),
+                      tuple(-m for m in _IMAGENET_MEAN_RGB[::-1]), True, 127.5 / _FLOW_BOUND,
+                      32),
     # keras.applications.inception_v3.preprocess_input: 'tf' mode, [-1, 1].
     "inception_v3": Trunk(keras.applications.InceptionV3, 1 / 127.5, (-1.0,) * 3, False,
-                          1 / _FLOW_BOUND),
+                          1 / _FLOW_BOUND, 75),
 }
 DEFAULT_DROPOUT = {"spatial": 0.5, "temporal": 0.9}  # the paper's
+
+
+def check_crop_size(trunk, crop_size):
+  """Raises ValueError if `trunk` cannot take `crop_size` x `crop_size` inputs."""
+  smallest = TRUNKS[trunk].min_crop_size
+  if crop_size < smallest:
+    raise ValueError(f"{trunk} needs crops of at least {smallest} pixels, got {crop_size}")
 
 
 def _normalization(trunk, stream):
@@ -100,6 +109,7 @@ def build_model(stream, heads, trunk="cnn_m_2048", crop_size=streams.CROP_SIZE,
     raise ValueError(f"heads must map each dataset to its number of classes, got {heads!r}")
   if stack_length < 1:
     raise ValueError(f"stack_length must be at least 1, got {stack_length}")
+  check_crop_size(trunk, crop_size)
   if train_last_layer_only and weights is None:
     raise ValueError("train_last_layer_only needs pre-trained weights: a frozen random "
                      "trunk learns nothing")
