@@ -116,7 +116,7 @@ def test_export_refuses_streams_that_do_not_fit(streams):
 
 
 def test_predict_on_video_files_with_per_file_errors(streams, synthetic_dir, records_dirs,
-                                                    tmp_path):
+                                                    tmp_path, monkeypatch):
   export_dir = str(tmp_path / "export")
   env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
   process = subprocess.run(
@@ -159,6 +159,13 @@ def test_predict_on_video_files_with_per_file_errors(streams, synthetic_dir, rec
   with pytest.raises(exporting.ExportError, match="the SVM's classes differ"):
     exporting.export(streams["spatial"], streams["temporal"], export_dir, fusion="svm",
                      svm_dir=str(svm_dir))
+  assert tree() == before
+  # ... and so does one that fails while writing (here: after the two stream SavedModels).
+  def fail(*args, **kwargs):
+    raise OSError("disk full")
+  monkeypatch.setattr(exporting, "export_two_stream", fail)
+  with pytest.raises(OSError, match="disk full"):
+    exporting.export(streams["spatial"], streams["temporal"], export_dir)
   assert tree() == before
   assert sorted(os.listdir(tmp_path)) == ["broken.avi", "export", "small.avi", "svms"]
 
