@@ -9,6 +9,7 @@ import dataclasses
 import json
 import os
 
+from absl import logging
 import tensorflow as tf
 
 from flow_tools import storage
@@ -159,14 +160,47 @@ def build(spec, weights=None, train_last_layer_only=False):
                             train_last_layer_only=train_last_layer_only)
 
 
-def checkpoint_path(model_dir, checkpoint=None):
-  """`checkpoint` (a path prefix such as model_dir/ckpt-2000) or the latest in `model_dir`."""
-  path = checkpoint or tf.train.latest_checkpoint(model_dir)
-  if path is None:
-    raise FileNotFoundError(f"no checkpoint in {model_dir}: train it first")
-  if not tf.io.gfile.exists(path + ".index"):
-    raise FileNotFoundError(f"no checkpoint {path} (expected {path}.index)")
-  return path
+# What reading a damaged checkpoint raises (a data file cut short by a full disk or a kill:
+# IndexError "Read less bytes than requested"; a damaged index: DataLossError).
+_UNREADABLE = (IndexError, tf.errors.OpError)
+
+
+def restore(checkpoint, model_dir, path=None, *, partial=False, fits="this network"):
+  """Restores the `tf.train.Checkpoint` `checkpoint` from `path` (a prefix such as
+  model_dir/ckpt-2000) or else from the newest readable checkpoint in `model_dir`.
+
+  A damaged checkpoint is named in a warning and the one before it is tried.
+  Args:
+    partial: the checkpoint may hold more than `checkpoint` tracks (an optimizer).
+    fits: what `checkpoint` holds, for the error when the checkpoint does not match it.
+  Returns:
+    The path restored, or None if `model_dir` holds no checkpoint (and no `path`).
+  Raises:
+    FileNotFoundError: no checkpoint at `path`.
+    ValueError: the checkpoint does not match `checkpoint`, or none is readable.
+  """
+  if path is not None:
+    if not tf.io.gfile.exists(path + ".index"):
+      raise FileNotFoundError(f"no checkpoint {path} (expected {path}.index)")
+    candidates = [path]
+  else:
+    state = tf.train.get_checkpoint_state(model_dir)
+    candidates = list(reversed(state.all_model_checkpoint_paths)) if state else []
+  damaged = []
+  for candidate in candidates:
+    try:
+      status = checkpoint.restore(candidate)
+      (status.expect_partial() if partial else status).assert_existing_objects_matched()
+      return candidate
+    except _UNREADABLE as e:
+      damaged.append(f"{candidate} ({type(e).__name__}: {str(e).splitlines()[0]})")
+      logging.warning("checkpoint %s is damaged and cannot be read; trying the one before it",
+                      damaged[-1])
+    except (AssertionError, ValueError) as e:
+      raise ValueError(f"{candidate} does not match {fits}: {str(e).splitlines()[0]}") from e
+  if damaged:
+    raise ValueError(f"no readable checkpoint in {model_dir}: {'; '.join(damaged)}")
+  return None
 
 
 def checkpoint_step(path):
@@ -175,15 +209,14 @@ def checkpoint_step(path):
 
 
 def load(model_dir, checkpoint=None):
-  """(model, spec, step) of the run in `model_dir`, weights from its latest (or given) checkpoint."""
+  """(model, spec, step) of the run in `model_dir`, weights from the given checkpoint or
+  the newest readable one (see `restore`)."""
   spec = load_spec(model_dir)
-  path = checkpoint_path(model_dir, checkpoint)
   model = build(spec)
-  try:
-    tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
-  except (AssertionError, ValueError) as e:
-    raise ValueError(f"{path} does not match the network of {SPEC_FILE}: "
-                     f"{str(e).splitlines()[0]}") from e
+  path = restore(tf.train.Checkpoint(model=model), model_dir, checkpoint, partial=True,
+                 fits=f"the network of {SPEC_FILE}")
+  if path is None:
+    raise FileNotFoundError(f"no checkpoint in {model_dir}: train it first")
   return model, spec, checkpoint_step(path)
 
 

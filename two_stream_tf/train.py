@@ -101,6 +101,8 @@ flags.DEFINE_integer("checkpoint_every", _TRAIN.checkpoint_every, "Steps between
                      lower_bound=1)
 flags.DEFINE_integer("keep_checkpoints", _TRAIN.keep_checkpoints, "Checkpoints kept.",
                      lower_bound=1)
+flags.DEFINE_string("checkpoint", None, "Resume from this checkpoint prefix, e.g. "
+                    "MODEL_DIR/ckpt-2000 (default: the newest readable one in --model_dir).")
 flags.mark_flags_as_required(["stream", "records_dirs", "model_dir"])
 
 FLAGS = flags.FLAGS
@@ -234,7 +236,7 @@ def main(argv):
         init_from=FLAGS.init_from, last_layer_only=FLAGS.last_layer_only,
         shuffle_buffer=FLAGS.shuffle_buffer, deterministic_input=FLAGS.deterministic_input,
         tf_data_service=FLAGS.tf_data_service,
-        strategy=strategy, hparams=values,
+        strategy=strategy, hparams=values, checkpoint=FLAGS.checkpoint,
         flags_text=_effective_flags(f"python -m two_stream_tf.train, {FLAGS.stream} on "
                                     f"{spec.head_names}"))
   except training.TrainingDiverged as e:

@@ -1,6 +1,7 @@
 """The training loop and the evaluation protocol, on tiny records and tiny models."""
 
 import dataclasses
+import glob
 import json
 import math
 import os
@@ -87,7 +88,7 @@ def test_weight_decay_is_caffes_half_l2_of_kernels():
   assert losses.weight_decay([kernel, bias], 0.1).numpy() == pytest.approx(0.05 * 5)
 
 
-def test_training_lowers_the_loss_and_resumes_with_its_state(records_dirs, tmp_path):
+def test_training_lowers_the_loss_and_resumes_with_its_state(records_dirs, tmp_path, caplog):
   spec = _spec(records_dirs)
   model_dir = str(tmp_path / "run")
   first = training.train(_build(spec), _fixed_batch_dataset(spec), model_dir,
@@ -114,6 +115,25 @@ def test_training_lowers_the_loss_and_resumes_with_its_state(records_dirs, tmp_p
                                  "optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE")
   assert step == 30
   np.testing.assert_array_equal(model.get_layer("trunk").get_layer("conv1").kernel.numpy(), conv1)
+
+  # A newest checkpoint cut short (a full disk) is named, and the one before it is used; a
+  # folder left by an interrupted save goes; a checkpoint can be chosen.
+  (data_file,) = glob.glob(second.checkpoint + ".data-*")
+  with open(data_file, "r+b") as f:
+    f.truncate(os.path.getsize(data_file) // 2)
+  assert model_dirs.load(model_dir)[2] == 25
+  assert f"checkpoint {second.checkpoint} (IndexError: Read less bytes" in caplog.text
+  os.makedirs(os.path.join(model_dir, "ckpt-31_temp"))
+  lines = []
+  third = training.train(_build(spec), _fixed_batch_dataset(spec), model_dir, _config(30),
+                         "temporal", log=lines.append)
+  assert (third.start_step, third.step) == (25, 30)
+  assert f"removed {model_dir}/ckpt-31_temp, left by an interrupted checkpoint save" in lines
+  assert not os.path.exists(os.path.join(model_dir, "ckpt-31_temp"))
+  chosen = training.train(_build(spec), _fixed_batch_dataset(spec), model_dir, _config(30),
+                          "temporal", log=lines.append,
+                          checkpoint=os.path.join(model_dir, "ckpt-20"))
+  assert chosen.start_step == 20
 
 
 def test_the_same_seed_trains_the_same_weights(records_dirs, tmp_path):

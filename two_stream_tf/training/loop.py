@@ -7,6 +7,7 @@ MultiWorkerMirroredStrategy (keras#20585), and one path for all strategies is si
 
 import dataclasses
 import os
+import re
 import shutil
 import time
 
@@ -14,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from two_stream_tf import model_dirs
 from two_stream_tf.data import packed
 from two_stream_tf.training import losses
 from two_stream_tf.training import schedule as schedule_lib
@@ -67,16 +69,13 @@ def _build(build_model, config):
     keras.mixed_precision.set_global_policy(previous)
 
 
-def _restore(checkpoint, model_dir):
-  path = tf.train.latest_checkpoint(model_dir)
-  if path is None:
-    return None
-  try:
-    checkpoint.restore(path).assert_existing_objects_matched()
-  except (AssertionError, ValueError, tf.errors.OpError) as e:
-    raise ValueError(f"{path} does not fit this model and optimizer (were model flags or "
-                     f"--mixed_precision changed?): {str(e).splitlines()[0]}") from e
-  return path
+def _remove_interrupted_saves(model_dir, say):
+  """Deletes the `ckpt-N_temp/` folders a save killed midway (or a full disk) leaves."""
+  for name in tf.io.gfile.listdir(model_dir):
+    if re.fullmatch(rf"{CHECKPOINT_PREFIX}-\d+_temp/?", name):
+      path = os.path.join(model_dir, name.rstrip("/"))
+      tf.io.gfile.rmtree(path)
+      say(f"removed {path}, left by an interrupted checkpoint save")
 
 
 def _step_function(model, optimizer, strategy, config, heads):
@@ -168,7 +167,7 @@ def _check_loss(values, step, config, saved):
 
 
 def train(build_model, make_dataset, model_dir, config, stream, strategy=None, hparams=None,
-          log=print):
+          log=print, checkpoint=None):
   """Trains until `config.schedule.train_steps`, resuming from `model_dir` if it has a checkpoint.
 
   Args:
@@ -183,6 +182,8 @@ def train(build_model, make_dataset, model_dir, config, stream, strategy=None, h
     strategy: a `tf.distribute.Strategy`; default: the current one.
     hparams: {name: value} shown in TensorBoard's HParams tab.
     log: where console lines go (the chief's only).
+    checkpoint: resume from this checkpoint prefix (default: the newest readable one in
+      `model_dir`; a damaged one is named and the one before it used).
   Returns:
     A `TrainResult`.
   Raises:
@@ -206,10 +207,14 @@ def train(build_model, make_dataset, model_dir, config, stream, strategy=None, h
     optimizer.build(model.trainable_variables)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
   heads = list(model.output)  # dict outputs: the head names, in order
-  checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
-  manager = tf.train.CheckpointManager(checkpoint, save_dir, config.keep_checkpoints if chief else 1,
+  state = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
+  manager = tf.train.CheckpointManager(state, save_dir, config.keep_checkpoints if chief else 1,
                                        checkpoint_name=CHECKPOINT_PREFIX)
-  restored = _restore(checkpoint, model_dir)
+  if chief:
+    _remove_interrupted_saves(model_dir, say)
+  restored = model_dirs.restore(
+      state, model_dir, checkpoint,
+      fits="this model and optimizer (were model flags or --mixed_precision changed?)")
   start = int(step.numpy())
   total_steps = config.schedule.train_steps
   say(f"{'resumed from ' + restored if restored else 'training from scratch'} at step {start} "

@@ -32,7 +32,8 @@ def _dataset_maker(spec, augmentation, shuffle_buffer, deterministic, tf_data_se
 
 def train_stream(model_dir, spec, config, *, augmentation=None, weights=None, init_from=None,
                  last_layer_only=False, shuffle_buffer=1024, deterministic_input=False,
-                 tf_data_service=None, strategy=None, hparams=None, flags_text=None):
+                 tf_data_service=None, strategy=None, hparams=None, flags_text=None,
+                 checkpoint=None):
   """Trains the stream `spec` describes in `model_dir`, resuming what is there.
 
   Args:
@@ -48,6 +49,7 @@ def train_stream(model_dir, spec, config, *, augmentation=None, weights=None, in
     strategy: a `tf.distribute.Strategy` (default: the current one).
     hparams: {name: value} for TensorBoard's HParams tab.
     flags_text: the app's effective flags, saved in `model_dir` (None: not saved).
+    checkpoint: resume from this checkpoint prefix (default: the newest readable one).
   Returns:
     A `loop.TrainResult`.
   """
@@ -62,4 +64,5 @@ def train_stream(model_dir, spec, config, *, augmentation=None, weights=None, in
   return loop.train(_model_builder(spec, weights, init_from, last_layer_only),
                     _dataset_maker(spec, augmentation, shuffle_buffer, deterministic_input,
                                    tf_data_service),
-                    model_dir, config, spec.stream, strategy, hparams=hparams)
+                    model_dir, config, spec.stream, strategy, hparams=hparams,
+                    checkpoint=checkpoint)
