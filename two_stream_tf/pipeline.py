@@ -59,10 +59,6 @@ class JobSettings:
   num_positions: int = streams.NUM_POSITIONS
 
 
-# Where each synthetic layout puts its videos, relative to its dataset folder.
-_VIDEO_DIRS = {"ucf101": "", "hmdb51": "hmdb51_org"}
-
-
 class StageError(RuntimeError):
   """An app of the job failed; the message names it and its log."""
 

@@ -34,6 +34,9 @@ def load_export(export_dir):
   for path in (os.path.join(export_dir, "two_stream"), export_dir):
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
       model = tf.saved_model.load(path)
+      if not hasattr(model, "metadata"):
+        raise ValueError(f"{path} is one stream's SavedModel: give the export directory (OUT) "
+                         "or OUT/two_stream")
       return model, json.loads(model.metadata().numpy())
   raise FileNotFoundError(f"no two-stream SavedModel in {export_dir} (run two_stream_tf.export)")
 
@@ -76,6 +79,8 @@ def predict_videos(export_dir, paths, work_dir, top_k=5, num_workers=2):
   """A `Prediction` per path, in order: top-k classes per head, or the reason there are none."""
   # pylint: disable=import-outside-toplevel
   from flow_tools import extraction
+  if os.path.isdir(work_dir) and os.listdir(work_dir):
+    raise ValueError(f"--work_dir {work_dir} is not empty: give a new or empty directory")
   model, metadata = load_export(export_dir)
   index, path_of = _stage_videos(paths, work_dir)
   config = encoding.ExtractionConfig(**metadata["extraction"])

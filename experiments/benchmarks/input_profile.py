@@ -62,17 +62,19 @@ def _microseconds_per_sample(records_dir, stream, stage, batches):
   # pylint: disable=import-outside-toplevel,protected-access
   tf, options = _one_core()
   from two_stream_tf import data
-  from two_stream_tf.data import reading, selection, training
+  from two_stream_tf.data import batches as batches_lib, reading, selection
   config = data.InputConfig(stream=stream, crop_size=CROP, stack_length=STACK)
+  augmentation = data.Augmentation()
   if stage == "decode":
     dataset = data.training_dataset(records_dir, 1, config, BATCH, seed=0)
   else:
     sources = selection.open_sources(records_dir)
     selections = selection.check_selection(sources, 1, "train")
-    count = training._visit_counts(sources, selections, config, 0)
+    count = batches_lib._visit_counts(sources, selections, augmentation, 0)
     samples = (reading.selected_videos(reading.video_table(sources, selections, config), True, 0)
-               .batch(training._PLAN_BATCH).enumerate()
-               .map(training._plan(config, count, 0)).unbatch().shuffle(1024, seed=0))
+               .batch(batches_lib._PLAN_BATCH).enumerate()
+               .map(batches_lib._plan(config, augmentation, count, 0)).unbatch()
+               .shuffle(1024, seed=0))
     if stage == "read":
       samples = samples.map(lambda s: reading.stack_jpegs(s["video"], config, s["position"]),
                             num_parallel_calls=tf.data.AUTOTUNE)

@@ -146,6 +146,12 @@ def test_predict_on_video_files_with_per_file_errors(streams, synthetic_dir, rec
   assert answers[2]["video"] == small and not answers[2]["heads"]
   assert answers[2]["error"] == "its frames are 32x24, smaller than the export's 48x48 crop"
 
+  # One stream's SavedModel, or a --work_dir in use, is refused in one line.
+  with pytest.raises(ValueError, match="is one stream's SavedModel: give the export"):
+    prediction.load_export(os.path.join(export_dir, "spatial"))
+  with pytest.raises(ValueError, match="is not empty: give a new or empty directory"):
+    prediction.predict_videos(export_dir, [good], str(tmp_path))
+
   # A re-export that fails (SVMs of other classes) leaves the previous export whole.
   def tree():
     return {os.path.relpath(os.path.join(folder, name), export_dir):

@@ -134,6 +134,11 @@ def test_training_lowers_the_loss_and_resumes_with_its_state(records_dirs, tmp_p
                           "temporal", log=lines.append,
                           checkpoint=os.path.join(model_dir, "ckpt-20"))
   assert chosen.start_step == 20
+  past = training.train(_build(spec), _fixed_batch_dataset(spec), model_dir, _config(10),
+                        "temporal", log=lines.append)
+  assert (past.start_step, past.step) == (30, 30)
+  assert lines[-1] == ("nothing to train: the checkpoint is at step 30, at or past the last "
+                       "step 10 (raise --train_steps to train on)")
 
 
 def test_the_same_seed_trains_the_same_weights(records_dirs, tmp_path):

@@ -219,6 +219,9 @@ def train(build_model, make_dataset, model_dir, config, stream, strategy=None, h
   total_steps = config.schedule.train_steps
   say(f"{'resumed from ' + restored if restored else 'training from scratch'} at step {start} "
       f"of {total_steps}, {strategy_lib.task_description(strategy)}")
+  if start >= total_steps:
+    say(f"nothing to train: the checkpoint is at step {start}, at or past the last step "
+        f"{total_steps} (raise --train_steps to train on)")
 
   iterator = _distributed_iterator(strategy, make_dataset, config, start)
   train_step = _step_function(model, optimizer, strategy, config, heads)
