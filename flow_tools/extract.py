@@ -87,7 +87,8 @@ def main(argv):
         tfds_name=FLAGS.tfds_name, tfds_download=FLAGS.tfds_download, runner=FLAGS.runner,
         num_workers=FLAGS.num_workers, progress=FLAGS.progress,
         beam_pipeline_options=FLAGS.beam_pipeline_options)
-  except (ValueError, flow.FlowAlgorithmError, extraction.ExtractionError) as error:
+  except (ValueError, OSError, flow.FlowAlgorithmError, extraction.ExtractionError) as error:
+    # OSError: an output directory that cannot be written (read-only, a full disk).
     sys.exit(f"error: {error}")
   print(f"{index.name}: {summary.num_extracted} of {summary.num_videos} videos, "
         f"{summary.flow_pairs} flow pairs in {summary.seconds:.1f} s -> {summary.output_dir}")

@@ -262,6 +262,8 @@ def extract(index, output_dir, config, num_workers=2, progress=True, read_videos
   """
   if num_workers < 1:
     raise ValueError("num_workers must be at least 1")
+  if storage.exists(output_dir) and not storage.isdir(output_dir):
+    raise ExtractionError(f"the output directory {output_dir} is a file")
   flow_lib.create(config.algorithm)  # Fails here, once, if the algorithm is unavailable.
   start = time.time()
   layout = OutputLayout(index, output_dir, config)

@@ -182,17 +182,22 @@ def read_manifest(records_dir):
   """The manifest of a finished records directory, as a dict.
 
   Raises:
-    RecordsError: no manifest, or records of another format version (named, with how to
-      make these).
+    RecordsError: no manifest, an unreadable one, or records of another format version
+      (named, with how to make these).
   """
   path = os.path.join(records_dir, MANIFEST)
   if not storage.isfile(path):
     raise RecordsError(f"no {MANIFEST} in {records_dir}: not a finished records directory "
                        "(run python -m flow_tools.extract)")
-  manifest = storage.read_json(path)
-  if manifest.get("format") != FORMAT:
+  try:
+    manifest = storage.read_json(path)
+  except ValueError as e:  # cut short or edited: not JSON any more
+    raise RecordsError(f"{path} is not readable JSON ({e}): extract the videos again with "
+                       "python -m flow_tools.extract into a new --output_dir") from e
+  if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+    found = manifest.get("format") if isinstance(manifest, dict) else None
     raise RecordsError(
-        f"{records_dir} holds records of format {manifest.get('format')!r}; this version "
+        f"{records_dir} holds records of format {found!r}; this version "
         f"reads {FORMAT!r}: extract the videos again with python -m flow_tools.extract "
         "into a new --output_dir")
   return manifest

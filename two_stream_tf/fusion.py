@@ -52,16 +52,22 @@ def load_scores(path):
     with np.load(path, allow_pickle=False) as f:
       heads = [str(h) for h in f["heads"]]
       source = json.loads(str(f["source"])) if "source" in f.files else None
-      return ScoreFile(path, source, {
-          h: evaluation.HeadScores(f[f"{h}/video_ids"].astype(str),
-                                   f[f"{h}/labels"].astype(np.int32),
-                                   f[f"{h}/scores"].astype(np.float32),
-                                   tuple(str(c) for c in f[f"{h}/class_names"]))
-          for h in heads})
+      scores = {h: evaluation.HeadScores(f[f"{h}/video_ids"].astype(str),
+                                         f[f"{h}/labels"].astype(np.int32),
+                                         f[f"{h}/scores"].astype(np.float32),
+                                         tuple(str(c) for c in f[f"{h}/class_names"]))
+                for h in heads}
   except FileNotFoundError as e:
     raise FusionError(f"no score file {path}") from e
   except (KeyError, ValueError, OSError) as e:
     raise FusionError(f"{path}: not a score file of two_stream_tf.evaluate ({e})") from e
+  for head, s in scores.items():
+    videos, classes = len(s.video_ids), len(s.class_names)
+    if s.labels.shape != (videos,) or s.scores.shape != (videos, classes):
+      raise FusionError(f"{path}: {head} holds {videos} videos and {classes} classes but "
+                        f"labels of shape {s.labels.shape} and scores of shape "
+                        f"{s.scores.shape}: the file was altered; evaluate again")
+  return ScoreFile(path, source, scores)
 
 
 def check_sources(files):
@@ -158,9 +164,19 @@ class SvmFusion:
 
   @classmethod
   def load(cls, path):
-    with np.load(path, allow_pickle=False) as f:
-      return cls(f["weights"], f["bias"], tuple(str(c) for c in f["class_names"]),
-                 float(f["c"]), float(f["cv_accuracy"]))
+    """The fusion `save` wrote at `path`; FusionError naming the file if it is not one."""
+    try:
+      with np.load(path, allow_pickle=False) as f:
+        model = cls(f["weights"], f["bias"], tuple(str(c) for c in f["class_names"]),
+                    float(f["c"]), float(f["cv_accuracy"]))
+    except (KeyError, ValueError, OSError) as e:
+      raise FusionError(f"{path}: not an SVM file of two_stream_tf.fuse ({e})") from e
+    classes = len(model.class_names)
+    if model.weights.shape != (classes, 2 * classes) or model.bias.shape != (classes,):
+      raise FusionError(f"{path}: {classes} classes but weights of shape "
+                        f"{model.weights.shape} and bias of shape {model.bias.shape}: the "
+                        "file was altered; run two_stream_tf.fuse again")
+    return model
 
 
 def _folds(labels):

@@ -206,6 +206,22 @@ def test_corrupt_videos_are_reported_not_fatal(ucf_index, tmp_path):
     records.load_video(str(tmp_path / "out"), "things/garbage")
 
 
+def test_unusable_output_dirs_and_manifests_are_named_in_one_line(ucf_index, tmp_path):
+  a_file = tmp_path / "a_file"
+  a_file.write_text("not a directory")
+  with pytest.raises(extraction.ExtractionError, match=f"the output directory {a_file} is a file"):
+    extraction.extract(ucf_index, str(a_file), encoding.ExtractionConfig(), progress=False)
+  args = helpers.killable_extraction_args(str(tmp_path / "data"), ucf_index.entries)
+  result = helpers.run_extract([*args, f"--output_dir={a_file}/records"])
+  last = result.stderr.strip().splitlines()[-1]
+  assert result.returncode == 1 and last.startswith("error: ") and f"{a_file}/records" in last
+  cut = tmp_path / "cut"
+  cut.mkdir()
+  (cut / records.MANIFEST).write_text('{"format": "two_stream_tf.records/2", "vid')
+  with pytest.raises(records.RecordsError, match=f"{cut}/manifest.json is not readable JSON"):
+    records.read_manifest(str(cut))
+
+
 def test_bad_flags_and_missing_files_give_one_line_errors(tmp_path):
   result = helpers.run_extract(["--dataset=ucf101", f"--data_dir={tmp_path}", f"--output_dir={tmp_path}/o"])
   assert result.returncode == 1 and "classInd.txt" in result.stderr.strip().splitlines()[-1]

@@ -144,6 +144,30 @@ def test_fusion_refuses_score_files_of_another_stream_subset_or_split(tmp_path):
   assert report["sources"]["temporal_train"] == _source("temporal", "train")
 
 
+def test_altered_score_and_svm_files_are_named(tmp_path):
+  files = _score_files(tmp_path)
+  with np.load(files["spatial", "test"]) as f:
+    arrays = {k: f[k] for k in f.files}
+  altered = str(tmp_path / "altered.npz")
+  storage.write_npz(altered, {**arrays, "ucf101/scores": arrays["ucf101/scores"][:, :2]})
+  with pytest.raises(fusion.FusionError, match=re.escape(
+      f"{altered}: ucf101 holds 150 videos and 3 classes but labels of shape (150,) and "
+      "scores of shape (150, 2)")):
+    fusion.load_scores(altered)
+  s, t = _streams(60, 0)
+  svm = str(tmp_path / "svm.npz")
+  fusion.fit_svm(s.scores, t.scores, s.labels, CLASSES).save(svm)
+  with np.load(svm) as f:
+    arrays = {k: f[k] for k in f.files}
+  storage.write_npz(svm, {k: v for k, v in arrays.items() if k != "bias"})
+  with pytest.raises(fusion.FusionError, match=f"{svm}: not an SVM file of two_stream_tf.fuse"):
+    fusion.SvmFusion.load(svm)
+  storage.write_npz(svm, {**arrays, "weights": arrays["weights"][:, :4]})
+  with pytest.raises(fusion.FusionError, match=re.escape(
+      f"{svm}: 3 classes but weights of shape (3, 4) and bias of shape (3,)")):
+    fusion.SvmFusion.load(svm)
+
+
 def test_fuse_app_writes_report_and_svms(tmp_path):
   files = _score_files(tmp_path)
   out = tmp_path / "fusion"
