@@ -18,6 +18,7 @@ from flow_tools import encoding
 from flow_tools import records
 from two_stream_tf import data
 from two_stream_tf import streams
+from two_stream_tf.data import reading
 
 _CLASS = "videos"  # the one class folder of the temporary dataset
 
@@ -72,7 +73,7 @@ def _too_small(records_dir, crop_size):
   videos = records.read_manifest(records_dir)["videos"]
   return {v: f"its frames are {info['width']}x{info['height']}, smaller than the export's "
              f"{crop_size}x{crop_size} crop" for v, info in videos.items()
-          if min(info["height"], info["width"]) < crop_size}
+          if not reading.holds_crop(info, crop_size)}
 
 
 def predict_videos(export_dir, paths, work_dir, top_k=5, num_workers=2):

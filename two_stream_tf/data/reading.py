@@ -28,6 +28,11 @@ def _modality_files(config):
                                 else ())
 
 
+def holds_crop(info, crop_size):
+  """Whether the frames of a manifest entry `info` are large enough for a `crop_size` crop."""
+  return min(info["height"], info["width"]) >= crop_size
+
+
 def video_table(sources, selections, config):
   """The selected videos as columns, source by source in file-number order.
 
@@ -52,7 +57,7 @@ def video_table(sources, selections, config):
     videos = source.manifest["videos"]
     for video_id in sorted(selected, key=lambda v: videos[v]["number"]):
       info = videos[video_id]
-      if min(info["height"], info["width"]) < config.crop_size:
+      if not holds_crop(info, config.crop_size):
         raise ValueError(f"{source.records_dir}: video {video_id!r} has {info['height']}x"
                          f"{info['width']} frames, smaller than the {config.crop_size} crop")
       rows.append({"video_id": video_id, "head": head, "label": info["label"],
