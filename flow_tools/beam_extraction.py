@@ -25,6 +25,7 @@ from apache_beam.options import pipeline_options as beam_options
 from flow_tools import encoding
 from flow_tools import extraction
 from flow_tools import flow as flow_lib
+from flow_tools import locks
 
 _NAMESPACE = "flow_tools"
 
@@ -46,14 +47,15 @@ class _EncodeVideo(beam.DoFn):
 
   def process(self, task):
     video_id, source = task
-    encoded, reason = encoding.encode_or_explain(source, self._layout.config, self._flow)
+    fingerprint, encoded, reason = encoding.encode_or_explain(source, self._layout.config,
+                                                              self._flow)
     if encoded is None:
       self._failures.inc()
-      self._layout.save_failure(video_id, reason)
+      self._layout.save_failure(video_id, reason, fingerprint)
     else:
       self._videos.inc()
       self._pairs.inc(encoded.num_frames - 1)
-      self._layout.save_video(video_id, encoded)
+      self._layout.save_video(video_id, encoded, fingerprint)
 
 
 def pipeline_options(options):
@@ -72,7 +74,7 @@ def pipeline_options(options):
   return parsed
 
 
-def extract(index, output_dir, config, options=""):
+def extract(index, output_dir, config, options="", retry_failed=False):
   """Extracts every video of `index` into `output_dir` with a Beam pipeline.
 
   Args:
@@ -81,23 +83,24 @@ def extract(index, output_dir, config, options=""):
     config: a `flow_tools.encoding.ExtractionConfig`.
     options: Beam pipeline options as on a command line, e.g.
       "--runner=DirectRunner --direct_num_workers=2 --direct_running_mode=multi_processing".
+    retry_failed: encode again the videos an earlier run found unusable.
   Returns:
-    A `flow_tools.extraction.Summary`, as the local runner's.
+    A `flow_tools.extraction.Summary`, as the local runner's. The launching process holds
+    the output directory's lock (`flow_tools.locks`) while the pipeline runs.
   """
   flow_lib.create(config.algorithm)  # Fails here, once, if the algorithm is unavailable.
   parsed_options = pipeline_options(options)
   start = time.time()
   layout = extraction.OutputLayout(index, output_dir, config)
-  finished = layout.finished_summary(start)
-  if finished is not None:
-    return finished
-  layout.prepare()
-  done_before = layout.done_videos()
-  tasks = [(v, layout.entries[v].path) for v in layout.video_ids if v not in done_before]
-  if tasks:
-    with beam.Pipeline(options=parsed_options) as pipeline:
-      _ = (pipeline
-           | "Videos" >> beam.Create(tasks, reshuffle=False)
-           | "Spread" >> beam.Reshuffle()
-           | "Encode" >> beam.ParDo(_EncodeVideo(layout)))
-  return layout.finish(start)
+  with locks.hold(output_dir, "an extraction"):
+    plan = layout.open_run(retry_failed)
+    if plan.finished is not None:
+      return layout.finished_summary(plan, start)
+    if plan.to_encode:
+      tasks = [(v, layout.entries[v].path) for v in plan.to_encode]
+      with beam.Pipeline(options=parsed_options) as pipeline:
+        _ = (pipeline
+             | "Videos" >> beam.Create(tasks, reshuffle=False)
+             | "Spread" >> beam.Reshuffle()
+             | "Encode" >> beam.ParDo(_EncodeVideo(layout)))
+    return layout.finish(start, plan)

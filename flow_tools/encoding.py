@@ -15,6 +15,7 @@ import numpy as np
 from flow_tools import flow as flow_lib
 from flow_tools import process_memory
 from flow_tools import quantization
+from flow_tools import sources
 from flow_tools import video
 
 
@@ -150,15 +151,18 @@ def encode_video(source, config, compute_flow):
 
 
 def encode_or_explain(source, config, compute_flow):
-  """(`EncodedVideo`, None), or (None, why the video cannot be used): never raises for a bad
-  video."""
+  """(`flow_tools.sources` fingerprint, `EncodedVideo` or None, None or why the video cannot
+  be used) of one source: never raises for a bad video. The fingerprint is taken first, so
+  a file replaced while it is encoded counts as changed on the next run."""
+  fingerprint = None
   try:
-    return encode_video(source, config, compute_flow), None
+    fingerprint = sources.fingerprint(source)
+    return fingerprint, encode_video(source, config, compute_flow), None
   except video.VideoError as error:
-    return None, str(error)
+    return fingerprint, None, str(error)
   except Exception as error:  # pylint: disable=broad-except
     # A codec crash on one clip must not stop a run over thousands.
-    return None, f"{type(error).__name__}: {error}"
+    return fingerprint, None, f"{type(error).__name__}: {error}"
 
 
 def configure_worker_process():
@@ -190,12 +194,12 @@ def init_worker(algorithm, notes_dir=None):
 
 
 def encode_task(task):
-  """(key, source, config) -> (key, EncodedVideo or None, failure reason or None, seconds
-  the task took in the worker)."""
+  """(key, source, config) -> (key, fingerprint, EncodedVideo or None, failure reason or
+  None, seconds the task took in the worker)."""
   key, source, config = task
   if _worker_note:
     with open(_worker_note, "w", encoding="utf-8") as f:
       f.write(key)
   start = time.perf_counter()
-  encoded, reason = encode_or_explain(source, config, _worker_flow)
-  return key, encoded, reason, time.perf_counter() - start
+  fingerprint, encoded, reason = encode_or_explain(source, config, _worker_flow)
+  return key, fingerprint, encoded, reason, time.perf_counter() - start

@@ -4,7 +4,9 @@
   python -m flow_tools.extract --dataset=tfds --tfds_name=ucf101/ucf101_1 --output_dir=OUT
   python -m flow_tools.extract ... --runner=beam --beam_pipeline_options="--runner=FlinkRunner ..."
 
-Resumable: run the same command again after an interruption. Exit status: 0 when
+Resumable: run the same command again after an interruption. A rerun also redoes the
+videos whose files changed since they were extracted (re-downloaded, repaired) and says
+how many it redid, kept and skipped. Exit status: 0 when
 every video was extracted, 3 when the run finished but some videos failed (they
 are listed in OUT/manifest.json and printed), 1 on an error that stopped the run.
 """
@@ -17,6 +19,7 @@ from absl import flags
 from flow_tools import datasets
 from flow_tools import encoding
 from flow_tools import flow
+from flow_tools import locks
 from flow_tools import quantization
 
 EXIT_SOME_FAILED = 3
@@ -50,6 +53,8 @@ flags.DEFINE_integer("jpeg_quality", _DEFAULTS.jpeg_quality, "JPEG quality of th
 flags.DEFINE_integer("rgb_jpeg_quality", _DEFAULTS.rgb_jpeg_quality, "JPEG quality of the RGB frames.")
 flags.DEFINE_bool("backward", _DEFAULTS.backward, "Also store backward flow (bi-directional stacking).")
 flags.DEFINE_integer("num_workers", 2, "Encoding processes (--runner=local).", lower_bound=1)
+flags.DEFINE_bool("retry_failed", False, "Try again the videos an earlier run found unusable "
+                  "although their files have not changed (changed ones are always redone).")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.mark_flags_as_required(["dataset", "output_dir"])
 flags.register_multi_flags_validator(
@@ -72,6 +77,16 @@ flags.register_multi_flags_validator(
 FLAGS = flags.FLAGS
 
 
+def run_report(summary):
+  """One line: what this run did with each video."""
+  done = (f"encoded {summary.num_new} new, redid {summary.num_redone} done before (files "
+          "changed, or --retry_failed)" if summary.num_new or summary.num_redone
+          else "nothing to do: no video changed")
+  skipped = (f", skipped {summary.num_skipped} that failed before (unchanged; --retry_failed "
+             "tries them again)" if summary.num_skipped else "")
+  return f"this run: {done}, kept {summary.num_kept} extracted before{skipped}"
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -86,12 +101,14 @@ def main(argv):
         FLAGS.dataset, FLAGS.data_dir, FLAGS.output_dir, config, splits_dir=FLAGS.splits_dir,
         tfds_name=FLAGS.tfds_name, tfds_download=FLAGS.tfds_download, runner=FLAGS.runner,
         num_workers=FLAGS.num_workers, progress=FLAGS.progress,
-        beam_pipeline_options=FLAGS.beam_pipeline_options)
-  except (ValueError, OSError, flow.FlowAlgorithmError, extraction.ExtractionError) as error:
+        beam_pipeline_options=FLAGS.beam_pipeline_options, retry_failed=FLAGS.retry_failed)
+  except (ValueError, OSError, flow.FlowAlgorithmError, extraction.ExtractionError,
+          locks.LockedError) as error:
     # OSError: an output directory that cannot be written (read-only, a full disk).
     sys.exit(f"error: {error}")
   print(f"{index.name}: {summary.num_extracted} of {summary.num_videos} videos, "
         f"{summary.flow_pairs} flow pairs in {summary.seconds:.1f} s -> {summary.output_dir}")
+  print(run_report(summary))
   if summary.worker_seconds:  # where the time went: the algorithm, or the pipeline around it
     print(f"workers: {summary.worker_seconds:.1f} s encoding, "
           f"{100 * summary.flow_seconds / summary.worker_seconds:.0f}% of it in {config.algorithm}")

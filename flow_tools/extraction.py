@@ -5,7 +5,10 @@ finished video's files (one per modality, each written to `<output_dir>/.incompl
 and then renamed into place), so a video whose files all exist is finished, and
 nothing partial is ever where readers look. A run killed at any point, even by
 SIGKILL, is finished by running it again: finished videos are kept, and the result
-is byte-identical to an uninterrupted run.
+is byte-identical to an uninterrupted run. Every run, finished or not, redoes the videos
+whose file changed since it was encoded (a re-download, a repaired clip: size, time and
+content hash, `flow_tools.sources`); a lock file keeps a second run out meanwhile
+(`flow_tools.locks`).
 """
 
 import concurrent.futures
@@ -21,15 +24,20 @@ import tqdm
 from flow_tools import datasets
 from flow_tools import encoding
 from flow_tools import flow as flow_lib
+from flow_tools import locks
 from flow_tools import records
+from flow_tools import sources
 from flow_tools import storage
 
 WORK_DIR = ".incomplete"
 _PLAN = "plan.json"
 _FAILED = "failed"
+_SOURCES = "sources"
+_PREVIOUS = "previous_manifest.json"
 _TMP = "tmp"
-# Threads reading finished videos' headers: an object store answers each read in tens of ms.
-_HEADER_READERS = 16
+# Threads reading finished videos' headers and checking sources: an object store answers
+# each request in tens of ms.
+_READERS = 16
 
 
 class ExtractionError(RuntimeError):
@@ -38,8 +46,12 @@ class ExtractionError(RuntimeError):
 
 @dataclasses.dataclass
 class Summary:
-  """What a run did; `failures` maps video id -> {'path', 'reason'}.
+  """What a run did; `failures` maps video id -> {'path', 'reason', 'source'}.
 
+  Of the `num_videos`, this run encoded `num_new` never done before and `num_redone`
+  whose source changed since an earlier run did them (or, with `retry_failed`, that had
+  failed); it kept `num_kept` an earlier run finished and skipped `num_skipped` an
+  earlier run found unusable, both unchanged.
   `worker_seconds` is the time this run's workers spent encoding videos (summed over
   workers) and `flow_seconds` the part of it inside the flow algorithm: their ratio says
   how much the pipeline around the algorithm costs. None where the runner does not
@@ -51,8 +63,23 @@ class Summary:
   flow_pairs: int
   seconds: float
   output_dir: str
+  num_new: int = 0
+  num_redone: int = 0
+  num_kept: int = 0
+  num_skipped: int = 0
   worker_seconds: float = None
   flow_seconds: float = None
+
+
+@dataclasses.dataclass
+class RunPlan:
+  """What a run has to do: `to_encode` (sorted ids), of which `num_redone` were done before;
+  `finished` is the manifest when the directory is finished and nothing has changed."""
+  to_encode: list
+  num_redone: int
+  num_kept: int
+  num_skipped: int
+  finished: dict = None
 
 
 def _facts(num_frames, height, width):
@@ -60,14 +87,22 @@ def _facts(num_frames, height, width):
   return {"frames": num_frames, "flow_pairs": num_frames - 1, "height": height, "width": width}
 
 
+def _removed(path):
+  if storage.exists(path):
+    storage.remove(path)
+
+
 class OutputLayout:
   """Files and bookkeeping of one output directory, whichever runner fills it.
 
   Videos are numbered by their position among the sorted ids (`records.video_file`).
   A video is finished when all its files exist (each appears whole, by rename); a
-  video that cannot be used leaves `.incomplete/failed/<number>.json`. The manifest
-  is written last, from the dataset index and each finished video's facts (from the
-  encoding, or from its file's header when a previous run finished it).
+  video that cannot be used leaves `.incomplete/failed/<number>.json`. Whoever encodes a
+  video first writes its source's fingerprint (`flow_tools.sources`) to
+  `.incomplete/sources/<number>.json`, so that every run can tell which finished
+  videos' sources have changed since. The manifest is written last, from the dataset
+  index and each finished video's facts (from the encoding, or from its file's header
+  when a previous run finished it) and fingerprint.
   """
 
   def __init__(self, index, output_dir, config):
@@ -86,11 +121,19 @@ class OutputLayout:
   def path(self, video_id, modality):
     return os.path.join(self.output_dir, records.video_file(self.number[video_id], modality))
 
-  def _failure_path(self, video_id):
-    return os.path.join(self.work_dir, _FAILED, f"{self.number[video_id]:07d}.json")
+  def _note_path(self, folder, video_id):
+    return os.path.join(self.work_dir, folder, f"{self.number[video_id]:07d}.json")
 
-  def finished_summary(self, start):
-    """The `Summary` of this extraction if `output_dir` already holds it finished, else None.
+  def _notes(self, folder):
+    """{video id: note} of the notes in one work-directory folder."""
+    names = set(storage.listdir(os.path.join(self.work_dir, folder)))
+    ids = [v for v in self.video_ids if os.path.basename(self._note_path(folder, v)) in names]
+    with concurrent.futures.ThreadPoolExecutor(_READERS) as pool:
+      return dict(zip(ids, pool.map(storage.read_json,
+                                    [self._note_path(folder, v) for v in ids])))
+
+  def _finished_manifest(self):
+    """The manifest if `output_dir` is finished (checked against this run), else None.
 
     Raises:
       ExtractionError: `output_dir` holds records made with other settings or videos.
@@ -105,12 +148,11 @@ class OutputLayout:
         or sorted([*manifest["videos"], *manifest["failures"]]) != self.video_ids):
       raise ExtractionError(f"{self.output_dir} already holds records made with other settings "
                             "or videos: choose another --output_dir")
-    return Summary(len(self.entries), manifest["num_videos"], manifest["failures"],
-                   manifest["num_flow_pairs"], time.time() - start, self.output_dir)
+    return manifest
 
-  def prepare(self):
+  def _prepare(self):
     """Creates or checks the work directory against this run's plan."""
-    for folder in (_FAILED, _TMP):
+    for folder in (_FAILED, _SOURCES, _TMP):
       storage.makedirs(os.path.join(self.work_dir, folder))
     plan_path = os.path.join(self.work_dir, _PLAN)
     if storage.exists(plan_path):
@@ -127,26 +169,109 @@ class OutputLayout:
     else:
       storage.write_json(plan_path, self.plan)
 
-  def done_videos(self):
-    """Ids of videos finished or found unusable by earlier runs, from one listing per
-    folder of videos (and one of the failures)."""
-    failed = set(storage.listdir(os.path.join(self.work_dir, _FAILED)))
+  def _previous(self):
+    """The manifest of the finished run this unfinished one redoes part of, or None."""
+    path = os.path.join(self.work_dir, _PREVIOUS)
+    return storage.read_json(path) if storage.exists(path) else None
+
+  def _reopen(self, manifest):
+    """Turns a finished directory back into an unfinished one, losing nothing: its manifest
+    moves into the work directory (readers now see an unfinished directory), and its
+    failures become failure notes again."""
+    if storage.exists(self.work_dir):
+      storage.rmtree(self.work_dir)  # a finished run's leftovers: the manifest says it all
+    self._prepare()
+    for video_id, failure in manifest["failures"].items():
+      storage.write_json(self._note_path(_FAILED, video_id), {"reason": failure["reason"]})
+    storage.write_json(os.path.join(self.work_dir, _PREVIOUS), manifest)
+    storage.remove(os.path.join(self.output_dir, records.MANIFEST))
+
+  def _done_videos(self, failed):
+    """Ids of videos finished by earlier runs (from one listing per folder of videos), and
+    of those in `failed`."""
     listings = {}
-    done = set()
+    done = set(failed)
     for video_id in self.video_ids:
       folder = os.path.join(self.output_dir, records.video_folder(self.number[video_id]))
       if folder not in listings:
         listings[folder] = set(storage.listdir(folder)) if storage.isdir(folder) else set()
-      names = {os.path.basename(self.path(video_id, m)) for m in self.modalities}
-      if names <= listings[folder] or os.path.basename(self._failure_path(video_id)) in failed:
+      if {os.path.basename(self.path(video_id, m)) for m in self.modalities} <= listings[folder]:
         done.add(video_id)
     return done
 
-  def save_failure(self, video_id, reason):
-    storage.write_json(self._failure_path(video_id), {"reason": reason})
+  def _recorded_sources(self, previous):
+    """{video id: fingerprint} of every video a run did: this work directory's notes, else
+    what the previous manifest recorded."""
+    recorded = {}
+    if previous is not None:
+      for video_id, entry in (*previous["videos"].items(), *previous["failures"].items()):
+        recorded[video_id] = entry.get("source")  # None: made before sources were kept
+    recorded.update((v, note["source"]) for v, note in self._notes(_SOURCES).items())
+    return recorded
 
-  def save_video(self, video_id, encoded):
+  def _changed(self, recorded, done):
+    """The videos of `done` whose source is not what `recorded` says it was."""
+    done = sorted(done)
+    with concurrent.futures.ThreadPoolExecutor(_READERS) as pool:
+      flags = pool.map(lambda v: sources.changed(recorded.get(v), self.entries[v].path), done)
+      return {v for v, changed in zip(done, flags) if changed}
+
+  def _discard(self, video_id):
+    """Removes what a run left of a video; its fingerprint last, so that a run killed
+    meanwhile still knows the files left are stale."""
+    _removed(self._note_path(_FAILED, video_id))
+    for modality in self.modalities:
+      _removed(self.path(video_id, modality))
+    _removed(self._note_path(_SOURCES, video_id))
+
+  def open_run(self, retry_failed=False):
+    """Plans this run and readies the directory for it.
+
+    Videos an earlier run finished, or found unusable, are kept, or skipped, while their
+    source is unchanged; changed ones (and with `retry_failed` unusable ones) are
+    removed and encoded again, with the rest. A finished directory is left untouched
+    when nothing changed; otherwise it is reopened (`_reopen`) for the run.
+    """
+    manifest = self._finished_manifest()
+    if manifest is None:
+      self._prepare()
+      failed = set(self._notes(_FAILED))
+      done = self._done_videos(failed)
+      recorded = self._recorded_sources(self._previous())
+    else:
+      failed, done = set(manifest["failures"]), set(self.video_ids)
+      recorded = {v: e.get("source") for v, e in (*manifest["videos"].items(),
+                                              *manifest["failures"].items())}
+    redo = self._changed(recorded, done) | (failed if retry_failed else set())
+    kept, skipped = len(done - failed - redo), len(failed - redo)
+    if manifest is not None:
+      if not redo:
+        if storage.exists(self.work_dir):
+          storage.rmtree(self.work_dir)
+        return RunPlan([], 0, kept, skipped, finished=manifest)
+      self._reopen(manifest)
+    for video_id in sorted(redo):
+      self._discard(video_id)
+    return RunPlan([v for v in self.video_ids if v not in done or v in redo], len(redo),
+                   kept, skipped)
+
+  def finished_summary(self, plan, start):
+    """The `Summary` of a run whose `plan` found the directory finished and unchanged."""
+    manifest = plan.finished
+    return Summary(len(self.entries), manifest["num_videos"], manifest["failures"],
+                   manifest["num_flow_pairs"], time.time() - start, self.output_dir,
+                   num_kept=plan.num_kept, num_skipped=plan.num_skipped)
+
+  def _save_source(self, video_id, fingerprint):
+    storage.write_json(self._note_path(_SOURCES, video_id), {"source": fingerprint})
+
+  def save_failure(self, video_id, reason, fingerprint):
+    self._save_source(video_id, fingerprint)
+    storage.write_json(self._note_path(_FAILED, video_id), {"reason": reason})
+
+  def save_video(self, video_id, encoded, fingerprint):
     """Writes a video's files, in `self.modalities` order; returns its manifest facts."""
+    self._save_source(video_id, fingerprint)
     files = records.video_records(self.entries[video_id], self.index.name, encoded, self.config)
     folder = os.path.dirname(self.path(video_id, records.RGB))
     if folder not in self._folders_made:
@@ -161,23 +286,22 @@ class OutputLayout:
     header = records.read_header(self.path(video_id, records.RGB))
     return _facts(header["clip/frame_count"], header["image/height"], header["image/width"])
 
-  def finish(self, start, facts=None):
+  def finish(self, start, plan, facts=None):
     """Writes `manifest.json`, removes the work directory.
 
     Args:
       start: the run's start time.
+      plan: the run's `RunPlan`.
       facts: video id -> facts of the videos this run encoded; the others' are read
         from their files' headers.
     """
-    failed = set(storage.listdir(os.path.join(self.work_dir, _FAILED)))
-    failures = {}
-    for video_id in self.video_ids:
-      if os.path.basename(self._failure_path(video_id)) in failed:
-        reason = storage.read_json(self._failure_path(video_id))["reason"]
-        failures[video_id] = {"path": self.entries[video_id].path, "reason": reason}
+    failed = self._notes(_FAILED)
+    recorded = self._recorded_sources(self._previous())
+    failures = {v: {"path": self.entries[v].path, "reason": failed[v]["reason"],
+                    "source": recorded.get(v)} for v in self.video_ids if v in failed}
     facts = dict(facts or {})
     unknown = [v for v in self.video_ids if v not in failures and v not in facts]
-    with concurrent.futures.ThreadPoolExecutor(_HEADER_READERS) as pool:
+    with concurrent.futures.ThreadPoolExecutor(_READERS) as pool:
       facts.update(zip(unknown, pool.map(self._read_facts, unknown)))
     videos = {}
     for video_id in self.video_ids:
@@ -185,7 +309,7 @@ class OutputLayout:
         entry = self.entries[video_id]
         videos[video_id] = {"number": self.number[video_id], "label": entry.label,
                             "class_name": entry.class_name, "splits": list(entry.splits),
-                            **facts[video_id]}
+                            "source": recorded.get(video_id), **facts[video_id]}
     num_flow_pairs = sum(v["flow_pairs"] for v in videos.values())
     storage.write_json(os.path.join(self.output_dir, records.MANIFEST), {
         "format": records.FORMAT,
@@ -201,7 +325,9 @@ class OutputLayout:
     })
     storage.rmtree(self.work_dir)
     return Summary(len(self.entries), len(videos), failures, num_flow_pairs,
-                   time.time() - start, self.output_dir)
+                   time.time() - start, self.output_dir,
+                   num_new=len(plan.to_encode) - plan.num_redone, num_redone=plan.num_redone,
+                   num_kept=plan.num_kept, num_skipped=plan.num_skipped)
 
 
 def _progress(total, enabled):
@@ -245,8 +371,10 @@ def _dead_worker_error(notes_dir, finished):
       "(a video that kills its worker again can be left out of the split files)")
 
 
-def extract(index, output_dir, config, num_workers=2, progress=True, read_videos=None):
-  """Extracts every video of `index` into `output_dir`; resumes an unfinished run.
+def extract(index, output_dir, config, num_workers=2, progress=True, read_videos=None,
+            retry_failed=False):
+  """Extracts every video of `index` into `output_dir`; resumes an unfinished run and redoes
+  the videos whose source changed since (`OutputLayout.open_run`).
 
   Args:
     index: a `flow_tools.datasets.DatasetIndex`.
@@ -257,8 +385,13 @@ def extract(index, output_dir, config, num_workers=2, progress=True, read_videos
     read_videos: function from a list of video ids to (video id, source) pairs, a
       source being what `flow_tools.video.iter_frames` takes; default: the
       entries' file paths.
+    retry_failed: encode again the videos an earlier run found unusable.
   Returns:
     A `Summary`. Failed videos are listed in it and in the manifest; they do not stop the run.
+  Raises:
+    ExtractionError: an unusable `output_dir`, a dead worker, a source that did not yield
+      every video.
+    flow_tools.locks.LockedError: another extraction is writing `output_dir`.
   """
   if num_workers < 1:
     raise ValueError("num_workers must be at least 1")
@@ -267,59 +400,56 @@ def extract(index, output_dir, config, num_workers=2, progress=True, read_videos
   flow_lib.create(config.algorithm)  # Fails here, once, if the algorithm is unavailable.
   start = time.time()
   layout = OutputLayout(index, output_dir, config)
-  finished = layout.finished_summary(start)
-  if finished is not None:
-    return dataclasses.replace(finished, worker_seconds=0.0, flow_seconds=0.0)
-
-  layout.prepare()
-  done_before = layout.done_videos()
-  to_encode = [v for v in layout.video_ids if v not in done_before]
-  bar = _progress(len(layout.entries), progress)
-  bar.update(len(done_before))
-  pairs_done, pair_start = 0, time.time()
-  worker_seconds = flow_seconds = 0.0
-  facts = {}
-  if to_encode:
-    read_videos = read_videos or file_sources(index)
-    tasks = ((v, source, config) for v, source in read_videos(to_encode))
-    context = multiprocessing.get_context("spawn")
-    # A pool that notices a dead worker (multiprocessing.Pool would wait for it forever).
-    with tempfile.TemporaryDirectory(prefix="flow_tools-workers-") as notes_dir, \
-        concurrent.futures.ProcessPoolExecutor(
-            num_workers, mp_context=context, initializer=encoding.init_worker,
-            initargs=(config.algorithm, notes_dir)) as executor:
-      try:
-        for video_id, encoded, reason, seconds in _unordered_results(
-            executor, encoding.encode_task, tasks, 2 * num_workers):
-          worker_seconds += seconds
-          if encoded is None:
-            layout.save_failure(video_id, reason)
-            facts[video_id] = None
-          else:
-            facts[video_id] = layout.save_video(video_id, encoded)
-            pairs_done += encoded.num_frames - 1
-            flow_seconds += encoded.flow_seconds
-          bar.update(1)
-          rate = pairs_done / max(time.time() - pair_start, 1e-9)
-          bar.set_postfix(pairs_per_s=f"{rate:.1f}", refresh=False)
-      except concurrent.futures.BrokenExecutor as error:
-        raise _dead_worker_error(notes_dir, facts) from error
-  bar.close()
-  unread = [v for v in to_encode if v not in facts]
-  if unread:
-    raise ExtractionError(f"the video source did not yield {len(unread)} videos of the "
-                          f"index, e.g. {unread[0]!r}; rerun to resume")
-  encoded_facts = {v: f for v, f in facts.items() if f is not None}
-  return dataclasses.replace(layout.finish(start, encoded_facts), worker_seconds=worker_seconds,
-                             flow_seconds=flow_seconds)
+  with locks.hold(output_dir, "an extraction"):
+    plan = layout.open_run(retry_failed)
+    if plan.finished is not None:
+      return dataclasses.replace(layout.finished_summary(plan, start), worker_seconds=0.0,
+                                 flow_seconds=0.0)
+    bar = _progress(len(layout.entries), progress)
+    bar.update(len(layout.entries) - len(plan.to_encode))
+    pairs_done, pair_start = 0, time.time()
+    worker_seconds = flow_seconds = 0.0
+    facts, handled = {}, set()
+    if plan.to_encode:
+      read_videos = read_videos or file_sources(index)
+      tasks = ((v, source, config) for v, source in read_videos(plan.to_encode))
+      context = multiprocessing.get_context("spawn")
+      # A pool that notices a dead worker (multiprocessing.Pool would wait for it forever).
+      with tempfile.TemporaryDirectory(prefix="flow_tools-workers-") as notes_dir, \
+          concurrent.futures.ProcessPoolExecutor(
+              num_workers, mp_context=context, initializer=encoding.init_worker,
+              initargs=(config.algorithm, notes_dir)) as executor:
+        try:
+          for video_id, fingerprint, encoded, reason, seconds in _unordered_results(
+              executor, encoding.encode_task, tasks, 2 * num_workers):
+            worker_seconds += seconds
+            if encoded is None:
+              layout.save_failure(video_id, reason, fingerprint)
+            else:
+              facts[video_id] = layout.save_video(video_id, encoded, fingerprint)
+              pairs_done += encoded.num_frames - 1
+              flow_seconds += encoded.flow_seconds
+            handled.add(video_id)
+            bar.update(1)
+            rate = pairs_done / max(time.time() - pair_start, 1e-9)
+            bar.set_postfix(pairs_per_s=f"{rate:.1f}", refresh=False)
+        except concurrent.futures.BrokenExecutor as error:
+          raise _dead_worker_error(notes_dir, handled) from error
+    bar.close()
+    unread = [v for v in plan.to_encode if v not in handled]
+    if unread:
+      raise ExtractionError(f"the video source did not yield {len(unread)} videos of the "
+                            f"index, e.g. {unread[0]!r}; rerun to resume")
+    return dataclasses.replace(layout.finish(start, plan, facts), worker_seconds=worker_seconds,
+                               flow_seconds=flow_seconds)
 
 
-def _runner(runner, output_dir, num_workers, progress, beam_pipeline_options):
+def _runner(runner, output_dir, num_workers, progress, beam_pipeline_options, retry_failed):
   """(index, read_videos, config) -> Summary of `runner`; a missing apache-beam or a wrong
   Beam option fails here, before any data is read."""
   if runner == "local":
     return lambda index, read_videos, config: extract(index, output_dir, config, num_workers,
-                                                       progress, read_videos)
+                                                       progress, read_videos, retry_failed)
   if runner != "beam":
     raise ValueError(f"unknown runner {runner!r}: 'local' or 'beam'")
   try:
@@ -331,7 +461,7 @@ def _runner(runner, output_dir, num_workers, progress, beam_pipeline_options):
                      "(or pip install 'apache-beam>=2.60,<3')") from error
   beam_extraction.pipeline_options(beam_pipeline_options)
   return lambda index, read_videos, config: beam_extraction.extract(
-      index, output_dir, config, beam_pipeline_options)
+      index, output_dir, config, beam_pipeline_options, retry_failed)
 
 
 def open_dataset(dataset, data_dir, splits_dir=None, tfds_name=None, tfds_download=True):
@@ -346,7 +476,7 @@ def open_dataset(dataset, data_dir, splits_dir=None, tfds_name=None, tfds_downlo
 
 def extract_dataset(dataset, data_dir, output_dir, config, *, splits_dir=None, tfds_name=None,
                     tfds_download=True, runner="local", num_workers=2, progress=True,
-                    beam_pipeline_options=""):
+                    beam_pipeline_options="", retry_failed=False):
   """The extract app's job: a dataset as distributed (or from TFDS) into `output_dir`.
 
   The flow algorithm and the runner are checked before any data is read.
@@ -354,6 +484,6 @@ def extract_dataset(dataset, data_dir, output_dir, config, *, splits_dir=None, t
     (its `DatasetIndex`, the run's `Summary`).
   """
   flow_lib.create(config.algorithm)
-  run = _runner(runner, output_dir, num_workers, progress, beam_pipeline_options)
+  run = _runner(runner, output_dir, num_workers, progress, beam_pipeline_options, retry_failed)
   index, read_videos = open_dataset(dataset, data_dir, splits_dir, tfds_name, tfds_download)
   return index, run(index, read_videos, config)

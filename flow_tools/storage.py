@@ -40,6 +40,15 @@ def isfile(path):
   return exists(path) and not isdir(path)
 
 
+def stat(path):
+  """(size in bytes, modification time in ns): the time is 0 where the filesystem keeps none."""
+  if is_remote(path):
+    found = _gfile().stat(path)
+    return found.length, found.mtime_nsec
+  found = os.stat(path)
+  return found.st_size, found.st_mtime_ns
+
+
 def listdir(path):
   """Names in a directory (object stores list sub-folders with a trailing '/': dropped)."""
   if is_remote(path):

@@ -1,6 +1,7 @@
 """Extraction into records: content, manifest, layout, failures, resume after SIGKILL, the app."""
 
 import glob
+import hashlib
 import json
 import os
 import re
@@ -19,6 +20,7 @@ from flow_tools import datasets
 from flow_tools import encoding
 from flow_tools import extraction
 from flow_tools import flow
+from flow_tools import locks
 from flow_tools import records
 from flow_tools import video
 from tests.flow_tools import helpers
@@ -140,10 +142,108 @@ def test_rerun_of_a_finished_directory_changes_nothing(ucf_index, ucf_records):
   again = extraction.extract(ucf_index, out, DIS, num_workers=2, progress=False)
   assert (again.num_extracted, again.flow_pairs) == (first.num_extracted, first.flow_pairs)
   assert again.worker_seconds == again.flow_seconds == 0.0  # nothing was encoded again
+  assert (again.num_new, again.num_redone, again.num_kept, again.num_skipped) == (0, 0, 72, 0)
   assert before == {f: os.path.getmtime(os.path.join(out, f)) for f in helpers.tree_files(out)}
   with pytest.raises(extraction.ExtractionError, match="other settings"):
     extraction.extract(ucf_index, out, encoding.ExtractionConfig(algorithm="farneback", short_side=0),
                        progress=False)
+
+
+def _change_videos(data_dir, good, other_clip):
+  """Changes a folder dataset as a user does between runs: the truncated clip repaired, one
+  good clip replaced by another, the garbage overwritten by other garbage of the same size
+  (only the content hash tells), and one clip touched (same bytes, a newer time)."""
+  videos = os.path.join(data_dir, "things")
+  shutil.copy(good[0][1], os.path.join(videos, "truncated.avi"))
+  shutil.copy(other_clip, os.path.join(data_dir, f"{good[1][0]}.avi"))
+  with open(os.path.join(videos, "garbage.avi"), "wb") as f:
+    f.write(np.random.default_rng(1).bytes(4000))
+  touched = os.path.join(data_dir, f"{good[2][0]}.avi")
+  stat = os.stat(touched)
+  os.utime(touched, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+  for name in ("truncated.avi", "garbage.avi"):  # a copy within the same second
+    path = os.path.join(videos, name)
+    os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 10**9))
+
+
+def test_a_rerun_redoes_changed_and_repaired_videos_and_says_so(ucf_index, tmp_path):
+  good = [(e.video_id, e.path, "train") for e in ucf_index.entries[:3]]
+  data_dir, splits_dir = helpers.write_folder_dataset(str(tmp_path / "data"), good,
+                                                      with_broken=True)
+  args = ["--dataset=folder", f"--data_dir={data_dir}", f"--splits_dir={splits_dir}",
+          "--algorithm=dis", "--short_side=0", "--num_workers=2", "--noprogress"]
+  out = str(tmp_path / "out")
+  first = helpers.run_extract([*args, f"--output_dir={out}"])
+  assert first.returncode == 3 and "this run: encoded 7 new, redid 0" in first.stdout
+  again = helpers.run_extract([*args, f"--output_dir={out}"])
+  assert "nothing to do: no video changed, kept 3 extracted before, skipped 4 that failed" in (
+      again.stdout)
+  _change_videos(data_dir, good, ucf_index.entries[40].path)
+  # A rerun cut short after one redone video: the directory is unfinished, nothing is lost.
+  index = datasets.load_folder(data_dir, splits_dir)
+  with pytest.raises(extraction.ExtractionError, match="did not yield 2 videos"):
+    extraction.extract(index, out, DIS, progress=False,
+                       read_videos=lambda ids: extraction.file_sources(index)(ids[:1]))
+  assert not os.path.exists(os.path.join(out, records.MANIFEST))
+  rerun = helpers.run_extract([*args, f"--output_dir={out}"])
+  assert rerun.returncode == 3, rerun.stderr[-2000:]
+  assert "this run: encoded 2 new, redid 0" in rerun.stdout  # the cut run's discards
+  manifest = records.read_manifest(out)
+  assert sorted(manifest["failures"]) == ["things/empty", "things/garbage", "things/one_frame"]
+  # The result is what a first extraction of the changed files gives.
+  fresh = str(tmp_path / "fresh")
+  assert helpers.run_extract([*args, f"--output_dir={fresh}"]).returncode == 3
+  # The touched clip keeps the time it had when it was extracted.
+  helpers.assert_same_files(fresh, out, same_source_times=False)
+  np.testing.assert_array_equal(records.load_video(out, good[1][0]).frames.shape,
+                                video.read_frames(ucf_index.entries[40].path, 0).shape)
+
+
+def test_a_rerun_counts_what_it_redid_kept_and_skipped(ucf_index, tmp_path):
+  good = [(e.video_id, e.path, "train") for e in ucf_index.entries[:3]]
+  data_dir, splits_dir = helpers.write_folder_dataset(str(tmp_path / "data"), good,
+                                                      with_broken=True)
+  out = str(tmp_path / "out")
+  extraction.extract(datasets.load_folder(data_dir, splits_dir), out, DIS, progress=False)
+  _change_videos(data_dir, good, ucf_index.entries[40].path)
+  index = datasets.load_folder(data_dir, splits_dir)
+  summary = extraction.extract(index, out, DIS, progress=False)
+  # Redone: the repaired, the replaced and the re-garbaged clip; kept: the untouched and the
+  # touched one (same hash); skipped: the empty and the one-frame clip.
+  assert (summary.num_new, summary.num_redone, summary.num_kept, summary.num_skipped) == (
+      0, 3, 2, 2)
+  assert summary.num_extracted == 4 and sorted(summary.failures) == ["things/empty",
+                                                                      "things/garbage",
+                                                                      "things/one_frame"]
+  retried = extraction.extract(index, out, DIS, progress=False, retry_failed=True)
+  assert (retried.num_redone, retried.num_kept, retried.num_skipped) == (3, 4, 0)
+  manifest = records.read_manifest(out)
+  replaced = manifest["videos"][good[1][0]]["source"]
+  with open(ucf_index.entries[40].path, "rb") as f:
+    content = f.read()
+  assert replaced["size"] == len(content)
+  assert replaced["sha256"] == hashlib.sha256(content).hexdigest()
+
+
+def test_a_second_extraction_into_a_directory_in_use_is_refused_naming_the_first(ucf_index,
+                                                                                   tmp_path):
+  args = helpers.killable_extraction_args(str(tmp_path / "data"), ucf_index.entries)
+  out = tmp_path / "out"
+  with locks.hold(str(out), "a test"):
+    result = helpers.run_extract([*args, f"--output_dir={out}"])
+  last = result.stderr.strip().splitlines()[-1]
+  assert result.returncode == 1 and f"in use by process {os.getpid()} on" in last, last
+  assert f"remove {out}/.lock" in last and not (out / "videos").exists()
+  assert not (out / ".lock").exists()  # let go of
+  remote = f"ram://{tmp_path.name}/out"  # as on an object store: no exclusive create
+  with locks.hold(remote, "a test"):
+    with pytest.raises(locks.LockedError, match=f"in use by process {os.getpid()}"):
+      with locks.hold(remote, "another"):
+        pass
+  (out / ".lock").write_text('{"host": "')  # cut short by a kill: no holder to name
+  with pytest.raises(locks.LockedError, match="in use by another process"):
+    with locks.hold(str(out), "a test"):
+      pass
 
 
 def test_a_video_source_is_read_only_as_videos_finish(ucf_index, tmp_path):
