@@ -82,9 +82,10 @@ class RunPlan:
   finished: dict = None
 
 
-def _facts(num_frames, height, width):
+def _facts(num_frames, height, width, file_bytes):
   """The manifest's per-video facts that only the encoded video knows."""
-  return {"frames": num_frames, "flow_pairs": num_frames - 1, "height": height, "width": width}
+  return {"frames": num_frames, "flow_pairs": num_frames - 1, "height": height, "width": width,
+          "bytes": file_bytes}
 
 
 def _removed(path):
@@ -280,11 +281,13 @@ class OutputLayout:
     for modality in self.modalities:
       records.write_tfrecords(self.path(video_id, modality), files[modality],
                               os.path.join(self.work_dir, _TMP))
-    return _facts(encoded.num_frames, encoded.height, encoded.width)
+    return _facts(encoded.num_frames, encoded.height, encoded.width,
+                  {m: records.file_bytes(files[m]) for m in self.modalities})
 
   def _read_facts(self, video_id):
     header = records.read_header(self.path(video_id, records.RGB))
-    return _facts(header["clip/frame_count"], header["image/height"], header["image/width"])
+    return _facts(header["clip/frame_count"], header["image/height"], header["image/width"],
+                  {m: storage.stat(self.path(video_id, m))[0] for m in self.modalities})
 
   def finish(self, start, plan, facts=None):
     """Writes `manifest.json`, removes the work directory.

@@ -10,7 +10,10 @@ A records directory (local or remote, e.g. gs://...):
   manifest.json                       what the readers load once: the dataset, its class
                                       names and splits, the extraction settings, and per
                                       video its file number, label, class name, split
-                                      membership, frame and field counts and frame size
+                                      membership, frame and field counts, frame size, the
+                                      size of each of its files (`bytes`, so that a file
+                                      cut short is found by a stat) and its source file's
+                                      size, time and SHA-256
   videos/<n // 1000>/<n>.<modality>.tfrecord
                                       video number n (its position among the sorted video
                                       ids; ids hold '/', '[', '&', spaces...: never a file
@@ -36,6 +39,8 @@ in float32 (flow_tools.quantization.dequantize); a horizontal flip of a stored f
 q -> 255 - q with (lo, hi) -> (-hi, -lo), for either scheme.
 """
 
+import concurrent.futures
+import contextlib
 import dataclasses
 import os
 import struct
@@ -51,6 +56,8 @@ FORMAT = "two_stream_tf.records/2"
 RGB, FLOW, FLOW_BACKWARD = "rgb", "flow", "flow_backward"
 FLOW_KINDS = (FLOW, FLOW_BACKWARD)
 HEADER_RECORDS = 1  # records before a file's first step
+_RECORD_FRAMING = 16  # a TFRecord's length (8 bytes), the length's CRC and the data's CRC (4 each)
+_STATS = 16  # threads asking a filesystem for file sizes: an object store takes tens of ms each
 VIDEOS_DIR = "videos"
 VIDEOS_PER_FOLDER = 1000
 
@@ -169,6 +176,11 @@ def video_records(entry, dataset, encoded, config):
           for modality, steps in files.items()}
 
 
+def file_bytes(serialized):
+  """The size of the TFRecord file of `serialized` records."""
+  return sum(len(record) + _RECORD_FRAMING for record in serialized)
+
+
 def write_tfrecords(path, serialized, tmp_dir=None):
   """Writes a TFRecord file of `serialized` records, atomically."""
   def write(tmp):
@@ -201,6 +213,40 @@ def read_manifest(records_dir):
         f"reads {FORMAT!r}: extract the videos again with python -m flow_tools.extract "
         "into a new --output_dir")
   return manifest
+
+
+def damaged_files(records_dir, manifest):
+  """Video files whose size is not the manifest's (cut short by a full disk or a copy that
+  stopped, or missing), as [(path, bytes found or None, bytes expected)]."""
+  expected = [(video_path(records_dir, info, modality), size)
+              for info in manifest["videos"].values()
+              for modality, size in info.get("bytes", {}).items()]
+
+  def found(path):
+    return storage.stat(path)[0] if storage.exists(path) else None
+  with concurrent.futures.ThreadPoolExecutor(_STATS) as pool:
+    sizes = list(pool.map(found, [path for path, _ in expected]))
+  return [(path, size, want) for (path, want), size in zip(expected, sizes) if size != want]
+
+
+@contextlib.contextmanager
+def naming_damaged_files(records_dirs):
+  """Turns a TensorFlow error met while reading `records_dirs` into a one-line RecordsError
+  naming the files that are damaged (TensorFlow's own names none: 'truncated record at
+  15382'); an error with no damaged file behind it is raised as it is."""
+  try:
+    yield
+  except tf.errors.OpError as error:
+    damaged = [(d, *found) for d in records_dirs for found in damaged_files(d, read_manifest(d))]
+    if not damaged:
+      raise
+    records_dir, path, size, want = damaged[0]
+    state = "is missing" if size is None else f"holds {size} of its {want} bytes"
+    others = f" (and {len(damaged) - 1} more files)" if len(damaged) > 1 else ""
+    raise RecordsError(
+        f"{path} {state}{others}: the records in {records_dir} are damaged (a full disk, a "
+        "copy cut short); copy them again, or extract into a new --output_dir "
+        f"(TensorFlow: {error.message.strip().splitlines()[0]})") from error
 
 
 def _parsed_value(value):

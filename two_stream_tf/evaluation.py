@@ -55,9 +55,9 @@ def score_videos(model, spec, *, subset="test", batch_size=50,
   Returns:
     ({head: HeadScores}, the first few views seen, for pictures).
   """
-  views = data.evaluation_views(list(records_dirs or spec.records_dirs), spec.split,
-                                spec.input, subset=subset, batch_size=batch_size,
-                                num_positions=num_positions)
+  records_dirs = list(records_dirs or spec.records_dirs)
+  views = data.evaluation_views(records_dirs, spec.split, spec.input, subset=subset,
+                                batch_size=batch_size, num_positions=num_positions)
   forward = tf.function(lambda x: model(x, training=False), jit_compile=jit_compile)
   first_views = []
 
@@ -65,7 +65,8 @@ def score_videos(model, spec, *, subset="test", batch_size=50,
     if not first_views:
       first_views.append(x[:summaries.MAX_IMAGES].numpy())
     return forward(x)
-  averaged = data.average_per_video(predict, views)
+  with records.naming_damaged_files(records_dirs):
+    averaged = data.average_per_video(predict, views)
   out = {}
   for index, (head, class_names) in enumerate(spec.heads):
     own = averaged.heads == index

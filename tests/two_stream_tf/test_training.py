@@ -5,6 +5,8 @@ import glob
 import json
 import math
 import os
+import re
+import shutil
 
 import keras
 import numpy as np
@@ -249,6 +251,38 @@ def test_a_model_dir_binds_its_run_and_records_once_it_holds_a_checkpoint(record
     model_dirs.check_resumable(model_dir, dataclasses.replace(
         spec, input=dataclasses.replace(spec.input, crop_size=32)))
   assert model_dirs.load_spec(model_dir) == spec
+
+
+def test_a_damaged_records_file_is_named_when_training_or_evaluation_reads_it(records_dirs,
+                                                                               tmp_path):
+  """TensorFlow says 'truncated record at N' and names no file: the error must."""
+  copied = str(tmp_path / "ucf101")
+  shutil.copytree(records_dirs["ucf101"], copied)
+  manifest = records.read_manifest(copied)
+  spec = model_dirs.RunSpec.of_records([copied], 1, data.InputConfig(stream="spatial",
+                                                                     crop_size=CROP))
+  paths = {v: records.video_path(copied, info, "rgb") for v, info in manifest["videos"].items()}
+  assert all(os.path.getsize(paths[v]) == info["bytes"]["rgb"]
+             for v, info in manifest["videos"].items())
+  train_ids = sorted(v for v, info in manifest["videos"].items() if info["splits"][0] == 1)
+  for video_id in train_ids:  # as a copy that stopped leaves them
+    with open(paths[video_id], "r+b") as f:
+      f.truncate(20)
+  with pytest.raises(records.RecordsError) as raised:
+    training.train_stream(str(tmp_path / "model"), spec, _config(1))
+  message = str(raised.value)
+  assert "\n" not in message and f"{paths[train_ids[0]]} holds 20 of its" in message
+  assert f"(and {len(train_ids) - 1} more files)" in message and copied in message
+  shutil.rmtree(copied)
+  shutil.copytree(records_dirs["ucf101"], copied)
+  test_id = sorted(v for v, info in manifest["videos"].items() if info["splits"][0] == 2)[3]
+  with open(paths[test_id], "r+b") as f:
+    f.truncate(os.path.getsize(paths[test_id]) // 2)
+  with pytest.raises(records.RecordsError, match=f"{re.escape(paths[test_id])} holds"):
+    evaluation.score_videos(_build(spec)(), spec, batch_size=64)
+  os.remove(paths[test_id])
+  with pytest.raises(records.RecordsError, match=f"{re.escape(paths[test_id])} is missing"):
+    evaluation.score_videos(_build(spec)(), spec, batch_size=64)
 
 
 def test_init_from_copies_a_trained_trunk_and_not_the_heads(records_dirs, tmp_path):

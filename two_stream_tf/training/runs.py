@@ -1,5 +1,6 @@
 """A training run of one stream in a model_dir: checks, the run spec, then the loop."""
 
+from flow_tools import records
 from two_stream_tf import data
 from two_stream_tf import model_dirs
 from two_stream_tf.data import selection
@@ -61,8 +62,9 @@ def train_stream(model_dir, spec, config, *, augmentation=None, weights=None, in
     model_dirs.save_spec(model_dir, spec)
     if flags_text is not None:
       model_dirs.save_flags(model_dir, flags_text)
-  return loop.train(_model_builder(spec, weights, init_from, last_layer_only),
-                    _dataset_maker(spec, augmentation, shuffle_buffer, deterministic_input,
-                                   tf_data_service),
-                    model_dir, config, spec.stream, strategy, hparams=hparams,
-                    checkpoint=checkpoint)
+  with records.naming_damaged_files(spec.records_dirs):
+    return loop.train(_model_builder(spec, weights, init_from, last_layer_only),
+                      _dataset_maker(spec, augmentation, shuffle_buffer, deterministic_input,
+                                     tf_data_service),
+                      model_dir, config, spec.stream, strategy, hparams=hparams,
+                      checkpoint=checkpoint)
