@@ -79,12 +79,17 @@ FLAGS = flags.FLAGS
 
 def run_report(summary):
   """One line: what this run did with each video."""
-  done = (f"encoded {summary.num_new} new, redid {summary.num_redone} done before (files "
-          "changed, or --retry_failed)" if summary.num_new or summary.num_redone
-          else "nothing to do: no video changed")
-  skipped = (f", skipped {summary.num_skipped} that failed before (unchanged; --retry_failed "
-             "tries them again)" if summary.num_skipped else "")
-  return f"this run: {done}, kept {summary.num_kept} extracted before{skipped}"
+  parts = [f"encoded {summary.num_new} new"] if summary.num_new else []
+  if summary.num_redone:
+    parts.append(f"redid {summary.num_redone} done before (their files changed, or "
+                 "--retry_failed)")
+  parts = parts or ["nothing to do: no video changed"]
+  if summary.num_kept:
+    parts.append(f"kept {summary.num_kept} extracted before")
+  if summary.num_skipped:
+    parts.append(f"skipped {summary.num_skipped} that failed before (unchanged; "
+                 "--retry_failed tries them again)")
+  return "this run: " + ", ".join(parts)
 
 
 def main(argv):

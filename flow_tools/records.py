@@ -184,9 +184,12 @@ def file_bytes(serialized):
 def write_tfrecords(path, serialized, tmp_dir=None):
   """Writes a TFRecord file of `serialized` records, atomically."""
   def write(tmp):
-    with tf.io.TFRecordWriter(tmp) as writer:
-      for record in serialized:
-        writer.write(record)
+    try:
+      with tf.io.TFRecordWriter(tmp) as writer:
+        for record in serialized:
+          writer.write(record)
+    except tf.errors.OpError as error:  # "<tmp path>; File too large": the cause, as an OSError
+      raise OSError(error.message.rsplit(";", 1)[-1].strip()) from error
   storage.write_atomically(path, write, tmp_dir)
 
 

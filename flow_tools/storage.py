@@ -127,6 +127,10 @@ def write_atomically(path, write, tmp_dir=None):
   try:
     write(tmp)
     replace(tmp, path)
+  except OSError as error:  # a full disk, a read-only or vanished directory: name the file
+    named = OSError(f"cannot write {path}: {error.strerror or error}")
+    named.errno = error.errno
+    raise named from error
   finally:
     if exists(tmp):
       remove(tmp)

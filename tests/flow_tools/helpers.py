@@ -3,6 +3,7 @@ killing the extract app."""
 
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -64,12 +65,19 @@ def write_folder_dataset(root, clips, with_broken=False):
   return videos, os.path.join(root, "lists")
 
 
-def run_extract(args, script=None):
-  """Runs `python -m flow_tools.extract ARGS` (or `python SCRIPT ARGS`) to completion."""
+def run_extract(args, script=None, max_file_bytes=None):
+  """Runs `python -m flow_tools.extract ARGS` (or `python SCRIPT ARGS`) to completion; with
+  `max_file_bytes`, a write past that size fails as on a full disk (RLIMIT_FSIZE: it holds for
+  root too, whom a read-only mode does not stop)."""
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   command = [script] if script else ["-m", "flow_tools.extract"]
+
+  def limit_file_size():
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write (EFBIG), do not kill
+    resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
   return subprocess.run([sys.executable, *command, *args], cwd=REPO, env=env,
-                        capture_output=True, text=True, timeout=300)
+                        capture_output=True, text=True, timeout=300,
+                        preexec_fn=limit_file_size if max_file_bytes else None)
 
 
 def tree_files(root):

@@ -174,7 +174,7 @@ def test_a_rerun_redoes_changed_and_repaired_videos_and_says_so(ucf_index, tmp_p
           "--algorithm=dis", "--short_side=0", "--num_workers=2", "--noprogress"]
   out = str(tmp_path / "out")
   first = helpers.run_extract([*args, f"--output_dir={out}"])
-  assert first.returncode == 3 and "this run: encoded 7 new, redid 0" in first.stdout
+  assert first.returncode == 3 and "this run: encoded 7 new\n" in first.stdout
   again = helpers.run_extract([*args, f"--output_dir={out}"])
   assert "nothing to do: no video changed, kept 3 extracted before, skipped 4 that failed" in (
       again.stdout)
@@ -187,7 +187,9 @@ def test_a_rerun_redoes_changed_and_repaired_videos_and_says_so(ucf_index, tmp_p
   assert not os.path.exists(os.path.join(out, records.MANIFEST))
   rerun = helpers.run_extract([*args, f"--output_dir={out}"])
   assert rerun.returncode == 3, rerun.stderr[-2000:]
-  assert "this run: encoded 2 new, redid 0" in rerun.stdout  # the cut run's discards
+  # The cut run discarded the three changed videos and redid the first (the replaced one).
+  assert ("this run: encoded 2 new, kept 3 extracted before, skipped 2 that failed before"
+          in rerun.stdout), rerun.stdout
   manifest = records.read_manifest(out)
   assert sorted(manifest["failures"]) == ["things/empty", "things/garbage", "things/one_frame"]
   # The result is what a first extraction of the changed files gives.
@@ -320,6 +322,22 @@ def test_unusable_output_dirs_and_manifests_are_named_in_one_line(ucf_index, tmp
   (cut / records.MANIFEST).write_text('{"format": "two_stream_tf.records/2", "vid')
   with pytest.raises(records.RecordsError, match=f"{cut}/manifest.json is not readable JSON"):
     records.read_manifest(str(cut))
+
+
+def test_a_write_that_fails_names_its_file_and_loses_nothing(ucf_index, tmp_path):
+  good = [(e.video_id, e.path, "train") for e in ucf_index.entries[:3]]
+  data_dir, splits_dir = helpers.write_folder_dataset(str(tmp_path / "data"), good)
+  args = ["--dataset=folder", f"--data_dir={data_dir}", f"--splits_dir={splits_dir}",
+          "--algorithm=dis", "--short_side=0", "--noprogress",
+          f"--output_dir={tmp_path / 'out'}"]
+  full = helpers.run_extract(args, max_file_bytes=4000)  # the first frames file is larger
+  last = full.stderr.strip().splitlines()[-1]
+  assert full.returncode == 1, full.stderr[-2000:]
+  assert re.fullmatch(rf"error: cannot write {tmp_path}/out/videos/00000/\d+\.rgb\.tfrecord: "
+                      "File too large", last), last
+  assert not (tmp_path / "out" / ".lock").exists()
+  assert helpers.run_extract(args).returncode == 0
+  assert len(records.read_manifest(str(tmp_path / "out"))["videos"]) == 3
 
 
 def test_bad_flags_and_missing_files_give_one_line_errors(tmp_path):
