@@ -38,8 +38,8 @@ class RunSpec:
       export says what a caller's videos must go through.
     split: 1-based split number trained on.
     input: the `two_stream_tf.data.InputConfig` the network sees (stream included).
-    trunk, dropout: as `two_stream_tf.models.build_model` (dropout None: the paper's
-      for the stream).
+    trunk, dropout, rgb_mean: as `two_stream_tf.models.build_model` (dropout None: the
+      paper's for the stream; rgb_mean None: the trunk's default).
   """
   heads: tuple
   records_dirs: tuple
@@ -48,6 +48,7 @@ class RunSpec:
   input: data.InputConfig = dataclasses.field(default_factory=data.InputConfig)
   trunk: str = "cnn_m_2048"
   dropout: float = None
+  rgb_mean: tuple = None
 
   def __post_init__(self):
     if self.dropout is None:
@@ -56,7 +57,7 @@ class RunSpec:
   @classmethod
   def of_records(cls, records_dirs, split, input_config, **model):
     """The spec of a run on `records_dirs` (heads and extraction settings read from them);
-    `model`: trunk, dropout."""
+    `model`: trunk, dropout, rgb_mean."""
     return cls(records_dirs=tuple(records_dirs), split=split, input=input_config,
                **records_facts(records_dirs), **model)
 
@@ -78,8 +79,9 @@ class RunSpec:
     return {"heads": [[name, list(classes)] for name, classes in self.heads],  # ordered
             "records_dirs": list(self.records_dirs), "extraction": (
                 None if self.extraction is None else list(self.extraction)),
-            "split": self.split, "trunk": self.trunk,
-            "dropout": self.dropout, **dataclasses.asdict(self.input)}
+            "split": self.split, "trunk": self.trunk, "dropout": self.dropout,
+            "rgb_mean": None if self.rgb_mean is None else list(self.rgb_mean),
+            **dataclasses.asdict(self.input)}
 
   @classmethod
   def from_json(cls, value):
@@ -89,6 +91,9 @@ class RunSpec:
                records_dirs=tuple(value.pop("records_dirs")),
                # None: written before specs held it (nothing to compare on resume).
                extraction=tuple(value.pop("extraction")) if "extraction" in value else None,
+               # None: written before specs held it, or the trunk's default.
+               rgb_mean=(lambda mean: None if mean is None else tuple(mean))(
+                   value.pop("rgb_mean", None)),
                input=data.InputConfig(**inputs), **value)
 
 
@@ -126,6 +131,9 @@ def load_spec(model_dir):
     raise RunSpecError(f"{path}: unreadable run spec ({e})") from e
 
 
+_SPEC_NAMES = {"rgb_mean": "the RGB mean of --weights"}  # spec fields that are not flags
+
+
 def check_resumable(model_dir, spec):
   """Raises if `model_dir` holds a run whose model or input differs from `spec`.
 
@@ -138,7 +146,8 @@ def check_resumable(model_dir, spec):
       or tf.train.latest_checkpoint(model_dir) is None):
     return
   saved, wanted = load_spec(model_dir).to_json(), spec.to_json()
-  differences = [f"--{name}={saved[name]!r} there, {wanted[name]!r} now" for name in sorted(saved)
+  differences = [f"{_SPEC_NAMES.get(name, '--' + name)}={saved[name]!r} there, "
+                 f"{wanted[name]!r} now" for name in sorted(saved)
                  if name not in ("records_dirs", "heads", "extraction")
                  and saved[name] != wanted[name]]
   for there, now in zip(saved["extraction"] or (), wanted["extraction"]):
@@ -157,7 +166,8 @@ def build(spec, weights=None, train_last_layer_only=False):
   return models.build_model(spec.stream, spec.class_counts, spec.trunk,
                             crop_size=spec.input.crop_size, stack_length=spec.input.stack_length,
                             dropout=spec.dropout, weights=weights,
-                            train_last_layer_only=train_last_layer_only)
+                            train_last_layer_only=train_last_layer_only,
+                            rgb_mean=spec.rgb_mean)
 
 
 # What reading a damaged checkpoint raises (a data file cut short by a full disk or a kill:

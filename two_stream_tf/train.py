@@ -22,6 +22,7 @@ from absl import logging
 from flow_tools import records
 from two_stream_tf import data
 from two_stream_tf import model_dirs
+from two_stream_tf import models
 from two_stream_tf import streams
 from two_stream_tf import training
 from two_stream_tf.data import config as data_config
@@ -227,9 +228,11 @@ def main(argv):
   try:
     # First: a multi-worker strategy must exist before any other TensorFlow op runs.
     strategy = training.make_strategy(FLAGS.distribution)
-    spec = model_dirs.RunSpec.of_records(FLAGS.records_dirs, FLAGS.split,
-                                         _fields(data.InputConfig), trunk=FLAGS.trunk,
-                                         dropout=FLAGS.dropout)
+    spatial_cnn_m = FLAGS.stream == "spatial" and FLAGS.trunk == "cnn_m_2048"
+    spec = model_dirs.RunSpec.of_records(
+        FLAGS.records_dirs, FLAGS.split, _fields(data.InputConfig), trunk=FLAGS.trunk,
+        dropout=FLAGS.dropout,
+        rgb_mean=models.cnn_m_mean(FLAGS.weights) if spatial_cnn_m else None)
     result = training.train_stream(
         FLAGS.model_dir, spec, _fields(training.TrainConfig, schedule=_schedule(values)),
         augmentation=_fields(data.Augmentation), weights=FLAGS.weights,

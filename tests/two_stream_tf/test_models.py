@@ -47,7 +47,7 @@ def test_lrn_against_caffe_formula():
     lo, hi = max(0, c - local_size // 2), min(x.shape[-1], c + local_size // 2 + 1)
     scale = k + alpha / local_size * np.sum(x[..., lo:hi] ** 2, axis=-1)
     expected[..., c] = x[..., c] / scale ** beta
-  lrn = layers.LocalResponseNormalization.from_caffe()
+  lrn = layers.LocalResponseNormalization.from_caffe(local_size, alpha, beta, k)
   np.testing.assert_allclose(lrn(x), expected, rtol=1e-5)
   again = layers.LocalResponseNormalization.from_config(lrn.get_config())
   np.testing.assert_allclose(again(x), expected, rtol=1e-5)
@@ -61,6 +61,25 @@ def test_rgb_normalisation_is_the_trunks_own(trunk, preprocess):
   rgb = np.random.default_rng(1).uniform(0, 255, size=(2, 80, 80, 3)).astype(np.float32)
   normalised = model.get_layer("normalization")(rgb)
   np.testing.assert_allclose(normalised, preprocess(rgb.copy()), rtol=1e-5, atol=1e-4)
+
+
+def test_the_mean_a_weights_file_states_is_what_the_spatial_cnn_m_subtracts(tmp_path):
+  path = str(tmp_path / "converted.npz")
+  np.savez(path, **{"mean/rgb": np.array([120.5, 110.25, 100.0], np.float32)})
+  mean = models.cnn_m_mean(path)
+  assert mean == (120.5, 110.25, 100.0)
+  model = models.build_model("spatial", {"a": 3}, crop_size=64, rgb_mean=mean)
+  rgb = np.random.default_rng(2).uniform(0, 255, size=(1, 64, 64, 3)).astype(np.float32)
+  np.testing.assert_allclose(model.get_layer("normalization")(rgb), rgb - np.array(mean),
+                             atol=1e-4)
+  default = models.build_model("spatial", {"a": 3}, crop_size=64)  # Caffe's ImageNet mean
+  np.testing.assert_allclose(default.get_layer("normalization")(rgb),
+                             rgb - np.array([123.68, 116.779, 103.939]), atol=1e-4)
+  with pytest.raises(ValueError, match="rgb_mean is for the spatial CNN-M-2048"):
+    models.build_model("temporal", {"a": 3}, crop_size=64, stack_length=1, rgb_mean=mean)
+  np.savez(path, **{"mean/rgb": np.zeros((3, 2, 2), np.float32)})
+  with pytest.raises(models.WeightsError, match="'mean/rgb' must hold 3 values"):
+    models.cnn_m_mean(path)
 
 
 def test_heads_stay_float32_under_mixed_precision():

@@ -251,6 +251,13 @@ def test_a_model_dir_binds_its_run_and_records_once_it_holds_a_checkpoint(record
     model_dirs.check_resumable(model_dir, dataclasses.replace(
         spec, input=dataclasses.replace(spec.input, crop_size=32)))
   assert model_dirs.load_spec(model_dir) == spec
+  converted = dataclasses.replace(_spec(records_dirs, "spatial"), rgb_mean=(120.0, 110.0, 100.0))
+  other_dir = str(tmp_path / "converted")
+  model_dirs.save_spec(other_dir, converted)
+  assert model_dirs.load_spec(other_dir) == converted  # the mean of --weights is kept
+  tf.train.Checkpoint(step=tf.Variable(1)).save(os.path.join(other_dir, "ckpt"))
+  with pytest.raises(model_dirs.RunSpecError, match=r"the RGB mean of --weights=\[120.0"):
+    model_dirs.check_resumable(other_dir, dataclasses.replace(converted, rgb_mean=None))
 
 
 def test_a_damaged_records_file_is_named_when_training_or_evaluation_reads_it(records_dirs,

@@ -53,9 +53,10 @@ def check_crop_size(trunk, crop_size):
     raise ValueError(f"{trunk} needs crops of at least {smallest} pixels, got {crop_size}")
 
 
-def _normalization(trunk, stream):
+def _normalization(trunk, stream, rgb_mean):
   if stream == "spatial":
-    return layers.InputNormalization(trunk.rgb_scale, trunk.rgb_offset, trunk.reverse_channels,
+    offset = trunk.rgb_offset if rgb_mean is None else tuple(-m for m in rgb_mean)
+    return layers.InputNormalization(trunk.rgb_scale, offset, trunk.reverse_channels,
                                      name="normalization")
   return layers.InputNormalization(trunk.flow_scale, 0.0, name="normalization")
 
@@ -83,7 +84,7 @@ def _application_trunk(trunk, input_shape, weights, dropout):
 
 def build_model(stream, heads, trunk="cnn_m_2048", crop_size=streams.CROP_SIZE,
                 stack_length=streams.STACK_LENGTH, dropout=None, weights=None,
-                train_last_layer_only=False):
+                train_last_layer_only=False, rgb_mean=None):
   """A two-stream network with one softmax head per dataset.
 
   Args:
@@ -99,6 +100,8 @@ def build_model(stream, heads, trunk="cnn_m_2048", crop_size=streams.CROP_SIZE,
       keras.applications no-top weights file. Temporal trunks get them by
       cross-modality initialisation.
     train_last_layer_only: freeze everything but the heads (needs `weights`).
+    rgb_mean: (R, G, B) the spatial CNN-M-2048 subtracts (`weights.cnn_m_mean` of its
+      weights); None: Caffe's ImageNet mean.
   Returns:
     A functional `keras.Model` with dict outputs {dataset: B x classes softmax, float32}.
   """
@@ -113,6 +116,9 @@ def build_model(stream, heads, trunk="cnn_m_2048", crop_size=streams.CROP_SIZE,
   if train_last_layer_only and weights is None:
     raise ValueError("train_last_layer_only needs pre-trained weights: a frozen random "
                      "trunk learns nothing")
+  if rgb_mean is not None and (trunk != "cnn_m_2048" or stream != "spatial"):
+    raise ValueError("rgb_mean is for the spatial CNN-M-2048 (other trunks normalise as "
+                     "their keras.applications weights do)")
   dropout = DEFAULT_DROPOUT[stream] if dropout is None else dropout
   spec = TRUNKS[trunk]
   input_shape = (crop_size, crop_size, streams.input_channels(stream, stack_length))
@@ -123,7 +129,7 @@ def build_model(stream, heads, trunk="cnn_m_2048", crop_size=streams.CROP_SIZE,
   body.trainable = not train_last_layer_only
 
   inputs = keras.Input(input_shape, name="rgb" if stream == "spatial" else "flow")
-  features = body(_normalization(spec, stream)(inputs))
+  features = body(_normalization(spec, stream, rgb_mean)(inputs))
   outputs = {}
   for name, classes in heads.items():
     logits = keras.layers.Dense(classes, dtype="float32", name=f"{name}_logits")(features)

@@ -20,22 +20,27 @@ import keras
 
 from two_stream_tf.models import layers
 
+# The convolutions: (name, filters, kernel, stride, zero padding), as in the Caffe model.
+CONVOLUTIONS = (("conv1", 96, 7, 2, 0), ("conv2", 256, 5, 2, 1), ("conv3", 512, 3, 1, 1),
+                ("conv4", 512, 3, 1, 1), ("conv5", 512, 3, 1, 1))
+FULL6, FEATURES = 4096, 2048
 # Layers whose weights make up the trunk, in order (the names weight files use).
-WEIGHT_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "full6", "full7")
-FEATURES = 2048
+WEIGHT_LAYERS = tuple(c[0] for c in CONVOLUTIONS) + ("full6", "full7")
+POOL_SIZE, POOL_STRIDE = 3, 2  # every max-pooling
+LRN = {"local_size": 5, "alpha": 5e-4, "beta": 0.75, "k": 2.0}  # Caffe's parameters
 
 
 def _max_pool(x, name):
   """3x3 /2 max pooling with Caffe's ceil-mode output size."""
   pads = []
   for size in x.shape[1:3]:
-    out = math.ceil((size - 3) / 2) + 1
-    pads.append((out - 1) * 2 + 3 - size)
+    out = math.ceil((size - POOL_SIZE) / POOL_STRIDE) + 1
+    pads.append((out - 1) * POOL_STRIDE + POOL_SIZE - size)
   if any(pads):
     # Inputs are ReLU outputs (>= 0), so zero padding never wins the max: it equals
     # Caffe's implicit -inf border.
     x = keras.layers.ZeroPadding2D(((0, pads[0]), (0, pads[1])), name=f"{name}_ceil_pad")(x)
-  return keras.layers.MaxPooling2D(3, strides=2, name=name)(x)
+  return keras.layers.MaxPooling2D(POOL_SIZE, strides=POOL_STRIDE, name=name)(x)
 
 
 def _conv(x, filters, kernel, stride, pad, name):
@@ -56,19 +61,15 @@ def cnn_m_2048(input_shape, lrn_after_conv2=True, dropout=0.5, name="cnn_m_2048"
     A `keras.Model`.
   """
   inputs = keras.Input(input_shape, name="input")
-  x = _conv(inputs, 96, 7, 2, 0, "conv1")
-  x = layers.LocalResponseNormalization.from_caffe(name="norm1")(x)
-  x = _max_pool(x, "pool1")
-  x = _conv(x, 256, 5, 2, 1, "conv2")
-  if lrn_after_conv2:
-    x = layers.LocalResponseNormalization.from_caffe(name="norm2")(x)
-  x = _max_pool(x, "pool2")
-  x = _conv(x, 512, 3, 1, 1, "conv3")
-  x = _conv(x, 512, 3, 1, 1, "conv4")
-  x = _conv(x, 512, 3, 1, 1, "conv5")
-  x = _max_pool(x, "pool5")
+  x = inputs
+  for conv, filters, kernel, stride, pad in CONVOLUTIONS:
+    x = _conv(x, filters, kernel, stride, pad, conv)
+    if conv == "conv1" or (conv == "conv2" and lrn_after_conv2):
+      x = layers.LocalResponseNormalization.from_caffe(**LRN, name=f"norm{conv[-1]}")(x)
+    if conv in ("conv1", "conv2", "conv5"):
+      x = _max_pool(x, f"pool{conv[-1]}")
   x = keras.layers.Flatten(name="flatten")(x)
-  x = keras.layers.Dense(4096, activation="relu", name="full6")(x)
+  x = keras.layers.Dense(FULL6, activation="relu", name="full6")(x)
   x = keras.layers.Dropout(dropout, name="drop6")(x)
   x = keras.layers.Dense(FEATURES, activation="relu", name="full7")(x)
   x = keras.layers.Dropout(dropout, name="drop7")(x)

@@ -22,8 +22,8 @@ class LocalResponseNormalization(keras.layers.Layer):
     self.beta = beta
 
   @classmethod
-  def from_caffe(cls, local_size=5, alpha=5e-4, beta=0.75, k=2.0, **kwargs):
-    """The layer for Caffe's LRN parameters (CNN-M-2048's by default)."""
+  def from_caffe(cls, local_size, alpha, beta, k, **kwargs):
+    """The layer for Caffe's LRN parameters."""
     return cls(depth_radius=local_size // 2, bias=k, alpha=alpha / local_size, beta=beta,
                **kwargs)
 

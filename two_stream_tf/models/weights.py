@@ -61,7 +61,7 @@ def cnn_m_source(path, crop_size):
 
   `.npz`: arrays `<layer>/kernel` and `<layer>/bias` for conv1..conv5, full6, full7 in
   Keras layout (conv kernels h x w x in x out, RGB input order; dense in x out); other
-  arrays (e.g. fc8) are ignored. `.weights.h5`: saved by `save_weights` from the
+  arrays (fc8, the ImageNet classifier; `mean/rgb`: `cnn_m_mean`) are not trunk weights. `.weights.h5`: saved by `save_weights` from the
   spatial trunk `cnn_m.cnn_m_2048((crop, crop, 3))`.
   """
   _require_file(path)
@@ -83,6 +83,22 @@ def cnn_m_source(path, crop_size):
                          f"({error})") from error
     return weighted_layers(rgb)
   raise WeightsError(f"{path}: CNN-M-2048 weights must be a .npz or .weights.h5 file")
+
+
+def cnn_m_mean(path):
+  """The RGB mean a CNN-M-2048 `.npz` was trained with (`mean/rgb`, as the Caffe conversion
+  writes it), or None if it does not say."""
+  if not (path and path.endswith(".npz")):
+    return None
+  _require_file(path)
+  with np.load(path, allow_pickle=False) as data:
+    if "mean/rgb" not in data.files:
+      return None
+    mean = data["mean/rgb"]
+  if mean.shape != (3,):
+    raise WeightsError(f"{path}: 'mean/rgb' must hold 3 values (R, G, B), has shape "
+                       f"{mean.shape}")
+  return tuple(float(v) for v in mean)
 
 
 def application_source(constructor, weights, crop_size):
