@@ -28,6 +28,7 @@ from two_stream_tf import training
 from two_stream_tf.data import config as data_config
 from two_stream_tf.data import stacking
 from two_stream_tf.models import builder
+from two_stream_tf.models import cnn_m
 from two_stream_tf.training import schedule
 from two_stream_tf.training import strategy as strategy_lib
 
@@ -54,6 +55,9 @@ flags.DEFINE_string("init_from", None,
                     "fine-tuned from UCF-101). Selects the fine-tuning schedule.")
 flags.DEFINE_bool("last_layer_only", False, "Train the heads only (needs --weights/--init_from).")
 flags.DEFINE_float("dropout", None, "Dropout rate (default: 0.5 spatial, 0.9 temporal).")
+flags.DEFINE_enum("initialization", "caffe", list(cnn_m.INITIALIZATIONS),
+                  "How a CNN-M-2048 from scratch starts: caffe (the paper's: Gaussian std 0.01, "
+                  "0.005 for full6/full7, biases 1 for conv2/4/5 and full6/7) or keras (Glorot).")
 
 # What the network sees (data.InputConfig; kept in the run spec).
 flags.DEFINE_integer("crop_size", _INPUT.crop_size, "Input crop side.", lower_bound=1)
@@ -240,10 +244,15 @@ def main(argv):
         shuffle_buffer=FLAGS.shuffle_buffer, deterministic_input=FLAGS.deterministic_input,
         tf_data_service=FLAGS.tf_data_service,
         strategy=strategy, hparams=values, checkpoint=FLAGS.checkpoint,
+        initialization=FLAGS.initialization,
         flags_text=_effective_flags(f"python -m two_stream_tf.train, {FLAGS.stream} on "
                                     f"{spec.head_names}"))
   except training.TrainingDiverged as e:
-    print(f"error: training diverged: {e}", file=sys.stderr)
+    from_caffe_start = (FLAGS.trunk == "cnn_m_2048" and FLAGS.initialization == "caffe"
+                        and FLAGS.weights is None and FLAGS.init_from is None)
+    hint = (", or --initialization=keras (the paper's Caffe start is unstable on small crops)"
+            if from_caffe_start else "")
+    print(f"error: training diverged: {e}{hint}", file=sys.stderr)
     sys.exit(EXIT_DIVERGED)
   except (ValueError, FileNotFoundError) as e:
     sys.exit(f"error: {e}")

@@ -39,7 +39,8 @@ def _run(name, *args, timeout=300, env=None):
 def _flagfile(tmp_path, records_dirs, **overrides):
   lines = {"stream": "temporal", "records_dirs": f"{records_dirs['ucf101']},{records_dirs['hmdb51']}",
            "crop_size": 48, "stack_length": 2, "batch_size": 8, "train_steps": 1000,
-           "log_every": 2, "checkpoint_every": 2, "shuffle_buffer": 16}
+           "log_every": 2, "checkpoint_every": 2, "shuffle_buffer": 16,
+           "initialization": "keras"}  # the paper's Caffe start diverges at lr 1e-2 here
   lines.update(overrides)
   path = tmp_path / "run.flags"
   path.write_text("# a comment line\n" + "".join(f"--{k}={v}\n" for k, v in lines.items()))

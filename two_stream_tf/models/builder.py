@@ -61,9 +61,9 @@ def _normalization(trunk, stream, rgb_mean):
   return layers.InputNormalization(trunk.flow_scale, 0.0, name="normalization")
 
 
-def _cnn_m_trunk(stream, input_shape, weights, dropout):
+def _cnn_m_trunk(stream, input_shape, weights, dropout, initialization):
   model = cnn_m.cnn_m_2048(input_shape, lrn_after_conv2=stream == "spatial", dropout=dropout,
-                           name="trunk")
+                           name="trunk", initialization=initialization)
   if weights is not None:
     if weights == "imagenet":
       raise weights_lib.WeightsError(
@@ -84,7 +84,7 @@ def _application_trunk(trunk, input_shape, weights, dropout):
 
 def build_model(stream, heads, trunk="cnn_m_2048", crop_size=streams.CROP_SIZE,
                 stack_length=streams.STACK_LENGTH, dropout=None, weights=None,
-                train_last_layer_only=False, rgb_mean=None):
+                train_last_layer_only=False, rgb_mean=None, initialization="caffe"):
   """A two-stream network with one softmax head per dataset.
 
   Args:
@@ -102,6 +102,9 @@ def build_model(stream, heads, trunk="cnn_m_2048", crop_size=streams.CROP_SIZE,
     train_last_layer_only: freeze everything but the heads (needs `weights`).
     rgb_mean: (R, G, B) the spatial CNN-M-2048 subtracts (`weights.cnn_m_mean` of its
       weights); None: Caffe's ImageNet mean.
+    initialization: how CNN-M-2048 and its heads start, 'caffe' (the paper's Caffe
+      defaults, `cnn_m.INITIALIZATIONS`) or 'keras' (Glorot); keras.applications trunks and
+      their heads start as Keras does.
   Returns:
     A functional `keras.Model` with dict outputs {dataset: B x classes softmax, float32}.
   """
@@ -123,15 +126,18 @@ def build_model(stream, heads, trunk="cnn_m_2048", crop_size=streams.CROP_SIZE,
   spec = TRUNKS[trunk]
   input_shape = (crop_size, crop_size, streams.input_channels(stream, stack_length))
   if spec.constructor is None:
-    body = _cnn_m_trunk(stream, input_shape, weights, dropout)
+    body = _cnn_m_trunk(stream, input_shape, weights, dropout, initialization)
+    head_initializers = cnn_m.initializers("classifier", initialization)
   else:
     body = _application_trunk(spec, input_shape, weights, dropout)
+    head_initializers = {}
   body.trainable = not train_last_layer_only
 
   inputs = keras.Input(input_shape, name="rgb" if stream == "spatial" else "flow")
   features = body(_normalization(spec, stream, rgb_mean)(inputs))
   outputs = {}
   for name, classes in heads.items():
-    logits = keras.layers.Dense(classes, dtype="float32", name=f"{name}_logits")(features)
+    logits = keras.layers.Dense(classes, dtype="float32", name=f"{name}_logits",
+                                **head_initializers)(features)
     outputs[name] = keras.layers.Activation("softmax", dtype="float32", name=name)(logits)
   return keras.Model(inputs, outputs, name=f"{stream}_{trunk}")

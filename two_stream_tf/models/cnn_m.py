@@ -28,6 +28,15 @@ FULL6, FEATURES = 4096, 2048
 WEIGHT_LAYERS = tuple(c[0] for c in CONVOLUTIONS) + ("full6", "full7")
 POOL_SIZE, POOL_STRIDE = 3, 2  # every max-pooling
 LRN = {"local_size": 5, "alpha": 5e-4, "beta": 0.75, "k": 2.0}  # Caffe's parameters
+# How Caffe's reference ImageNet models start (BVLC CaffeNet's train_val.prototxt): Gaussian
+# weights, std 0.01 for convolutions and classifiers and 0.005 for the wide fully connected
+# layers; biases 1 where a ReLU must start open (conv2, conv4, conv5, fc6, fc7), else 0.
+# Keras' Glorot default is what made the spatial stream diverge at the paper's lr 1e-2.
+INITIALIZATIONS = ("caffe", "keras")
+CLASSIFIER_STD = 0.01
+_CAFFE_INIT = {"conv1": (0.01, 0.0), "conv2": (0.01, 1.0), "conv3": (0.01, 0.0),
+               "conv4": (0.01, 1.0), "conv5": (0.01, 1.0), "full6": (0.005, 1.0),
+               "full7": (0.005, 1.0)}
 
 
 def _max_pool(x, name):
@@ -43,13 +52,27 @@ def _max_pool(x, name):
   return keras.layers.MaxPooling2D(POOL_SIZE, strides=POOL_STRIDE, name=name)(x)
 
 
-def _conv(x, filters, kernel, stride, pad, name):
+def initializers(name, initialization):
+  """Keyword arguments giving layer `name` the `initialization` ('caffe' or 'keras')."""
+  if initialization not in INITIALIZATIONS:
+    raise ValueError(f"unknown initialization {initialization!r}; choose from "
+                     f"{INITIALIZATIONS}")
+  if initialization == "keras":
+    return {}
+  std, bias = _CAFFE_INIT.get(name, (CLASSIFIER_STD, 0.0))
+  return {"kernel_initializer": keras.initializers.RandomNormal(stddev=std),
+          "bias_initializer": keras.initializers.Constant(bias)}
+
+
+def _conv(x, filters, kernel, stride, pad, name, initialization):
   if pad:
     x = keras.layers.ZeroPadding2D(pad, name=f"{name}_pad")(x)
-  return keras.layers.Conv2D(filters, kernel, strides=stride, activation="relu", name=name)(x)
+  return keras.layers.Conv2D(filters, kernel, strides=stride, activation="relu", name=name,
+                             **initializers(name, initialization))(x)
 
 
-def cnn_m_2048(input_shape, lrn_after_conv2=True, dropout=0.5, name="cnn_m_2048"):
+def cnn_m_2048(input_shape, lrn_after_conv2=True, dropout=0.5, name="cnn_m_2048",
+               initialization="caffe"):
   """The CNN-M-2048 trunk: image or flow stack -> 2048 full7 features (after dropout).
 
   Args:
@@ -57,20 +80,23 @@ def cnn_m_2048(input_shape, lrn_after_conv2=True, dropout=0.5, name="cnn_m_2048"
     lrn_after_conv2: True for the spatial net; the temporal net drops it (paper, Sec. 5).
     dropout: dropout rate after full6 and full7.
     name: model name.
+    initialization: 'caffe' (the paper's, see `INITIALIZATIONS`) or 'keras' (Glorot).
   Returns:
     A `keras.Model`.
   """
   inputs = keras.Input(input_shape, name="input")
   x = inputs
   for conv, filters, kernel, stride, pad in CONVOLUTIONS:
-    x = _conv(x, filters, kernel, stride, pad, conv)
+    x = _conv(x, filters, kernel, stride, pad, conv, initialization)
     if conv == "conv1" or (conv == "conv2" and lrn_after_conv2):
       x = layers.LocalResponseNormalization.from_caffe(**LRN, name=f"norm{conv[-1]}")(x)
     if conv in ("conv1", "conv2", "conv5"):
       x = _max_pool(x, f"pool{conv[-1]}")
   x = keras.layers.Flatten(name="flatten")(x)
-  x = keras.layers.Dense(FULL6, activation="relu", name="full6")(x)
+  x = keras.layers.Dense(FULL6, activation="relu", name="full6",
+                         **initializers("full6", initialization))(x)
   x = keras.layers.Dropout(dropout, name="drop6")(x)
-  x = keras.layers.Dense(FEATURES, activation="relu", name="full7")(x)
+  x = keras.layers.Dense(FEATURES, activation="relu", name="full7",
+                         **initializers("full7", initialization))(x)
   x = keras.layers.Dropout(dropout, name="drop7")(x)
   return keras.Model(inputs, x, name=name)

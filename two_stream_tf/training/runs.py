@@ -8,10 +8,11 @@ from two_stream_tf.training import loop
 from two_stream_tf.training import strategy as strategy_lib
 
 
-def _model_builder(spec, weights, init_from, last_layer_only):
+def _model_builder(spec, weights, init_from, last_layer_only, initialization):
   def build():
     model = model_dirs.build(spec, weights,
-                             train_last_layer_only=last_layer_only and weights is not None)
+                             train_last_layer_only=last_layer_only and weights is not None,
+                             initialization=initialization)
     if init_from:
       model_dirs.init_trunk_from(model, init_from)
       model.get_layer("trunk").trainable = not last_layer_only
@@ -34,7 +35,7 @@ def _dataset_maker(spec, augmentation, shuffle_buffer, deterministic, tf_data_se
 def train_stream(model_dir, spec, config, *, augmentation=None, weights=None, init_from=None,
                  last_layer_only=False, shuffle_buffer=1024, deterministic_input=False,
                  tf_data_service=None, strategy=None, hparams=None, flags_text=None,
-                 checkpoint=None):
+                 checkpoint=None, initialization="caffe"):
   """Trains the stream `spec` describes in `model_dir`, resuming what is there.
 
   Args:
@@ -51,6 +52,8 @@ def train_stream(model_dir, spec, config, *, augmentation=None, weights=None, in
     hparams: {name: value} for TensorBoard's HParams tab.
     flags_text: the app's effective flags, saved in `model_dir` (None: not saved).
     checkpoint: resume from this checkpoint prefix (default: the newest readable one).
+    initialization: how a CNN-M-2048 trained from scratch starts ('caffe', the paper's, or
+      'keras'); pre-trained layers are loaded over it.
   Returns:
     A `loop.TrainResult`.
   """
@@ -63,7 +66,7 @@ def train_stream(model_dir, spec, config, *, augmentation=None, weights=None, in
     if flags_text is not None:
       model_dirs.save_flags(model_dir, flags_text)
   with records.naming_damaged_files(spec.records_dirs):
-    return loop.train(_model_builder(spec, weights, init_from, last_layer_only),
+    return loop.train(_model_builder(spec, weights, init_from, last_layer_only, initialization),
                       _dataset_maker(spec, augmentation, shuffle_buffer, deterministic_input,
                                      tf_data_service),
                       model_dir, config, spec.stream, strategy, hparams=hparams,
