@@ -88,6 +88,9 @@ def _facts(num_frames, height, width, file_bytes):
           "bytes": file_bytes}
 
 
+_FACT_KEYS = tuple(_facts(0, 0, 0, None))
+
+
 def _removed(path):
   if storage.exists(path):
     storage.remove(path)
@@ -299,10 +302,18 @@ class OutputLayout:
         from their files' headers.
     """
     failed = self._notes(_FAILED)
-    recorded = self._recorded_sources(self._previous())
+    previous = self._previous()
+    recorded = self._recorded_sources(previous)
     failures = {v: {"path": self.entries[v].path, "reason": failed[v]["reason"],
                     "source": recorded.get(v)} for v in self.video_ids if v in failed}
     facts = dict(facts or {})
+    if previous is not None:
+      # Videos a reopened directory kept (no run since wrote their fingerprint): their facts
+      # are in the previous manifest, not worth a header read each on an object store.
+      encoded_since = set(self._notes(_SOURCES))
+      facts.update((v, {k: info[k] for k in _FACT_KEYS})
+                   for v, info in previous["videos"].items()
+                   if v not in facts and v not in encoded_since and "bytes" in info)
     unknown = [v for v in self.video_ids if v not in failures and v not in facts]
     with concurrent.futures.ThreadPoolExecutor(_READERS) as pool:
       facts.update(zip(unknown, pool.map(self._read_facts, unknown)))

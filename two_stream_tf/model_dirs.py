@@ -87,13 +87,12 @@ class RunSpec:
   def from_json(cls, value):
     value = dict(value)
     inputs = {f.name: value.pop(f.name) for f in dataclasses.fields(data.InputConfig)}
+    rgb_mean = value.pop("rgb_mean", None)  # None: the trunk's default, or an older spec
     return cls(heads=tuple((name, tuple(c)) for name, c in value.pop("heads")),
                records_dirs=tuple(value.pop("records_dirs")),
                # None: written before specs held it (nothing to compare on resume).
                extraction=tuple(value.pop("extraction")) if "extraction" in value else None,
-               # None: written before specs held it, or the trunk's default.
-               rgb_mean=(lambda mean: None if mean is None else tuple(mean))(
-                   value.pop("rgb_mean", None)),
+               rgb_mean=None if rgb_mean is None else tuple(rgb_mean),
                input=data.InputConfig(**inputs), **value)
 
 
