@@ -21,6 +21,8 @@ setuptools.setup(
                 "ConvNets, fusion) in TensorFlow/Keras",
     packages=setuptools.find_packages(include=["flow_tools", "flow_tools.*",
                                                "two_stream_tf", "two_stream_tf.*"]),
+    # The shipped class lists (two_stream_tf.data.added_classes).
+    package_data={"two_stream_tf": ["data/class_lists/*.txt"]},
     python_requires=">=3.10,<3.13",
     install_requires=_requirements(),
     extras_require={

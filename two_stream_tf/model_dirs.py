@@ -15,6 +15,7 @@ import tensorflow as tf
 from flow_tools import storage
 from two_stream_tf import data
 from two_stream_tf import models
+from two_stream_tf.data import added_classes
 from two_stream_tf.data import selection
 
 SPEC_FILE = "run_spec.json"
@@ -40,6 +41,8 @@ class RunSpec:
     input: the `two_stream_tf.data.InputConfig` the network sees (stream included).
     trunk, dropout, rgb_mean: as `two_stream_tf.models.build_model` (dropout None: the
       paper's for the stream; rgb_mean None: the trunk's default).
+    added_classes: `added_classes.AddedClasses` trained as extra classes of a head after its
+      own (`heads` holds the own classes, which tests and exports score).
   """
   heads: tuple
   records_dirs: tuple
@@ -49,17 +52,18 @@ class RunSpec:
   trunk: str = "cnn_m_2048"
   dropout: float = None
   rgb_mean: tuple = None
+  added_classes: tuple = ()
 
   def __post_init__(self):
     if self.dropout is None:
       object.__setattr__(self, "dropout", models.DEFAULT_DROPOUT[self.stream])
 
   @classmethod
-  def of_records(cls, records_dirs, split, input_config, **model):
-    """The spec of a run on `records_dirs` (heads and extraction settings read from them);
-    `model`: trunk, dropout, rgb_mean."""
+  def of_records(cls, records_dirs, split, input_config, added_classes=(), **model):
+    """The spec of a run on `records_dirs` (heads and extraction settings read from them)
+    and `added_classes`; `model`: trunk, dropout, rgb_mean."""
     return cls(records_dirs=tuple(records_dirs), split=split, input=input_config,
-               **records_facts(records_dirs), **model)
+               added_classes=tuple(added_classes), **records_facts(records_dirs), **model)
 
   @property
   def stream(self):
@@ -71,8 +75,17 @@ class RunSpec:
 
   @property
   def class_counts(self):
-    """{head: number of classes}, as `build_model` takes them."""
-    return {name: len(classes) for name, classes in self.heads}
+    """{head: number of classes trained}, as `build_model` takes them: a head's own and
+    those added to it."""
+    counts = {name: len(classes) for name, classes in self.heads}
+    for added in self.added_classes:
+      counts[added.head] += len(added.class_names)
+    return counts
+
+  @property
+  def records_read(self):
+    """Every records directory training reads: the heads', then the added classes'."""
+    return tuple(self.records_dirs) + tuple(a.records_dir for a in self.added_classes)
 
   def to_json(self):
     """Flat JSON: the input's fields beside the others, each named as its train flag."""
@@ -81,6 +94,7 @@ class RunSpec:
                 None if self.extraction is None else list(self.extraction)),
             "split": self.split, "trunk": self.trunk, "dropout": self.dropout,
             "rgb_mean": None if self.rgb_mean is None else list(self.rgb_mean),
+            "added_classes": [a.to_json() for a in self.added_classes],
             **dataclasses.asdict(self.input)}
 
   @classmethod
@@ -88,11 +102,13 @@ class RunSpec:
     value = dict(value)
     inputs = {f.name: value.pop(f.name) for f in dataclasses.fields(data.InputConfig)}
     rgb_mean = value.pop("rgb_mean", None)  # None: the trunk's default, or an older spec
+    added = value.pop("added_classes", [])
     return cls(heads=tuple((name, tuple(c)) for name, c in value.pop("heads")),
                records_dirs=tuple(value.pop("records_dirs")),
                # None: written before specs held it (nothing to compare on resume).
                extraction=tuple(value.pop("extraction")) if "extraction" in value else None,
                rgb_mean=None if rgb_mean is None else tuple(rgb_mean),
+               added_classes=tuple(added_classes.AddedClasses.from_json(a) for a in added),
                input=data.InputConfig(**inputs), **value)
 
 
@@ -133,6 +149,11 @@ def load_spec(model_dir):
 _SPEC_NAMES = {"rgb_mean": "the RGB mean of --weights"}  # spec fields that are not flags
 
 
+def _added_summary(added):
+  return ", ".join(f"{len(a['class_names'])} {a['dataset']} classes to {a['head']}"
+                   for a in added) or "none"
+
+
 def check_resumable(model_dir, spec):
   """Raises if `model_dir` holds a run whose model or input differs from `spec`.
 
@@ -147,11 +168,17 @@ def check_resumable(model_dir, spec):
   saved, wanted = load_spec(model_dir).to_json(), spec.to_json()
   differences = [f"{_SPEC_NAMES.get(name, '--' + name)}={saved[name]!r} there, "
                  f"{wanted[name]!r} now" for name in sorted(saved)
-                 if name not in ("records_dirs", "heads", "extraction")
+                 if name not in ("records_dirs", "heads", "extraction", "added_classes")
                  and saved[name] != wanted[name]]
   for there, now in zip(saved["extraction"] or (), wanted["extraction"]):
     differences += [f"records extracted with {key}={there.get(key)!r} there, {now.get(key)!r} "
                     "now" for key in sorted(set(there) | set(now)) if there.get(key) != now.get(key)]
+  def added(value):  # records directories may move
+    return [{k: v for k, v in a.items() if k != "records_dir"} for a in value["added_classes"]]
+  if added(saved) != added(wanted):
+    differences.append(f"classes added to the heads (--add_classes_from, "
+                       f"--overlapping_classes): {_added_summary(added(saved))} there, "
+                       f"{_added_summary(added(wanted))} now")
   if saved["heads"] != wanted["heads"]:
     differences.append(f"heads {[h for h, _ in saved['heads']]} there, {spec.head_names} now "
                        "(or their class lists differ)")
@@ -220,13 +247,17 @@ def checkpoint_step(path):
 
 def load(model_dir, checkpoint=None):
   """(model, spec, step) of the run in `model_dir`, weights from the given checkpoint or
-  the newest readable one (see `restore`)."""
+  the newest readable one (see `restore`). A head with added classes scores its own
+  classes only (`models.restrict_heads`), as tests and exports do."""
   spec = load_spec(model_dir)
   model = build(spec)
   path = restore(tf.train.Checkpoint(model=model), model_dir, checkpoint, partial=True,
                  fits=f"the network of {SPEC_FILE}")
   if path is None:
     raise FileNotFoundError(f"no checkpoint in {model_dir}: train it first")
+  if spec.added_classes:
+    model = models.restrict_heads(model, {a.head: len(dict(spec.heads)[a.head])
+                                          for a in spec.added_classes})
   return model, spec, checkpoint_step(path)
 
 

@@ -25,6 +25,7 @@ from two_stream_tf import model_dirs
 from two_stream_tf import models
 from two_stream_tf import streams
 from two_stream_tf import training
+from two_stream_tf.data import added_classes
 from two_stream_tf.data import config as data_config
 from two_stream_tf.data import stacking
 from two_stream_tf.models import builder
@@ -43,6 +44,14 @@ flags.DEFINE_enum("stream", None, list(streams.STREAMS), "Which stream to train.
 flags.DEFINE_list("records_dirs", None,
                   "Records directories from flow_tools.extract, one per dataset; several "
                   "train one multi-task network with a head per dataset (in this order).")
+flags.DEFINE_string("add_classes_from", None,
+                    "Records of another dataset whose classes the one --records_dirs dataset "
+                    "lacks are added to its head as extra training classes (Table 2: HMDB-51 "
+                    "with the 78 UCF-101 classes it lacks); tests score its own classes only.")
+flags.DEFINE_string("overlapping_classes", None,
+                    "File listing the --add_classes_from classes that are not added (one per "
+                    "line; the dataset has them). Default: the shipped UCF-101-in-HMDB-51 "
+                    "list, two_stream_tf/data/class_lists/ucf101_in_hmdb51.txt.")
 flags.DEFINE_integer("split", 1, "Split whose training videos are used.", lower_bound=1)
 flags.DEFINE_string("model_dir", None, "Checkpoints, TensorBoard logs, run spec and flags.")
 flags.DEFINE_enum("trunk", "cnn_m_2048", sorted(builder.TRUNKS), "Network body.")
@@ -136,6 +145,27 @@ def _check_records(values):
   return True
 
 
+def _added_classes(values):
+  """The `AddedClasses` the flags ask for (empty: none)."""
+  if values["add_classes_from"] is None:
+    if values["overlapping_classes"] is not None:
+      raise ValueError("--overlapping_classes needs --add_classes_from")
+    return ()
+  if len(values["records_dirs"] or []) != 1:
+    raise ValueError("--add_classes_from adds classes to the head of one --records_dirs "
+                     f"dataset, got {len(values['records_dirs'] or [])} directories")
+  return (added_classes.non_overlapping(values["records_dirs"][0], values["add_classes_from"],
+                                        values["overlapping_classes"]),)
+
+
+def _check_added_classes(values):
+  try:
+    _added_classes(values)
+  except (ValueError, FileNotFoundError) as e:
+    raise flags.ValidationError(str(e)) from e
+  return True
+
+
 def _check_weights(values):
   weights, trunk = values["weights"], values["trunk"]
   if weights is not None and weights != "imagenet" and not os.path.isfile(weights):
@@ -196,6 +226,8 @@ def _schedule(values):
 for _names, _check in ((["stream", "stacking", "stack_length", "trunk", "crop_size"],
                         _check_input),
                        (["records_dirs"], _check_records),
+                       (["records_dirs", "add_classes_from", "overlapping_classes"],
+                        _check_added_classes),
                        (["weights", "trunk", "init_from", "last_layer_only"], _check_weights),
                        (["lr_boundaries", "learning_rate", "train_steps", "weights", "init_from"],
                         _check_schedule),
@@ -234,7 +266,8 @@ def main(argv):
     strategy = training.make_strategy(FLAGS.distribution)
     spatial_cnn_m = FLAGS.stream == "spatial" and FLAGS.trunk == "cnn_m_2048"
     spec = model_dirs.RunSpec.of_records(
-        FLAGS.records_dirs, FLAGS.split, _fields(data.InputConfig), trunk=FLAGS.trunk,
+        FLAGS.records_dirs, FLAGS.split, _fields(data.InputConfig),
+        added_classes=_added_classes(values), trunk=FLAGS.trunk,
         dropout=FLAGS.dropout,
         rgb_mean=models.cnn_m_mean(FLAGS.weights) if spatial_cnn_m else None)
     result = training.train_stream(

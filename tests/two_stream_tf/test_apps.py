@@ -102,6 +102,9 @@ def test_kill_9_then_rerun_resumes_and_later_flags_override_the_flagfile(records
     (["--distribution=multi_worker"], "needs the TF_CONFIG"),
     (["--lr_boundaries=10,x"], "must be integers"),
     (["--crop_size=32"], "cnn_m_2048 needs crops of at least 41 pixels, got 32"),
+    (["--add_classes_from=/records/ucf101"],
+     "adds classes to the head of one --records_dirs dataset, got 2 directories"),
+    (["--overlapping_classes=list.txt"], "--overlapping_classes needs --add_classes_from"),
 ])
 def test_bad_flags_fail_in_one_line_before_any_work(records_dirs, tmp_path, args, message):
   model_dir = tmp_path / "model"

@@ -98,7 +98,7 @@ def _decode(config, head_names):
 
 
 def training_dataset(records_dirs, split, config, batch_size, seed=0, *, augmentation=None,
-                     subset="train", shuffle_buffer=1024, deterministic=False):
+                     subset="train", shuffle_buffer=1024, deterministic=False, added=()):
   """Endless batches for `model.fit`: (inputs, {head: label}, {head: 0/1 weight}).
 
   Args:
@@ -113,6 +113,8 @@ def training_dataset(records_dirs, split, config, batch_size, seed=0, *, augment
     shuffle_buffer: samples mixed after their choice, before reading (small: a few numbers
       and paths each).
     deterministic: the same batches every run with the same seed (slower).
+    added: `added_classes.AddedClasses`: other datasets' videos trained as extra classes
+      of a head (sampled class-balanced with its own classes).
   Returns:
     A `tf.data.Dataset`. Inputs are the decoded uint8 RGB crops or flow planes with what
     makes network input of them (`packed.pack_rgb`, `packed.pack_flow`), which
@@ -123,7 +125,7 @@ def training_dataset(records_dirs, split, config, batch_size, seed=0, *, augment
   if seed is None and deterministic:
     raise ValueError("deterministic input needs a seed")
   augmentation = augmentation or data_config.Augmentation()
-  sources = selection.open_sources(records_dirs)
+  sources = selection.open_sources(records_dirs, added)
   selections = selection.check_selection(sources, split, subset)
 
   def batches(seed):
@@ -143,7 +145,7 @@ def training_dataset(records_dirs, split, config, batch_size, seed=0, *, augment
 
 def _batches(sources, selections, config, augmentation, batch_size, seed, shuffle_buffer,
              deterministic):
-  head_names = [s.dataset for s in sources]
+  head_names = selection.head_names(sources)
   # Shuffles take a Python seed only; a clock seed (a tensor) seeds the per-sample choices.
   order_seed = seed if isinstance(seed, int) else None
   table = reading.video_table(sources, selections, config)

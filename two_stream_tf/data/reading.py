@@ -37,8 +37,8 @@ def video_table(sources, selections, config):
   """The selected videos as columns, source by source in file-number order.
 
   Args:
-    sources: `selection.RecordsSource`s, in head order.
-    selections: per source, {video id: label} of the videos to read.
+    sources: `selection.RecordsSource`s (`selection.open_sources`).
+    selections: per source, {video id: head label} of the videos to read.
     config: the `InputConfig`: which files are read, and the crop every frame must hold.
   Returns:
     {column: numpy array}: 'video_id', 'head', 'label', 'frames', 'fields', 'height',
@@ -49,7 +49,7 @@ def video_table(sources, selections, config):
   """
   files = _modality_files(config)
   rows = []
-  for head, (source, selected) in enumerate(zip(sources, selections)):
+  for source, selected in zip(sources, selections):
     missing = [m for m in files if m not in source.manifest["modalities"]]
     if missing:
       raise ValueError(f"{source.records_dir}: {config.stacking} stacking needs backward flow; "
@@ -60,7 +60,7 @@ def video_table(sources, selections, config):
       if not holds_crop(info, config.crop_size):
         raise ValueError(f"{source.records_dir}: video {video_id!r} has {info['height']}x"
                          f"{info['width']} frames, smaller than the {config.crop_size} crop")
-      rows.append({"video_id": video_id, "head": head, "label": info["label"],
+      rows.append({"video_id": video_id, "head": source.head, "label": selected[video_id],
                    "frames": info["frames"], "fields": info["flow_pairs"],
                    "height": info["height"], "width": info["width"],
                    **{m: records.video_path(source.records_dir, info, m) for m in files}})

@@ -141,3 +141,19 @@ def build_model(stream, heads, trunk="cnn_m_2048", crop_size=streams.CROP_SIZE,
                                 **head_initializers)(features)
     outputs[name] = keras.layers.Activation("softmax", dtype="float32", name=name)(logits)
   return keras.Model(inputs, outputs, name=f"{stream}_{trunk}")
+
+
+def restrict_heads(model, own_classes):
+  """`model` scoring only the first `own_classes[head]` classes of each head given: its
+  softmax over their logits (the head's classes given that the answer is one of them).
+
+  A head trained with another dataset's classes added after its own
+  (`two_stream_tf.data.added_classes`) is tested on its own dataset, where an added class is
+  never the answer. Other heads and the weights are `model`'s own.
+  """
+  outputs = dict(model.output)
+  for head, count in own_classes.items():
+    logits = model.get_layer(f"{head}_logits").output
+    outputs[head] = keras.layers.Activation("softmax", dtype="float32",
+                                            name=f"{head}_own_classes")(logits[:, :count])
+  return keras.Model(model.input, outputs, name=model.name)

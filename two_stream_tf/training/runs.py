@@ -25,10 +25,11 @@ def _dataset_maker(spec, augmentation, shuffle_buffer, deterministic, tf_data_se
     if tf_data_service:
       return data.service.distribute(data.training_dataset(
           list(spec.records_dirs), spec.split, spec.input, batch_size, None,
-          augmentation=augmentation, shuffle_buffer=shuffle_buffer), tf_data_service)
+          augmentation=augmentation, shuffle_buffer=shuffle_buffer,
+          added=spec.added_classes), tf_data_service)
     return data.training_dataset(list(spec.records_dirs), spec.split, spec.input, batch_size,
                                  seed, augmentation=augmentation, shuffle_buffer=shuffle_buffer,
-                                 deterministic=deterministic)
+                                 deterministic=deterministic, added=spec.added_classes)
   return make
 
 
@@ -57,15 +58,15 @@ def train_stream(model_dir, spec, config, *, augmentation=None, weights=None, in
   Returns:
     A `loop.TrainResult`.
   """
-  selection.check_selection(selection.open_sources(list(spec.records_dirs)), spec.split,
-                            "train")
+  selection.check_selection(
+      selection.open_sources(list(spec.records_dirs), spec.added_classes), spec.split, "train")
   model_dirs.check_resumable(model_dir, spec)
   strategy = strategy or strategy_lib.make_strategy("none")
   if strategy_lib.is_chief(strategy):
     model_dirs.save_spec(model_dir, spec)
     if flags_text is not None:
       model_dirs.save_flags(model_dir, flags_text)
-  with records.naming_damaged_files(spec.records_dirs):
+  with records.naming_damaged_files(spec.records_read):
     return loop.train(_model_builder(spec, weights, init_from, last_layer_only, initialization),
                       _dataset_maker(spec, augmentation, shuffle_buffer, deterministic_input,
                                      tf_data_service),
