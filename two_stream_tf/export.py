@@ -3,10 +3,11 @@
   python -m two_stream_tf.export --spatial_model_dir=S --temporal_model_dir=T \
       --export_dir=OUT [--fusion=average|svm --svm_dir=FUSE_OUTPUT_DIR]
 
-Writes OUT/spatial and OUT/temporal (`serve`: views -> per-view softmax per head) and
-OUT/two_stream (`serving_default`: one video's RGB and flow views -> fused probabilities;
-`metadata`: JSON of what inputs need, also in OUT/two_stream/metadata.json). Each loads
-with `tf.saved_model.load` alone, no project code needed.
+Writes OUT/spatial and OUT/temporal (`serving_default`: `rgb_views` or `flow_views` ->
+`<head>_view_probabilities`) and OUT/two_stream (`serving_default`: one video's
+`rgb_views` and `flow_views` -> `<head>_video_probabilities`, fused). Each has a
+`metadata` signature (`metadata_json`: what the inputs hold and the outputs mean; also
+metadata.json beside it) and loads with `tf.saved_model.load` alone, no project code needed.
 """
 
 import sys

@@ -1,14 +1,22 @@
 """Exported models: one SavedModel per stream, and a two-stream SavedModel with fusion inside.
 
-The two-stream `serving_default` takes one video's views, `rgb` (V x crop x crop x 3, RGB
-0..255) and `flow` (V x crop x crop x 2L, flow in pixels as `flow_tools.records` decodes it,
-before mean subtraction), and returns per head `<head>` (fused class probabilities),
-`<head>_spatial` and `<head>_temporal` (each stream's softmax averaged over the views).
+Each SavedModel has one serving signature, `serving_default`, and a `metadata` signature
+whose output `metadata_json` says what the inputs hold and what each output is (the same
+JSON is `metadata.json` in the export directory). Inputs are views (`streams`: the leading
+axis counts views, e.g. a video's 25 x 10), as float32: `rgb_views` (V x crop x crop x 3,
+RGB 0..255) and `flow_views` (V x crop x crop x 2L, flow in pixels as `flow_tools.records`
+decodes it, x then y per field, before mean subtraction).
+
+- A stream's model returns `<head>_view_probabilities` (V x classes): its softmax per view.
+- The two-stream model takes one video's views of both streams (the same V) and returns
+  per head `<head>_video_probabilities` (the fused class probabilities of the video) and
+  `<head>_spatial_video_probabilities`, `<head>_temporal_video_probabilities` (each
+  stream's softmax averaged over the views). Views of different counts are refused in
+  the graph.
+
 Mean flow subtraction, each trunk's input normalisation and the fusion (averaging, or the
 SVM's weights on the L2-normalised scores, turned into probabilities by a softmax over its
-class scores) are in the graph. The `metadata` signature returns JSON with what a caller
-needs to prepare inputs (class names, crop size, stacking, stack length, the flow
-extraction settings); the same JSON is `metadata.json` in the export directory.
+class scores) are in the graph.
 """
 
 import json
@@ -26,6 +34,11 @@ from two_stream_tf.data import stacking
 
 METADATA_FILE = "metadata.json"
 FUSIONS = ("average", "svm")
+INPUT_NAMES = {"spatial": "rgb_views", "temporal": "flow_views"}
+_INPUT_MEANINGS = {
+    "spatial": "V x crop x crop x 3 float32: V views (crops, flips) of RGB frames, 0..255",
+    "temporal": "V x crop x crop x 2L float32: V views of flow stacks, pixels as the records "
+                "decode them, d_x then d_y per field, before mean subtraction"}
 
 
 class ExportError(ValueError):
@@ -44,20 +57,72 @@ def check_compatible(spatial_spec, temporal_spec):
                       f"{temporal_spec.input.crop_size}")
 
 
-def metadata(spatial_spec, temporal_spec, fusion, temporal_weight):
-  """What a caller of the export needs to build its inputs, as plain JSON values."""
-  # Model_dirs of older versions do not hold their records' extraction settings.
-  extraction = (temporal_spec.extraction[0] if temporal_spec.extraction
-                else records.read_manifest(temporal_spec.records_dirs[0])["config"])
-  temporal_input = temporal_spec.input
-  return {"heads": [[name, list(classes)] for name, classes in temporal_spec.heads],
-          "crop_size": temporal_input.crop_size, "stack_length": temporal_input.stack_length,
-          "stacking": temporal_input.stacking, "mean_subtraction": temporal_input.mean_subtraction,
-          "extraction": extraction, "fusion": fusion, "temporal_weight": temporal_weight,
-          "views_per_position": streams.VIEWS_PER_POSITION, "positions": streams.NUM_POSITIONS,
-          "inputs": {
-              "rgb": "V x crop x crop x 3 float32, RGB 0..255",
-              "flow": "V x crop x crop x 2L float32, pixels, d_x then d_y per field"}}
+def output_names(head, model):
+  """{output: meaning} of one head in the SavedModel `model` ('spatial', 'temporal' or
+  'two_stream')."""
+  if model != "two_stream":
+    return {f"{head}_view_probabilities": f"V x classes: {model} softmax of each view"}
+  return {f"{head}_video_probabilities": "classes: the fused probabilities of the video",
+          **{f"{head}_{s}_video_probabilities": f"classes: {s} softmax averaged over the views"
+             for s in streams.STREAMS}}
+
+
+def metadata(specs, model, fusion=None, temporal_weight=None):
+  """What a caller of the SavedModel `model` needs to build its inputs and read its outputs,
+  as plain JSON values.
+
+  Args:
+    specs: the `RunSpec` of each stream in the model (spatial first).
+    model: 'spatial', 'temporal' or 'two_stream'.
+  """
+  heads = specs[0].heads
+  info = {"model": model, "heads": [[name, list(classes)] for name, classes in heads],
+          "crop_size": specs[0].input.crop_size,
+          "inputs": {INPUT_NAMES[s.stream]: _INPUT_MEANINGS[s.stream] for s in specs},
+          "outputs": {k: v for head, _ in heads for k, v in output_names(head, model).items()},
+          "views_per_position": streams.VIEWS_PER_POSITION, "positions": streams.NUM_POSITIONS}
+  for spec in specs:
+    if spec.stream == "temporal":
+      # Model_dirs of older versions do not hold their records' extraction settings.
+      info.update(extraction=(spec.extraction[0] if spec.extraction
+                              else records.read_manifest(spec.records_dirs[0])["config"]),
+                  stack_length=spec.input.stack_length, stacking=spec.input.stacking,
+                  mean_subtraction=spec.input.mean_subtraction)
+  if model == "two_stream":
+    info.update(fusion=fusion, temporal_weight=temporal_weight)
+  return info
+
+
+def _view_probabilities(model, spec):
+  """views -> {head: softmax per view} of one stream, its input preparation in the graph."""
+  subtract_mean = spec.stream == "temporal" and spec.input.mean_subtraction
+
+  def forward(views):
+    if subtract_mean:
+      views = stacking.subtract_mean_flow(views)
+    return model(views, training=False)
+  return forward
+
+
+def _input_spec(spec):
+  size = spec.input.crop_size
+  return tf.TensorSpec([None, size, size, spec.input.channels], tf.float32,
+                       name=INPUT_NAMES[spec.stream])
+
+
+def _write(export_dir, models, serve, input_signature, info):
+  """A SavedModel of `serve` (the only serving signature) and of its metadata."""
+  info_json = json.dumps(info, sort_keys=True)
+  archive = keras.export.ExportArchive()
+  for model in models:
+    archive.track(model)
+  # Named serving_default: Keras would otherwise add that name as a second alias.
+  archive.add_endpoint("serving_default", serve, input_signature=input_signature)
+  archive.add_endpoint("metadata", lambda: {"metadata_json": tf.constant(info_json)},
+                       input_signature=[])
+  archive.write_out(export_dir, verbose=False)
+  storage.write_json(os.path.join(export_dir, METADATA_FILE), info)
+  return info
 
 
 def _fused(head, spatial, temporal, fusion, temporal_weight, svms):
@@ -87,39 +152,44 @@ def export_two_stream(export_dir, spatial, temporal, spatial_spec, temporal_spec
   """Writes the two-stream SavedModel (see the module docstring) to `export_dir`."""
   check_compatible(spatial_spec, temporal_spec)
   _check_fusion(temporal_spec, fusion, svms)
-  info = metadata(spatial_spec, temporal_spec, fusion, temporal_weight)
-  info_json = json.dumps(info, sort_keys=True)
-  size = temporal_spec.input.crop_size
-  channels = temporal_spec.input.channels
-  subtract_mean = temporal_spec.input.mean_subtraction
+  spatial_views = _view_probabilities(spatial, spatial_spec)
+  temporal_views = _view_probabilities(temporal, temporal_spec)
 
-  def serve(rgb, flow):
-    if subtract_mean:
-      flow = stacking.subtract_mean_flow(flow)
-    spatial_out, temporal_out = spatial(rgb, training=False), temporal(flow, training=False)
+  def serve(rgb_views, flow_views):
+    views = tf.shape(rgb_views)[0]
+    checks = [
+        tf.debugging.assert_positive(views, message="rgb_views holds no views"),
+        tf.debugging.assert_equal(
+            views, tf.shape(flow_views)[0],
+            message="rgb_views and flow_views must hold the same views of one video "
+                    "(as many of each); got these counts")]
+    with tf.control_dependencies(checks):
+      spatial_out = spatial_views(tf.identity(rgb_views))
+      temporal_out = temporal_views(tf.identity(flow_views))
     outputs = {}
     for head in temporal_spec.head_names:
       s = tf.reduce_mean(spatial_out[head], axis=0)
       t = tf.reduce_mean(temporal_out[head], axis=0)
-      outputs[head] = _fused(head, s, t, fusion, temporal_weight, svms)
-      outputs[f"{head}_spatial"], outputs[f"{head}_temporal"] = s, t
+      fused, spatial_name, temporal_name = output_names(head, "two_stream")
+      outputs[fused] = _fused(head, s, t, fusion, temporal_weight, svms)
+      outputs[spatial_name], outputs[temporal_name] = s, t
     return outputs
 
-  archive = keras.export.ExportArchive()
-  archive.track(spatial)
-  archive.track(temporal)
-  archive.add_endpoint("serve", serve, input_signature=[
-      tf.TensorSpec([None, size, size, 3], tf.float32, name="rgb"),
-      tf.TensorSpec([None, size, size, channels], tf.float32, name="flow")])
-  archive.add_endpoint("metadata", lambda: tf.constant(info_json), input_signature=[])
-  archive.write_out(export_dir, verbose=False)
-  storage.write_json(os.path.join(export_dir, METADATA_FILE), info)
-  return info
+  return _write(export_dir, (spatial, temporal), serve,
+                [_input_spec(spatial_spec), _input_spec(temporal_spec)],
+                metadata((spatial_spec, temporal_spec), "two_stream", fusion, temporal_weight))
 
 
-def export_stream(export_dir, model):
-  """One stream's SavedModel: `serve` maps a batch of views to {head: softmax per view}."""
-  model.export(export_dir, verbose=False)
+def export_stream(export_dir, model, spec):
+  """One stream's SavedModel: `serving_default` maps views to each head's softmax per view."""
+  views = _view_probabilities(model, spec)
+
+  def serve(inputs):
+    out = views(inputs)
+    return {name: out[head] for head in spec.head_names for name in output_names(head, spec.stream)}
+
+  return _write(export_dir, (model,), serve, [_input_spec(spec)],
+                metadata((spec,), spec.stream))
 
 
 def export(spatial_model_dir, temporal_model_dir, export_dir, fusion="average",
@@ -149,8 +219,8 @@ def export(spatial_model_dir, temporal_model_dir, export_dir, fusion="average",
   _check_fusion(temporal_spec, fusion, svms)
   staging = storage.staging_path(export_dir)
   try:
-    for name, model in (("spatial", spatial), ("temporal", temporal)):
-      export_stream(os.path.join(staging, name), model)
+    for model, spec in ((spatial, spatial_spec), (temporal, temporal_spec)):
+      export_stream(os.path.join(staging, spec.stream), model, spec)
     export_two_stream(os.path.join(staging, "two_stream"), spatial, temporal, spatial_spec,
                       temporal_spec, fusion=fusion, temporal_weight=temporal_weight, svms=svms)
     storage.replace_directory(staging, export_dir)

@@ -35,10 +35,15 @@ def load_export(export_dir):
   for path in (os.path.join(export_dir, "two_stream"), export_dir):
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
       model = tf.saved_model.load(path)
-      if not hasattr(model, "metadata"):
-        raise ValueError(f"{path} is one stream's SavedModel: give the export directory (OUT) "
-                         "or OUT/two_stream")
-      return model, json.loads(model.metadata().numpy())
+      info = model.metadata() if hasattr(model, "metadata") else None
+      if not isinstance(info, dict) or "metadata_json" not in info:
+        raise ValueError(f"{path} was exported by an older version of two_stream_tf: run "
+                         "two_stream_tf.export again")
+      info = json.loads(info["metadata_json"].numpy())
+      if info["model"] != "two_stream":
+        raise ValueError(f"{path} is the {info['model']} stream's SavedModel: give the export "
+                         "directory (OUT) or OUT/two_stream")
+      return model, info
   raise FileNotFoundError(f"no two-stream SavedModel in {export_dir} (run two_stream_tf.export)")
 
 
@@ -99,10 +104,11 @@ def predict_videos(export_dir, paths, work_dir, top_k=5, num_workers=2):
       video_id = rgb["video_id"][0].numpy().decode()
       if flow["video_id"][0].numpy().decode() != video_id:
         raise RuntimeError("spatial and temporal views came in different orders")
-      outputs = model.signatures["serving_default"](rgb=rgb["views"], flow=flow["views"])
+      outputs = model.signatures["serving_default"](rgb_views=rgb["views"],
+                                                    flow_views=flow["views"])
       ranked = {}
       for head, classes in heads:
-        probabilities = outputs[head].numpy()
+        probabilities = outputs[f"{head}_video_probabilities"].numpy()
         best = np.argsort(-probabilities)[:top_k]
         ranked[head] = [(classes[i], float(probabilities[i])) for i in best]
       results[path_of[video_id]] = Prediction(path_of[video_id], ranked, None)

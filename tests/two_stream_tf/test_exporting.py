@@ -4,6 +4,7 @@ code, equals the Python streams and fusion; predict on video files."""
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -35,9 +36,16 @@ import tensorflow as tf
 model = tf.saved_model.load(sys.argv[1])
 assert not [m for m in sys.modules if m.startswith(("two_stream_tf", "flow_tools"))]
 views = np.load(sys.argv[2])
-out = model.signatures["serving_default"](rgb=tf.constant(views["rgb"]),
-                                          flow=tf.constant(views["flow"]))
-print(json.dumps({"metadata": json.loads(model.metadata().numpy()),
+out = model.signatures["serving_default"](rgb_views=tf.constant(views["rgb"]),
+                                          flow_views=tf.constant(views["flow"]))
+try:  # one RGB view with all the flow views: refused by the graph
+  model.signatures["serving_default"](rgb_views=tf.constant(views["rgb"][:1]),
+                                      flow_views=tf.constant(views["flow"]))
+  refused = None
+except tf.errors.InvalidArgumentError as e:
+  refused = e.message
+print(json.dumps({"metadata": json.loads(model.metadata()["metadata_json"].numpy()),
+                  "signatures": sorted(model.signatures), "refused": refused,
                   "outputs": {k: v.numpy().tolist() for k, v in out.items()}}))
 """
 
@@ -97,9 +105,20 @@ def test_fresh_process_export_equals_python_fusion(streams, records_dirs, tmp_pa
       expected = fusion.average(s[head], t[head], 0.3)
     else:
       expected = special.softmax(svms[head].decision(s[head][None], t[head][None])[0])
-    np.testing.assert_allclose(exported["outputs"][head], expected, atol=1e-5)
-    np.testing.assert_allclose(exported["outputs"][f"{head}_temporal"], t[head], atol=1e-5)
+    np.testing.assert_allclose(exported["outputs"][f"{head}_video_probabilities"], expected,
+                               atol=1e-5)
+    np.testing.assert_allclose(exported["outputs"][f"{head}_spatial_video_probabilities"],
+                               s[head], atol=1e-5)
+    np.testing.assert_allclose(exported["outputs"][f"{head}_temporal_video_probabilities"],
+                               t[head], atol=1e-5)
+  assert len(exported["outputs"]) == 3 * len(temporal_spec.head_names)
+  assert exported["signatures"] == ["metadata", "serving_default"]  # one serving endpoint
+  assert "rgb_views and flow_views must hold the same views" in exported["refused"]
+  assert "[1]" in exported["refused"] and "[250]" in exported["refused"]
   metadata = exported["metadata"]
+  assert metadata["model"] == "two_stream"
+  assert set(metadata["inputs"]) == {"rgb_views", "flow_views"}
+  assert set(metadata["outputs"]) == set(exported["outputs"])
   assert metadata["stack_length"] == STACK and metadata["crop_size"] == CROP
   assert metadata["extraction"]["algorithm"] == "dis" and metadata["fusion"] == fusion_kind
   assert [h for h, _ in metadata["heads"]] == ["ucf101", "hmdb51"]
@@ -113,6 +132,36 @@ def test_export_refuses_streams_that_do_not_fit(streams):
   with pytest.raises(exporting.ExportError, match="SVM fusion needs a fitted SVM"):
     exporting.export_two_stream("/nonexistent", spatial, temporal, spatial_spec, temporal_spec,
                               "svm", 0.5, {})
+
+
+def test_saved_model_cli_runs_a_stream_export_on_npy_views(streams, records_dirs, tmp_path):
+  """TensorFlow's own tool, as the README shows it: one signature, named inputs, and the
+  stream's softmax per view with mean flow subtraction in the graph."""
+  temporal, spec, _ = model_dirs.load(streams["temporal"])
+  export_dir = str(tmp_path / "temporal")
+  exporting.export_stream(export_dir, temporal, spec)
+  video = records.load_video(records_dirs["hmdb51"],
+                             sorted(records.read_manifest(records_dirs["hmdb51"])["videos"])[3])
+  raw = reference.views(video, dataclasses.replace(spec.input, mean_subtraction=False))[:20]
+  np.save(tmp_path / "flow_views.npy", raw.astype(np.float32))
+  cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  shown = subprocess.run([cli, "show", "--all", "--dir", export_dir], env=env,
+                         capture_output=True, text=True, check=True).stdout
+  signatures = sorted(set(re.findall(r"signature_def\['(\w+)'\]", shown)))
+  assert signatures == ["__saved_model_init_op", "metadata", "serving_default"]
+  assert "inputs['flow_views']" in shown and "shape: (-1, 48, 48, 4)" in shown
+  out_dir = tmp_path / "outputs"
+  subprocess.run([cli, "run", "--dir", export_dir, "--tag_set", "serve", "--signature_def",
+                  "serving_default", "--inputs", f"flow_views={tmp_path / 'flow_views.npy'}",
+                  "--outdir", str(out_dir)], env=env, capture_output=True, check=True)
+  expected = temporal.predict(reference.views(video, spec.input)[:20].astype(np.float32),
+                              verbose=0)
+  assert sorted(os.listdir(out_dir)) == sorted(f"{h}_view_probabilities.npy"
+                                               for h in spec.head_names)
+  for head in spec.head_names:
+    np.testing.assert_allclose(np.load(out_dir / f"{head}_view_probabilities.npy"),
+                               expected[head], atol=1e-5)
 
 
 def test_predict_on_video_files_with_per_file_errors(streams, synthetic_dir, records_dirs,
@@ -147,7 +196,7 @@ def test_predict_on_video_files_with_per_file_errors(streams, synthetic_dir, rec
   assert answers[2]["error"] == "its frames are 32x24, smaller than the export's 48x48 crop"
 
   # One stream's SavedModel, or a --work_dir in use, is refused in one line.
-  with pytest.raises(ValueError, match="is one stream's SavedModel: give the export"):
+  with pytest.raises(ValueError, match="is the spatial stream's SavedModel: give the export"):
     prediction.load_export(os.path.join(export_dir, "spatial"))
   with pytest.raises(ValueError, match="is not empty: give a new or empty directory"):
     prediction.predict_videos(export_dir, [good], str(tmp_path))
@@ -183,7 +232,8 @@ def test_predict_on_video_files_with_per_file_errors(streams, synthetic_dir, rec
   flow = reference.views(video, data.InputConfig(stream="temporal", crop_size=CROP,
                                                  stack_length=STACK, mean_subtraction=False))
   expected = model.signatures["serving_default"](
-      rgb=rgb.astype(np.float32), flow=flow.astype(np.float32))["ucf101"].numpy()
+      rgb_views=rgb.astype(np.float32),
+      flow_views=flow.astype(np.float32))["ucf101_video_probabilities"].numpy()
   classes = dict(metadata["heads"])["ucf101"]
   for answer in ranked:
     assert answer["probability"] == pytest.approx(expected[classes.index(answer["class"])],
