@@ -50,3 +50,14 @@ def flow_to_colour(flow, max_magnitude=None):
   saturated = 1 - np.minimum(radius, 1)[..., None] * (1 - colour)
   colour = np.where(inside, saturated, colour * 0.75)  # beyond the max: darker
   return np.floor(255 * colour).astype(np.uint8)
+
+
+def colour_key(size=65):
+  """The key to `flow_to_colour`: a size x size uint8 RGB disc whose pixel at offset
+  (dx, dy) from the centre has the colour of flow (dx, dy), full saturation at the rim;
+  white outside."""
+  centre = (size - 1) / 2
+  dy, dx = np.mgrid[0:size, 0:size] - centre
+  key = flow_to_colour(np.stack([dx, dy], axis=-1), max_magnitude=centre)
+  key[np.hypot(dx, dy) > centre] = 255
+  return key

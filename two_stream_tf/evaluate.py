@@ -21,7 +21,8 @@ flags.DEFINE_string("model_dir", None, "A model_dir written by two_stream_tf.tra
 flags.DEFINE_enum("subset", "test", sorted(datasets.SUBSETS),
                   "The split's test videos (the paper's numbers) or its train videos "
                   "(scores to fit the fusion SVM on).")
-flags.DEFINE_string("checkpoint", None, "Checkpoint prefix (default: the latest in model_dir).")
+flags.DEFINE_string("checkpoint", None, "Checkpoint prefix, e.g. MODEL_DIR/checkpoints/ckpt-2000 "
+                    "(default: the newest readable one).")
 flags.DEFINE_list("records_dirs", None, "Records to read instead of the ones trained on.")
 flags.DEFINE_integer("num_positions", streams.NUM_POSITIONS, "Frames or stacks per video.",
                      lower_bound=1)

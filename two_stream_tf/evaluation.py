@@ -18,9 +18,10 @@ import tensorflow as tf
 from flow_tools import records
 from flow_tools import storage
 from two_stream_tf import data
+from two_stream_tf import figures
 from two_stream_tf import model_dirs
 from two_stream_tf import streams
-from two_stream_tf.training import summaries
+from two_stream_tf import summaries
 
 
 @dataclasses.dataclass
@@ -75,19 +76,21 @@ def score_videos(model, spec, *, subset="test", batch_size=50,
   return out, (first_views[0] if first_views else None)
 
 
+def accuracies(labels, predictions, class_names):
+  """Accuracy, mean class accuracy (over the classes with videos) and per-class accuracy
+  {class name: accuracy} of predicted labels (JSON-ready)."""
+  labels, hits = np.asarray(labels), np.asarray(predictions) == np.asarray(labels)
+  per_class = {name: float(hits[labels == c].mean())
+               for c, name in enumerate(class_names) if np.any(labels == c)}
+  return {"accuracy": float(hits.mean()) if len(hits) else 0.0,
+          "mean_class_accuracy": float(np.mean(list(per_class.values()))) if per_class else 0.0,
+          "per_class_accuracy": per_class}
+
+
 def accuracy_report(head_scores):
   """{head: accuracy, mean class accuracy, per-class accuracy, video count} (JSON-ready)."""
-  report = {}
-  for head, s in head_scores.items():
-    hits = s.predictions == s.labels
-    per_class = {name: float(hits[s.labels == c].mean())
-                 for c, name in enumerate(s.class_names) if np.any(s.labels == c)}
-    report[head] = {"accuracy": float(hits.mean()) if len(hits) else 0.0,
-                    "mean_class_accuracy": float(np.mean(list(per_class.values())))
-                                           if per_class else 0.0,
-                    "per_class_accuracy": per_class,
-                    "videos": int(len(hits))}
-  return report
+  return {head: {**accuracies(s.labels, s.predictions, s.class_names),
+                 "videos": int(len(s.labels))} for head, s in head_scores.items()}
 
 
 def report_table(report, title):
@@ -124,14 +127,19 @@ def save_scores(path, head_scores, source):
 
 
 def write_summaries(log_dir, head_scores, report, step, stream, sample_views):
-  """TensorBoard: accuracies, a confusion-matrix picture per head, sample input views."""
+  """TensorBoard: accuracies, a confusion matrix per head, sample input views."""
   with tf.summary.create_file_writer(log_dir).as_default():
     for head, s in head_scores.items():
       tf.summary.scalar(f"accuracy/{head}", report[head]["accuracy"], step=step)
       tf.summary.scalar(f"mean_class_accuracy/{head}", report[head]["mean_class_accuracy"],
                         step=step)
       matrix = summaries.confusion_matrix(s.labels, s.predictions, len(s.class_names))
-      summaries.write_confusion(f"confusion_matrix/{head}", matrix, step)
+      title = (f"{stream} {head}, step {step}: accuracy {100 * report[head]['accuracy']:.1f}% "
+               f"of {report[head]['videos']} videos")
+      summaries.write_figure(
+          f"confusion_matrix/{head}", figures.confusion(matrix, s.class_names, title), step,
+          "Rows: true classes (videos in brackets); columns: predicted classes. Colour: share "
+          "of the row's videos; numbers: video counts.")
     if sample_views is not None:
       summaries.write_inputs("evaluation_views", stream, sample_views, step)
 

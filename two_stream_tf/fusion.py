@@ -19,10 +19,14 @@ from sklearn import model_selection
 from sklearn import svm
 
 from flow_tools import storage
+from flow_tools import figures as flow_figures
 from two_stream_tf import evaluation
+from two_stream_tf import figures
+from two_stream_tf import summaries
 
 DEFAULT_C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
 REPORT_FILE = "fusion_report.json"
+ACCURACY_FIGURE = "fusion_report.png"
 
 
 class FusionError(ValueError):
@@ -36,6 +40,10 @@ def svm_path(output_dir, head):
 
 def report_path(output_dir):
   return os.path.join(output_dir, REPORT_FILE)
+
+
+def per_class_figure_path(output_dir, head):
+  return os.path.join(output_dir, f"per_class_accuracy_{head}.png")
 
 
 @dataclasses.dataclass
@@ -217,12 +225,6 @@ def fit_svm(first, second, labels, class_names, c_grid=DEFAULT_C_GRID, max_iter=
   return SvmFusion(weights, bias, tuple(class_names), float(best_c), best_accuracy)
 
 
-def _accuracies(labels, predictions, num_classes):
-  hits = predictions == labels
-  per_class = [hits[labels == c].mean() for c in range(num_classes) if np.any(labels == c)]
-  return {"accuracy": float(hits.mean()), "mean_class_accuracy": float(np.mean(per_class))}
-
-
 def fusion_report(test_pairs, second_weight=0.5, svms=None):
   """Per head, like the paper's Table 3: each stream alone, averaging and (if fitted) SVM.
 
@@ -233,13 +235,14 @@ def fusion_report(test_pairs, second_weight=0.5, svms=None):
   """
   report = {}
   for head, (a, b) in test_pairs.items():
-    n = len(a.class_names)
-    rows = {"spatial": _accuracies(a.labels, a.predictions, n),
-            "temporal": _accuracies(a.labels, b.predictions, n),
-            "averaging": _accuracies(a.labels, np.argmax(average(a.scores, b.scores,
-                                                                 second_weight), axis=1), n)}
+    names = a.class_names
+    rows = {"spatial": evaluation.accuracies(a.labels, a.predictions, names),
+            "temporal": evaluation.accuracies(a.labels, b.predictions, names),
+            "averaging": evaluation.accuracies(
+                a.labels, np.argmax(average(a.scores, b.scores, second_weight), axis=1), names)}
     if svms:
-      rows["svm"] = _accuracies(a.labels, svms[head].predict(a.scores, b.scores), n)
+      rows["svm"] = evaluation.accuracies(a.labels, svms[head].predict(a.scores, b.scores),
+                                          names)
     report[head] = {"videos": int(len(a.labels)), **rows}
   return report
 
@@ -293,4 +296,23 @@ def fuse(spatial_scores, temporal_scores, output_dir, spatial_train_scores=None,
             "sources": {f"{stream}_{subset}": file.source
                         for (stream, subset), file in files.items()}}
   storage.write_json(report_path(output_dir), report)
+  write_figures(output_dir, heads, {head: a.class_names for head, (a, _) in test.items()})
   return report
+
+
+def write_figures(output_dir, heads, class_names):
+  """The report's figures as PNGs beside it (`ACCURACY_FIGURE`, `per_class_figure_path`)
+  and, with its table, as TensorBoard summaries in `output_dir`.
+
+  Args:
+    heads: the report's heads (`fusion_report`).
+    class_names: {head: class names}.
+  """
+  accuracy = figures.method_accuracies(heads, "Two-stream fusion: test accuracy")
+  per_class = {head: figures.per_class_accuracies(
+      class_names[head], {m: v["per_class_accuracy"] for m, v in rows.items() if m != "videos"},
+      f"{head}: test accuracy per class") for head, rows in heads.items()}
+  storage.write_bytes(os.path.join(output_dir, ACCURACY_FIGURE), flow_figures.to_png(accuracy))
+  for head, fig in per_class.items():
+    storage.write_bytes(per_class_figure_path(output_dir, head), flow_figures.to_png(fig))
+  summaries.write_fusion(output_dir, heads, report_table(heads), accuracy, per_class)

@@ -19,6 +19,9 @@ from two_stream_tf.data import added_classes
 from two_stream_tf.data import selection
 
 SPEC_FILE = "run_spec.json"
+# Checkpoints go one level below the TensorBoard logs' parent: TensorBoard's projector looks
+# for checkpoints in each log directory and its parent, and shows an empty tab if it finds one.
+CHECKPOINTS = "checkpoints"
 FLAGS_FILE = "flags.txt"  # this run's effective flags, usable as a flagfile
 FLAGS_HISTORY_FILE = "flags_history.txt"  # every run's, appended
 
@@ -163,7 +166,7 @@ def check_resumable(model_dir, spec):
   that failed before its first one) binds nothing.
   """
   if (not os.path.isfile(os.path.join(model_dir, SPEC_FILE))
-      or tf.train.latest_checkpoint(model_dir) is None):
+      or _checkpoint_state(model_dir) is None):
     return
   saved, wanted = load_spec(model_dir).to_json(), spec.to_json()
   differences = [f"{_SPEC_NAMES.get(name, '--' + name)}={saved[name]!r} there, "
@@ -202,9 +205,25 @@ def build(spec, weights=None, train_last_layer_only=False, initialization="caffe
 _UNREADABLE = (IndexError, tf.errors.OpError)
 
 
+def checkpoints_dir(model_dir):
+  """Where a run's checkpoints (`ckpt-<step>`) are."""
+  return os.path.join(model_dir, CHECKPOINTS)
+
+
+def _checkpoint_state(model_dir):
+  state = tf.train.get_checkpoint_state(checkpoints_dir(model_dir))
+  if state is None and tf.train.get_checkpoint_state(model_dir) is not None:
+    raise RunSpecError(
+        f"{model_dir} holds checkpoints beside run_spec.json, where older versions saved "
+        f"them: move them with mkdir {checkpoints_dir(model_dir)} && mv {model_dir}/checkpoint "
+        f"{model_dir}/ckpt-* {checkpoints_dir(model_dir)}/")
+  return state
+
+
 def restore(checkpoint, model_dir, path=None, *, partial=False, fits="this network"):
   """Restores the `tf.train.Checkpoint` `checkpoint` from `path` (a prefix such as
-  model_dir/ckpt-2000) or else from the newest readable checkpoint in `model_dir`.
+  model_dir/checkpoints/ckpt-2000) or else from the newest readable checkpoint of
+  `model_dir`.
 
   A damaged checkpoint is named in a warning and the one before it is tried.
   Args:
@@ -221,7 +240,7 @@ def restore(checkpoint, model_dir, path=None, *, partial=False, fits="this netwo
       raise FileNotFoundError(f"no checkpoint {path} (expected {path}.index)")
     candidates = [path]
   else:
-    state = tf.train.get_checkpoint_state(model_dir)
+    state = _checkpoint_state(model_dir)
     candidates = list(reversed(state.all_model_checkpoint_paths)) if state else []
   damaged = []
   for candidate in candidates:

@@ -116,7 +116,8 @@ flags.DEFINE_integer("checkpoint_every", _TRAIN.checkpoint_every, "Steps between
 flags.DEFINE_integer("keep_checkpoints", _TRAIN.keep_checkpoints, "Checkpoints kept.",
                      lower_bound=1)
 flags.DEFINE_string("checkpoint", None, "Resume from this checkpoint prefix, e.g. "
-                    "MODEL_DIR/ckpt-2000 (default: the newest readable one in --model_dir).")
+                    "MODEL_DIR/checkpoints/ckpt-2000 (default: the newest readable one of "
+                    "--model_dir).")
 flags.mark_flags_as_required(["stream", "records_dirs", "model_dir"])
 
 FLAGS = flags.FLAGS

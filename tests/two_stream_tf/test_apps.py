@@ -54,19 +54,19 @@ def test_kill_9_then_rerun_resumes_and_later_flags_override_the_flagfile(records
   args = [f"--flagfile={flagfile}", f"--model_dir={model_dir}", "--train_steps=24"]
   process = _app("train", *args)
   deadline = time.time() + 240
-  while tf.train.latest_checkpoint(model_dir) is None or \
-      int(tf.train.latest_checkpoint(model_dir).rsplit("-", 1)[1]) < 4:
+  while tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")) is None or \
+      int(tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")).rsplit("-", 1)[1]) < 4:
     assert process.poll() is None, process.communicate()[1][-3000:]
     assert time.time() < deadline, "no checkpoint in time"
     time.sleep(0.2)
   process.send_signal(signal.SIGKILL)
   process.wait()
-  killed_at = int(tf.train.latest_checkpoint(model_dir).rsplit("-", 1)[1])
+  killed_at = int(tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")).rsplit("-", 1)[1])
   assert killed_at < 24
 
   code, out, err = _run("train", *args)
   assert code == 0, err[-3000:]
-  assert f"resumed from {model_dir}/ckpt-{killed_at} at step {killed_at} of 24" in out
+  assert f"resumed from {model_dir}/checkpoints/ckpt-{killed_at} at step {killed_at} of 24" in out
   assert "trained to step 24" in out
   # The command line's --train_steps=24 beat the flagfile's 1000, and the effective flags
   # of each run are kept.
@@ -206,5 +206,5 @@ def test_multi_worker_on_two_localhost_processes(records_dirs, tmp_path):
     assert process.returncode == 0, err[-3000:]
     assert "trained to step 4" in out
   assert "worker 0 of" in outputs[0][0] and "2 replica" not in outputs[0][0]
-  assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-4")
+  assert tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")).endswith("ckpt-4")
   assert not os.path.exists(os.path.join(model_dir, "workers", "worker_1"))

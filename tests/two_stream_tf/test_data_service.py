@@ -55,7 +55,7 @@ def test_train_app_reads_its_input_from_the_service(records_dirs, dispatcher, tm
       cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2"),
       capture_output=True, text=True, timeout=300, check=False)
   assert process.returncode == 0, process.stderr[-3000:]
-  assert tf.train.latest_checkpoint(str(model_dir)).endswith("ckpt-3")
+  assert tf.train.latest_checkpoint(os.path.join(str(model_dir), "checkpoints")).endswith("ckpt-3")
   # The dispatcher holds the app's input pipeline, which reads these records.
   registered = tmp_path / "dispatcher" / "datasets"
   graphs = [(registered / name).read_bytes() for name in os.listdir(registered)]

@@ -30,7 +30,7 @@ def test_quickstart_flagfile_runs_every_stage(tmp_path):
     assert manifest["num_videos"] == videos and not manifest["failures"]
   for stream in ("spatial", "temporal"):
     model_dir = os.path.join(tmp_path, stream)
-    assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-2")
+    assert tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")).endswith("ckpt-2")
     assert glob.glob(os.path.join(model_dir, "train", "events.out.tfevents.*"))
     for subset, videos in (("test", {"ucf101": 24, "hmdb51": 36}),
                            ("train", {"ucf101": 48, "hmdb51": 72})):

@@ -127,16 +127,16 @@ def test_training_lowers_the_loss_and_resumes_with_its_state(records_dirs, tmp_p
     f.truncate(os.path.getsize(data_file) // 2)
   assert model_dirs.load(model_dir)[2] == 25
   assert f"checkpoint {second.checkpoint} (IndexError: Read less bytes" in caplog.text
-  os.makedirs(os.path.join(model_dir, "ckpt-31_temp"))
+  os.makedirs(os.path.join(model_dir, "checkpoints", "ckpt-31_temp"))
   lines = []
   third = training.train(_build(spec), _fixed_batch_dataset(spec), model_dir, _config(30),
                          "temporal", log=lines.append)
   assert (third.start_step, third.step) == (25, 30)
-  assert f"removed {model_dir}/ckpt-31_temp, left by an interrupted checkpoint save" in lines
-  assert not os.path.exists(os.path.join(model_dir, "ckpt-31_temp"))
+  assert f"removed {model_dir}/checkpoints/ckpt-31_temp, left by an interrupted checkpoint save" in lines
+  assert not os.path.exists(os.path.join(model_dir, "checkpoints", "ckpt-31_temp"))
   chosen = training.train(_build(spec), _fixed_batch_dataset(spec), model_dir, _config(30),
                           "temporal", log=lines.append,
-                          checkpoint=os.path.join(model_dir, "ckpt-20"))
+                          checkpoint=os.path.join(model_dir, "checkpoints", "ckpt-20"))
   assert chosen.start_step == 20
   past = training.train(_build(spec), _fixed_batch_dataset(spec), model_dir, _config(10),
                         "temporal", log=lines.append)
@@ -176,7 +176,7 @@ def test_a_diverging_loss_stops_and_keeps_the_last_good_checkpoint(records_dirs,
     training.train(_build(spec), _fixed_batch_dataset(spec), model_dir,
                    _config(40, schedule=training.Schedule(1e9, (), 0.1, 40), max_loss=50.0),
                    "temporal")
-  latest = tf.train.latest_checkpoint(model_dir)
+  latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
   assert latest.endswith("ckpt-5")
   saved = [tf.train.load_variable(latest, name) for name, _ in tf.train.list_variables(latest)
            if "_trainable_variables" in name]  # where the model's weights are stored
@@ -242,7 +242,13 @@ def test_a_model_dir_binds_its_run_and_records_once_it_holds_a_checkpoint(record
       spec, input=dataclasses.replace(spec.input, crop_size=32)))
   model_dirs.check_resumable(model_dir, spec)
   model_dirs.save_spec(model_dir, spec)
+  # Checkpoints where older versions saved them (beside the spec) are named, with the move.
   tf.train.Checkpoint(step=tf.Variable(1)).save(os.path.join(model_dir, "ckpt"))
+  with pytest.raises(model_dirs.RunSpecError, match=r"beside run_spec.json.*mv .*/ckpt-\*"):
+    model_dirs.check_resumable(model_dir, spec)
+  shutil.rmtree(model_dir)
+  model_dirs.save_spec(model_dir, spec)
+  tf.train.Checkpoint(step=tf.Variable(1)).save(os.path.join(model_dir, "checkpoints", "ckpt"))
   model_dirs.check_resumable(model_dir, dataclasses.replace(
       spec, records_dirs=("/moved/ucf101", "/moved/hmdb51")))  # records may move
   tvl1 = tuple({**settings, "algorithm": "tvl1"} for settings in spec.extraction)
@@ -257,7 +263,7 @@ def test_a_model_dir_binds_its_run_and_records_once_it_holds_a_checkpoint(record
   other_dir = str(tmp_path / "converted")
   model_dirs.save_spec(other_dir, converted)
   assert model_dirs.load_spec(other_dir) == converted  # the mean of --weights is kept
-  tf.train.Checkpoint(step=tf.Variable(1)).save(os.path.join(other_dir, "ckpt"))
+  tf.train.Checkpoint(step=tf.Variable(1)).save(os.path.join(other_dir, "checkpoints", "ckpt"))
   with pytest.raises(model_dirs.RunSpecError, match=r"the RGB mean of --weights=\[120.0"):
     model_dirs.check_resumable(other_dir, dataclasses.replace(converted, rgb_mean=None))
 

@@ -16,11 +16,11 @@ import numpy as np
 import tensorflow as tf
 
 from two_stream_tf import model_dirs
+from two_stream_tf import summaries
 from two_stream_tf.data import packed
 from two_stream_tf.training import losses
 from two_stream_tf.training import schedule as schedule_lib
 from two_stream_tf.training import strategy as strategy_lib
-from two_stream_tf.training import summaries
 
 CHECKPOINT_PREFIX = "ckpt"
 
@@ -69,11 +69,11 @@ def _build(build_model, config):
     keras.mixed_precision.set_global_policy(previous)
 
 
-def _remove_interrupted_saves(model_dir, say):
+def _remove_interrupted_saves(save_dir, say):
   """Deletes the `ckpt-N_temp/` folders a save killed midway (or a full disk) leaves."""
-  for name in tf.io.gfile.listdir(model_dir):
+  for name in tf.io.gfile.listdir(save_dir):
     if re.fullmatch(rf"{CHECKPOINT_PREFIX}-\d+_temp/?", name):
-      path = os.path.join(model_dir, name.rstrip("/"))
+      path = os.path.join(save_dir, name.rstrip("/"))
       tf.io.gfile.rmtree(path)
       say(f"removed {path}, left by an interrupted checkpoint save")
 
@@ -176,7 +176,7 @@ def train(build_model, make_dataset, model_dir, config, stream, strategy=None, h
     make_dataset: (per-replica batch size, seed) -> a `tf.data.Dataset` of
       (inputs, {head: label}, {head: 0/1 weight}), e.g. `two_stream_tf.data.training_dataset`;
       quantised inputs are expanded in the step, on the device.
-    model_dir: checkpoints (`ckpt-<step>`) and TensorBoard logs (`train/`).
+    model_dir: checkpoints (`checkpoints/ckpt-<step>`) and TensorBoard logs (`train/`).
     config: a `TrainConfig`.
     stream: 'spatial' or 'temporal' (for the input pictures in TensorBoard).
     strategy: a `tf.distribute.Strategy`; default: the current one.
@@ -196,7 +196,7 @@ def train(build_model, make_dataset, model_dir, config, stream, strategy=None, h
     raise ValueError(f"batch size {config.batch_size} does not split over {replicas} replicas")
   chief = strategy_lib.is_chief(strategy)
   say = log if chief else (lambda line: None)
-  save_dir = strategy_lib.write_dir(model_dir, strategy)
+  save_dir = strategy_lib.write_dir(model_dirs.checkpoints_dir(model_dir), strategy)
   os.makedirs(save_dir, exist_ok=True)
 
   keras.utils.set_random_seed(config.seed)  # initial weights and dropout masks
@@ -211,7 +211,7 @@ def train(build_model, make_dataset, model_dir, config, stream, strategy=None, h
   manager = tf.train.CheckpointManager(state, save_dir, config.keep_checkpoints if chief else 1,
                                        checkpoint_name=CHECKPOINT_PREFIX)
   if chief:
-    _remove_interrupted_saves(model_dir, say)
+    _remove_interrupted_saves(save_dir, say)
   restored = model_dirs.restore(
       state, model_dir, checkpoint,
       fits="this model and optimizer (were model flags or --mixed_precision changed?)")
@@ -230,9 +230,12 @@ def train(build_model, make_dataset, model_dir, config, stream, strategy=None, h
             else tf.summary.create_noop_writer())
   started = time.time()
   interval, metrics, saved = _Interval(heads), {}, restored
-  with writer.as_default():
-    if hparams:
+  if hparams and chief:
+    # In model_dir itself: TensorBoard's HParams tab then finds the metrics of every log
+    # directory below it, the evaluations' (eval_test/accuracy/<head>, ...) included.
+    with tf.summary.create_file_writer(model_dir).as_default():
       summaries.write_hparams(hparams)
+  with writer.as_default():
     for step_value in range(start + 1, total_steps + 1):
       batch = next(iterator)
       if step_value == start + 1 and chief:
