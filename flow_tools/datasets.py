@@ -273,3 +273,25 @@ def load_dataset(name, data_dir, splits_dir=None):
   if name not in LOADERS:
     raise DatasetError(f"unknown dataset layout {name!r}; choose from {sorted(LOADERS)}")
   return LOADERS[name](data_dir, splits_dir)
+
+
+STAGED_CLASS = "videos"  # the one class folder of `stage_files`
+
+
+def stage_files(paths, root):
+  """Video files as a folder dataset in `root` (links, all in split 1's test set), for an
+  extraction of files that belong to no dataset: (its `DatasetIndex`, {video id: path})."""
+  video_dir, list_dir = os.path.join(root, "data"), os.path.join(root, "lists")
+  os.makedirs(os.path.join(video_dir, STAGED_CLASS))
+  os.makedirs(list_dir)
+  names = {}
+  for i, path in enumerate(paths):
+    extension = os.path.splitext(path)[1] or ".avi"
+    name = f"{i:05d}{extension}"
+    os.symlink(os.path.abspath(path), os.path.join(video_dir, STAGED_CLASS, name))
+    names[name] = path
+  with open(os.path.join(list_dir, "split1.txt"), "w", encoding="utf-8") as f:
+    f.writelines(f"{STAGED_CLASS}/{name} test\n" for name in names)
+  index = load_folder(video_dir, list_dir)
+  return index, {f"{STAGED_CLASS}/{os.path.splitext(name)[0]}": path
+                 for name, path in names.items()}

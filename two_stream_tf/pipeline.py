@@ -5,7 +5,8 @@ flow into records, then runs, each as its own app with the stream flagfiles:
 two_stream_tf.train (spatial, temporal; multi-task over both datasets),
 two_stream_tf.evaluate (25 x 10 views, test and train videos), two_stream_tf.fuse
 (averaging, SVM), two_stream_tf.export (SVM fusion in the graph) and
-two_stream_tf.predict (one test video per dataset). Every stage's output goes to a log in
+two_stream_tf.predict (one test video per dataset), and flow_tools.visualize writes a
+contact sheet of one test video's frames and flow (flow_sheet.png). Every stage's output goes to a log in
 <work_dir>/logs; a rerun resumes training from the checkpoints and redoes the rest.
 The app is two_stream_tf.run_pipeline.
 """
@@ -26,6 +27,7 @@ from two_stream_tf import evaluation
 from two_stream_tf import fusion
 from two_stream_tf import streams
 
+FLOW_SHEET = "flow_sheet.png"  # a test video's frames and flow (flow_tools.visualize)
 # Where each synthetic layout puts its videos, relative to its dataset folder.
 _VIDEO_DIRS = {"ucf101": "", "hmdb51": "hmdb51_org"}
 
@@ -243,6 +245,12 @@ def run(work_dir, settings):
     train_and_score(layout, settings, stream, split)
   # The last test video of each dataset: its class is the prediction's ground truth.
   samples = [(name, index.select(split, "test")[-1]) for name, index in indexes.items()]
+  dataset, entry = samples[0]
+  _stage("flow sheet", lambda: run_app(
+      "flow_tools.visualize", [f"--records_dir={layout.records_dir(dataset)}",
+                               f"--video_id={entry.video_id}",
+                               f"--output={layout.path(FLOW_SHEET)}"],
+      layout.path("logs", "visualize.log")))
   report, answers, _ = fuse_export_predict(layout, settings, split,
                                            [entry.path for _, entry in samples])
   return results_table(report, list(zip(samples, answers)))

@@ -20,9 +20,6 @@ from two_stream_tf import data
 from two_stream_tf import streams
 from two_stream_tf.data import reading
 
-_CLASS = "videos"  # the one class folder of the temporary dataset
-
-
 @dataclasses.dataclass
 class Prediction:
   path: str
@@ -45,23 +42,6 @@ def load_export(export_dir):
                          "directory (OUT) or OUT/two_stream")
       return model, info
   raise FileNotFoundError(f"no two-stream SavedModel in {export_dir} (run two_stream_tf.export)")
-
-
-def _stage_videos(paths, root):
-  """A folder dataset of links to the videos, all in split 1's test set; {video id: path}."""
-  video_dir, list_dir = os.path.join(root, "data"), os.path.join(root, "lists")
-  os.makedirs(os.path.join(video_dir, _CLASS))
-  os.makedirs(list_dir)
-  names = {}
-  for i, path in enumerate(paths):
-    extension = os.path.splitext(path)[1] or ".avi"
-    name = f"{i:05d}{extension}"
-    os.symlink(os.path.abspath(path), os.path.join(video_dir, _CLASS, name))
-    names[name] = path
-  with open(os.path.join(list_dir, "split1.txt"), "w", encoding="utf-8") as f:
-    f.writelines(f"{_CLASS}/{name} test\n" for name in names)
-  index = datasets.load_folder(video_dir, list_dir)
-  return index, {f"{_CLASS}/{os.path.splitext(name)[0]}": path for name, path in names.items()}
 
 
 def _views(records_dir, metadata, stream, video_ids):
@@ -88,7 +68,7 @@ def predict_videos(export_dir, paths, work_dir, top_k=5, num_workers=2):
   if os.path.isdir(work_dir) and os.listdir(work_dir):
     raise ValueError(f"--work_dir {work_dir} is not empty: give a new or empty directory")
   model, metadata = load_export(export_dir)
-  index, path_of = _stage_videos(paths, work_dir)
+  index, path_of = datasets.stage_files(paths, work_dir)
   config = encoding.ExtractionConfig(**metadata["extraction"])
   records_dir = os.path.join(work_dir, "records")
   summary = extraction.extract(index, records_dir, config, num_workers, progress=False)

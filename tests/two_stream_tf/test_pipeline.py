@@ -47,6 +47,10 @@ def test_quickstart_flagfile_runs_every_stage(tmp_path):
   assert all(os.path.isfile(os.path.join(tmp_path, "fusion", f"svm_{h}.npz")) for h in HEADS)
   for name in ("spatial", "temporal", "two_stream"):
     assert os.path.isfile(os.path.join(tmp_path, "export", name, "saved_model.pb"))
+  for name in ("fusion_report.png", "per_class_accuracy_ucf101.png"):
+    assert os.path.getsize(os.path.join(tmp_path, "fusion", name)) > 1000
+  sheet = tf.io.decode_png(open(os.path.join(tmp_path, "flow_sheet.png"), "rb").read())
+  assert sheet.shape[0] > 64 and sheet.shape[1] > 5 * 80  # RGB, flow, d_x, d_y, key
   with open(os.path.join(tmp_path, "predictions.json"), encoding="utf-8") as f:
     answers = json.load(f)
   assert len(answers) == 2 and not any(a["error"] for a in answers)
