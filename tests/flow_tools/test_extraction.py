@@ -101,26 +101,29 @@ def test_manifest_and_files_agree(ucf_index, ucf_records):
   assert manifest["num_flow_pairs"] == sum(i["flow_pairs"] for i in manifest["videos"].values())
 
 
-def test_a_step_is_read_alone_and_equals_the_video(ucf_records):
-  # What the input pipelines do: skip the header and t steps, take one, parse it plainly.
+def _readmes_plain_tensorflow_reader():
+  """`read_step` as README.md's "What reads our records besides us" prints it."""
+  with open(os.path.join(helpers.REPO, "README.md"), encoding="utf-8") as f:
+    readme = f.read()
+  section = readme[readme.index("### What reads our records besides us"):]
+  code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+  namespace = {}
+  exec(code, namespace)  # pylint: disable=exec-used
+  return namespace["read_step"]
+
+
+def test_a_step_is_read_alone_by_tensorflow_alone_and_equals_the_video(ucf_records):
+  # The README's reader, which imports nothing of ours: the schema is what the files hold.
   out, _ = ucf_records
+  read_step = _readmes_plain_tensorflow_reader()
   manifest = records.read_manifest(out)
   video_id, info = sorted(manifest["videos"].items())[7]
   loaded = records.load_video(out, video_id)
-  base = os.path.join(out, f"videos/00000/{info['number']:07d}")
   for t in (0, 3, info["flow_pairs"] - 1):
-    frame = tf.train.Example.FromString(next(iter(
-        tf.data.TFRecordDataset(f"{base}.rgb.tfrecord").skip(1 + t).take(1))).numpy())
-    jpeg = frame.features.feature["image/encoded"].bytes_list.value[0]
-    np.testing.assert_array_equal(tf.io.decode_jpeg(jpeg).numpy(), loaded.frames[t])
-    field = tf.train.Example.FromString(next(iter(
-        tf.data.TFRecordDataset(f"{base}.flow.tfrecord").skip(1 + t).take(1))).numpy())
-    x_lo, x_hi, y_lo, y_hi = field.features.feature["flow/range"].float_list.value
-    for axis, lo, hi in (("x", x_lo, x_hi), ("y", y_lo, y_hi)):
-      jpeg = field.features.feature[f"flow/{axis}/encoded"].bytes_list.value[0]
-      q = tf.io.decode_jpeg(jpeg).numpy()[..., 0].astype(np.float32)
-      expected = (q - 127.5) * np.float32((hi - lo) / 255) + np.float32((hi + lo) / 2)
-      np.testing.assert_allclose(loaded.flow[t, ..., "xy".index(axis)], expected, atol=1e-5)
+    np.testing.assert_array_equal(read_step(out, video_id, "rgb", t), loaded.frames[t])
+    np.testing.assert_allclose(read_step(out, video_id, "flow", t), loaded.flow[t], atol=1e-5)
+  np.testing.assert_array_equal(read_step(out, video_id, "rgb", info["frames"] - 1),
+                                loaded.frames[-1])
 
 
 def test_records_of_another_format_version_are_refused_in_one_line(ucf_records, tmp_path):
@@ -283,6 +286,9 @@ def test_backward_flow_and_resizing(ucf_index, tmp_path):
   backward_median = np.median(loaded.backward_flow.reshape(-1, 2), axis=0)
   np.testing.assert_allclose(backward_median, -forward_median, atol=0.3)
   assert loaded.metadata["flow/range"][:2] == [-20.0, 20.0]  # the bound scheme's fixed range
+  np.testing.assert_allclose(
+      _readmes_plain_tensorflow_reader()(str(tmp_path), entries[0].video_id, "flow_backward", 2),
+      loaded.backward_flow[2], atol=1e-5)
 
 
 def test_corrupt_videos_are_reported_not_fatal(ucf_index, tmp_path):
