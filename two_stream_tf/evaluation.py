@@ -134,7 +134,7 @@ def write_summaries(log_dir, head_scores, report, step, stream, sample_views):
       tf.summary.scalar(f"mean_class_accuracy/{head}", report[head]["mean_class_accuracy"],
                         step=step)
       matrix = summaries.confusion_matrix(s.labels, s.predictions, len(s.class_names))
-      title = (f"{stream} {head}, step {step}: accuracy {100 * report[head]['accuracy']:.1f}% "
+      title = (f"{stream} {head}, step {step}\naccuracy {100 * report[head]['accuracy']:.1f}% "
                f"of {report[head]['videos']} videos")
       summaries.write_figure(
           f"confusion_matrix/{head}", figures.confusion(matrix, s.class_names, title), step,

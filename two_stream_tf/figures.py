@@ -61,7 +61,7 @@ def method_accuracies(report, title):
   ax.set_ylabel("test accuracy (%)")
   ax.set_ylim(0, 105)
   ax.set_title(title)
-  ax.legend(loc="lower right")
+  fig.legend(loc="outside right upper")  # beside the bars, never over them
   return fig
 
 
@@ -85,5 +85,5 @@ def per_class_accuracies(class_names, accuracies, title):
   ax.set_xlim(0, 100)
   ax.set_xlabel("test accuracy of the class's videos (%)")
   ax.set_title(title)
-  ax.legend(loc="lower right", fontsize=8)
+  fig.legend(loc="outside right upper", fontsize=8)
   return fig
