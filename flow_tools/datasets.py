@@ -61,7 +61,7 @@ class DatasetIndex:
     return [e for e in self.entries if e.splits[split - 1] == code]
 
 
-def _read_lines(path):
+def read_lines(path):
   """Non-empty, stripped lines of a text file with any line ending, with line numbers."""
   if not storage.isfile(path):
     raise DatasetError(f"missing file: {path}")
@@ -73,14 +73,16 @@ def _read_lines(path):
       yield number, line
 
 
-class _FileResolver:
-  """Finds a listed file in its folder's listing, tolerating a case mismatch in its name."""
+class FileResolver:
+  """Finds a listed file (or folder) in its folder's listing, tolerating a case mismatch in
+  its name; each folder is listed once."""
 
   def __init__(self, root):
     self._root = root
     self._listings = {}  # folder -> (names, lower-case name -> name)
 
-  def resolve(self, relpath, listed_in):
+  def find(self, relpath):
+    """The path of `relpath` under the root as it is spelled on disk, or None."""
     path = os.path.join(self._root, *relpath.split("/"))
     folder, name = os.path.split(path)
     if folder not in self._listings:
@@ -88,16 +90,23 @@ class _FileResolver:
       self._listings[folder] = names, {n.lower(): n for n in names}
     names, by_lower_case = self._listings[folder]
     actual = name if name in names else by_lower_case.get(name.lower())
-    if actual is None:
-      raise DatasetError(f"video listed in {listed_in} is missing: {path}")
-    return os.path.join(folder, actual)
+    return None if actual is None else os.path.join(folder, actual)
+
+  def resolve(self, relpath, listed_in):
+    """The path of a listed video file. Raises `DatasetError` if it is missing."""
+    path = self.find(relpath)
+    if path is None:
+      raise DatasetError(f"video listed in {listed_in} is missing: "
+                         + os.path.join(self._root, *relpath.split("/")))
+    return path
 
 
-def _video_id(relpath):
+def id_of(relpath):
+  """The video id of a path listed in a split file: without extension, '/' separators."""
   return os.path.splitext(relpath.replace("\\", "/"))[0]
 
 
-def _build_index(name, class_names, memberships, paths, labels):
+def build_index(name, class_names, memberships, paths, labels):
   """memberships: video_id -> {split: code}; paths/labels: video_id -> value."""
   num_splits = max((s for m in memberships.values() for s in m), default=0)
   entries = []
@@ -119,13 +128,15 @@ def _first_existing(*candidates):
   return candidates[0]
 
 
-def load_ucf101(data_dir, splits_dir=None):
+def load_ucf101(data_dir, splits_dir=None, locate=None):
   """UCF-101: `UCF-101/<Class>/v_<Class>_gGG_cCC.avi` and `ucfTrainTestlist/`.
 
   Args:
     data_dir: the `UCF-101` folder, or the folder that holds it.
     splits_dir: the `ucfTrainTestlist` folder; by default looked for beside and
       inside `data_dir`.
+    locate: (path listed in a split file, where it is listed) -> the video's `path`;
+      default: the video file, found under `data_dir` (`FileResolver.resolve`).
   Returns:
     A `DatasetIndex` with 101 (or however many classInd.txt lists) classes.
   """
@@ -137,7 +148,7 @@ def load_ucf101(data_dir, splits_dir=None):
                                  os.path.join(os.path.dirname(root), "ucfTrainTestlist"))
   class_ind = os.path.join(splits_dir, "classInd.txt")
   class_names = []
-  for number, line in _read_lines(class_ind):
+  for number, line in read_lines(class_ind):
     parts = line.split()
     if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) != len(class_names) + 1:
       raise DatasetError(f"{class_ind}:{number}: expected '{len(class_names) + 1} <ClassName>', "
@@ -145,12 +156,12 @@ def load_ucf101(data_dir, splits_dir=None):
     class_names.append(parts[1])
   label_of = {c.lower(): i for i, c in enumerate(class_names)}
 
-  resolver = _FileResolver(root)
+  locate = locate or FileResolver(root).resolve
   memberships, paths, labels = {}, {}, {}
   for split in range(1, NUM_OFFICIAL_SPLITS + 1):
     for subset, code in SUBSETS.items():
       list_file = os.path.join(splits_dir, f"{subset}list{split:02d}.txt")
-      for number, line in _read_lines(list_file):
+      for number, line in read_lines(list_file):
         parts = line.split()
         relpath = parts[0]
         where = f"{list_file}:{number}"
@@ -161,25 +172,25 @@ def load_ucf101(data_dir, splits_dir=None):
         if len(parts) > 1 and (not parts[1].isdigit() or int(parts[1]) - 1 != label):
           raise DatasetError(f"{where}: label {parts[1]} disagrees with {class_ind} "
                              f"({class_names[label]} is {label + 1})")
-        video_id = _video_id(relpath)
+        video_id = id_of(relpath)
         split_codes = memberships.setdefault(video_id, {})
         if split in split_codes:
           raise DatasetError(f"{where}: {relpath} is listed twice in split {split}")
         split_codes[split] = code
         if video_id not in paths:
-          paths[video_id] = resolver.resolve(relpath, where)
+          paths[video_id] = locate(relpath, where)
           labels[video_id] = label
-  return _build_index("ucf101", class_names, memberships, paths, labels)
+  return build_index("ucf101", class_names, memberships, paths, labels)
 
 
 _HMDB_SPLIT_FILE = re.compile(r"^(?P<cls>.+)_test_split(?P<split>\d+)\.txt$")
 
 
-def load_hmdb51(data_dir, splits_dir=None):
+def load_hmdb51(data_dir, splits_dir=None, locate=None):
   """HMDB-51: `<class>/<video>.avi` and `testTrainMulti_7030_splits/`.
 
   Class names are the split files' prefixes, labels their alphabetical order.
-  Videos marked 0 in every split are left out.
+  Videos marked 0 in every split are left out. `locate` as in `load_ucf101`.
   """
   if not storage.isdir(data_dir):
     raise DatasetError(f"HMDB-51 video folder not found: {data_dir}")
@@ -197,7 +208,7 @@ def load_hmdb51(data_dir, splits_dir=None):
   class_names = sorted({cls for cls, _ in split_files})
   if not class_names:
     raise DatasetError(f"no <class>_test_split<N>.txt files in {splits_dir}")
-  resolver = _FileResolver(data_dir)
+  locate = locate or FileResolver(data_dir).resolve
   memberships, paths, labels = {}, {}, {}
   for label, class_name in enumerate(class_names):
     for split in range(1, NUM_OFFICIAL_SPLITS + 1):
@@ -205,27 +216,28 @@ def load_hmdb51(data_dir, splits_dir=None):
       if list_file is None:
         raise DatasetError("missing file: " + os.path.join(
             splits_dir, f"{class_name}_test_split{split}.txt"))
-      for number, line in _read_lines(list_file):
+      for number, line in read_lines(list_file):
         parts = line.rsplit(maxsplit=1)
         if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
           raise DatasetError(f"{list_file}:{number}: expected '<video> 0|1|2', got {line!r}")
         relpath = f"{class_name}/{parts[0]}"
-        video_id = _video_id(relpath)
+        video_id = id_of(relpath)
         if split in memberships.setdefault(video_id, {}):
           raise DatasetError(f"{list_file}:{number}: {parts[0]} is listed twice")
         memberships[video_id][split] = int(parts[1])
         if video_id not in paths and parts[1] != "0":
-          paths[video_id] = resolver.resolve(relpath, f"{list_file}:{number}")
+          paths[video_id] = locate(relpath, f"{list_file}:{number}")
           labels[video_id] = label
   memberships = {v: m for v, m in memberships.items() if v in paths}
-  return _build_index("hmdb51", class_names, memberships, paths, labels)
+  return build_index("hmdb51", class_names, memberships, paths, labels)
 
 
-def load_folder(data_dir, splits_dir):
+def load_folder(data_dir, splits_dir, locate=None):
   """Users' own data: `<data_dir>/<class>/<video>` and list files `split<N>.txt`.
 
   Each line of `<splits_dir>/split<N>.txt` is `<class>/<video file> train|test`;
-  classes are the sub-folders of `data_dir` in alphabetical order.
+  classes are the sub-folders of `data_dir` in alphabetical order. `locate` as in
+  `load_ucf101`.
   """
   if not storage.isdir(data_dir):
     raise DatasetError(f"video folder not found: {data_dir}")
@@ -239,11 +251,11 @@ def load_folder(data_dir, splits_dir):
   if numbers != list(range(1, len(numbers) + 1)):
     raise DatasetError(f"{splits_dir} must hold split1.txt, split2.txt, ... "
                        f"(found splits {numbers})")
-  resolver = _FileResolver(data_dir)
+  locate = locate or FileResolver(data_dir).resolve
   memberships, paths, labels = {}, {}, {}
   for split in numbers:
     list_file = os.path.join(splits_dir, f"split{split}.txt")
-    for number, line in _read_lines(list_file):
+    for number, line in read_lines(list_file):
       parts = line.rsplit(maxsplit=1)
       where = f"{list_file}:{number}"
       if len(parts) != 2 or parts[1] not in SUBSETS:
@@ -252,15 +264,15 @@ def load_folder(data_dir, splits_dir):
       class_dir = relpath.split("/")[0]
       if class_dir not in label_of or "/" not in relpath:
         raise DatasetError(f"{where}: {relpath!r} is not in a class folder of {data_dir}")
-      video_id = _video_id(relpath)
+      video_id = id_of(relpath)
       if split in memberships.setdefault(video_id, {}):
         raise DatasetError(f"{where}: {relpath} is listed twice")
       memberships[video_id][split] = SUBSETS[parts[1]]
       if video_id not in paths:
-        paths[video_id] = resolver.resolve(relpath, where)
+        paths[video_id] = locate(relpath, where)
         labels[video_id] = label_of[class_dir]
   folder = data_dir.rstrip("/") if storage.is_remote(data_dir) else os.path.normpath(data_dir)
-  return _build_index(os.path.basename(folder), class_names,
+  return build_index(os.path.basename(folder), class_names,
                       memberships, paths, labels)
 
 
@@ -268,11 +280,12 @@ LOADERS = {"ucf101": load_ucf101, "hmdb51": load_hmdb51, "folder": load_folder}
 TFDS = "tfds"  # not a layout: a TensorFlow Datasets video dataset (flow_tools.tfds_videos)
 
 
-def load_dataset(name, data_dir, splits_dir=None):
-  """The `DatasetIndex` of dataset layout `name` ('ucf101', 'hmdb51' or 'folder')."""
+def load_dataset(name, data_dir, splits_dir=None, locate=None):
+  """The `DatasetIndex` of dataset layout `name` ('ucf101', 'hmdb51' or 'folder');
+  `locate` as in `load_ucf101`."""
   if name not in LOADERS:
     raise DatasetError(f"unknown dataset layout {name!r}; choose from {sorted(LOADERS)}")
-  return LOADERS[name](data_dir, splits_dir)
+  return LOADERS[name](data_dir, splits_dir, locate)
 
 
 STAGED_CLASS = "videos"  # the one class folder of `stage_files`

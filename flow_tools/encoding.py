@@ -185,21 +185,28 @@ _worker_note = None
 
 
 def init_worker(algorithm, notes_dir=None):
-  """Pool initializer: `configure_worker_process`, the flow function, and (with
-  `notes_dir`) a file `notes_dir/<pid>` that holds the key of the task under way."""
+  """Pool initializer: `configure_worker_process`, the flow function of `algorithm` (None:
+  a worker that computes no flow), and (with `notes_dir`) a file `notes_dir/<pid>` that
+  holds the key of the task under way."""
   global _worker_flow, _worker_note
   configure_worker_process()
-  _worker_flow = flow_lib.create(algorithm)
+  _worker_flow = flow_lib.create(algorithm) if algorithm else None
   _worker_note = os.path.join(notes_dir, str(os.getpid())) if notes_dir else None
 
 
-def encode_task(task):
+def run_task(task, explain):
   """(key, source, config) -> (key, fingerprint, EncodedVideo or None, failure reason or
-  None, seconds the task took in the worker)."""
+  None, seconds the task took in the worker), of `explain(source, config)` -> (fingerprint,
+  EncodedVideo or None, reason or None) run in a worker of `init_worker`."""
   key, source, config = task
   if _worker_note:
     with open(_worker_note, "w", encoding="utf-8") as f:
       f.write(key)
   start = time.perf_counter()
-  fingerprint, encoded, reason = encode_or_explain(source, config, _worker_flow)
+  fingerprint, encoded, reason = explain(source, config)
   return key, fingerprint, encoded, reason, time.perf_counter() - start
+
+
+def encode_task(task):
+  """`run_task` of `encode_or_explain`: decodes a video and computes its flow."""
+  return run_task(task, lambda source, config: encode_or_explain(source, config, _worker_flow))

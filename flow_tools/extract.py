@@ -22,8 +22,6 @@ from flow_tools import flow
 from flow_tools import locks
 from flow_tools import quantization
 
-EXIT_SOME_FAILED = 3
-
 _DEFAULTS = encoding.ExtractionConfig()
 
 RUNNERS = ("local", "beam")
@@ -77,21 +75,6 @@ flags.register_multi_flags_validator(
 FLAGS = flags.FLAGS
 
 
-def run_report(summary):
-  """One line: what this run did with each video."""
-  parts = [f"encoded {summary.num_new} new"] if summary.num_new else []
-  if summary.num_redone:
-    parts.append(f"redid {summary.num_redone} done before (their files changed, or "
-                 "--retry_failed)")
-  parts = parts or ["nothing to do: no video changed"]
-  if summary.num_kept:
-    parts.append(f"kept {summary.num_kept} extracted before")
-  if summary.num_skipped:
-    parts.append(f"skipped {summary.num_skipped} that failed before (unchanged; "
-                 "--retry_failed tries them again)")
-  return "this run: " + ", ".join(parts)
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -113,14 +96,14 @@ def main(argv):
     sys.exit(f"error: {error}")
   print(f"{index.name}: {summary.num_extracted} of {summary.num_videos} videos, "
         f"{summary.flow_pairs} flow pairs in {summary.seconds:.1f} s -> {summary.output_dir}")
-  print(run_report(summary))
+  print(summary.run_report())
   if summary.worker_seconds:  # where the time went: the algorithm, or the pipeline around it
     print(f"workers: {summary.worker_seconds:.1f} s encoding, "
           f"{100 * summary.flow_seconds / summary.worker_seconds:.0f}% of it in {config.algorithm}")
   for video_id, failure in sorted(summary.failures.items()):
     print(f"failed: {video_id}: {failure['reason']}")
   if summary.failures:
-    sys.exit(EXIT_SOME_FAILED)
+    sys.exit(extraction.EXIT_SOME_FAILED)
 
 
 if __name__ == "__main__":

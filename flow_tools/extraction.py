@@ -38,6 +38,7 @@ _TMP = "tmp"
 # Threads reading finished videos' headers and checking sources: an object store answers
 # each request in tens of ms.
 _READERS = 16
+EXIT_SOME_FAILED = 3  # the apps' exit status when a run finished without some videos
 
 
 class ExtractionError(RuntimeError):
@@ -69,6 +70,21 @@ class Summary:
   num_skipped: int = 0
   worker_seconds: float = None
   flow_seconds: float = None
+
+  def run_report(self, verb="encoded", done="extracted"):
+    """One line: what this run did with each video (`verb`: what it did to a new one,
+    `done`: what earlier runs did to those kept)."""
+    parts = [f"{verb} {self.num_new} new"] if self.num_new else []
+    if self.num_redone:
+      parts.append(f"redid {self.num_redone} done before (their files changed, or "
+                   "--retry_failed)")
+    parts = parts or ["nothing to do: no video changed"]
+    if self.num_kept:
+      parts.append(f"kept {self.num_kept} {done} before")
+    if self.num_skipped:
+      parts.append(f"skipped {self.num_skipped} that failed before (unchanged; "
+                   "--retry_failed tries them again)")
+    return "this run: " + ", ".join(parts)
 
 
 @dataclasses.dataclass
@@ -109,17 +125,26 @@ class OutputLayout:
   when a previous run finished it) and fingerprint.
   """
 
-  def __init__(self, index, output_dir, config):
+  def __init__(self, index, output_dir, config, origin=None, changed=None):
+    """`origin`: what the records were made from when not from video files (JSON, kept in
+    the manifest, e.g. an import's layout); `changed`: (video id, recorded fingerprint)
+    -> whether its source changed since, when it is not the entry's file
+    (`sources.changed`)."""
     self.index = index
     self.output_dir = output_dir
     self.work_dir = os.path.join(output_dir, WORK_DIR)
     self.config = config
+    self.origin = origin
     self.entries = {e.video_id: e for e in index.entries}
     self.video_ids = sorted(self.entries)
     self.number = {v: n for n, v in enumerate(self.video_ids)}
     self.modalities = records.modalities(config.backward)
     self.plan = {"format": records.FORMAT, "dataset": index.name,
                  "config": dataclasses.asdict(config), "videos": self.video_ids}
+    if origin is not None:
+      self.plan["origin"] = origin
+    self._source_changed = changed or (
+        lambda video_id, recorded: sources.changed(recorded, self.entries[video_id].path))
     self._folders_made = set()  # a request each on an object store: once per folder
 
   def path(self, video_id, modality):
@@ -149,6 +174,7 @@ class OutputLayout:
     except records.RecordsError as error:
       raise ExtractionError(str(error)) from error
     if (manifest["config"] != dataclasses.asdict(self.config)
+        or manifest.get("origin") != self.origin
         or sorted([*manifest["videos"], *manifest["failures"]]) != self.video_ids):
       raise ExtractionError(f"{self.output_dir} already holds records made with other settings "
                             "or videos: choose another --output_dir")
@@ -217,7 +243,7 @@ class OutputLayout:
     """The videos of `done` whose source is not what `recorded` says it was."""
     done = sorted(done)
     with concurrent.futures.ThreadPoolExecutor(_READERS) as pool:
-      flags = pool.map(lambda v: sources.changed(recorded.get(v), self.entries[v].path), done)
+      flags = pool.map(lambda v: self._source_changed(v, recorded.get(v)), done)
       return {v for v, changed in zip(done, flags) if changed}
 
   def _discard(self, video_id):
@@ -331,6 +357,7 @@ class OutputLayout:
         "class_names": list(self.index.class_names),
         "num_splits": self.index.num_splits,
         "config": dataclasses.asdict(self.config),
+        **({} if self.origin is None else {"origin": self.origin}),
         "modalities": list(self.modalities),
         "videos": videos,
         "failures": failures,
@@ -386,7 +413,7 @@ def _dead_worker_error(notes_dir, finished):
 
 
 def extract(index, output_dir, config, num_workers=2, progress=True, read_videos=None,
-            retry_failed=False):
+            retry_failed=False, task=None, origin=None, changed=None):
   """Extracts every video of `index` into `output_dir`; resumes an unfinished run and redoes
   the videos whose source changed since (`OutputLayout.open_run`).
 
@@ -400,6 +427,10 @@ def extract(index, output_dir, config, num_workers=2, progress=True, read_videos
       source being what `flow_tools.video.iter_frames` takes; default: the
       entries' file paths.
     retry_failed: encode again the videos an earlier run found unusable.
+    task: what the worker processes run on each (video id, source, config) instead of
+      `encoding.encode_task` (which decodes and computes flow): a function of the same
+      contract that computes no flow, e.g. `flow_tools.rawframes.import_task`.
+    origin, changed: see `OutputLayout`.
   Returns:
     A `Summary`. Failed videos are listed in it and in the manifest; they do not stop the run.
   Raises:
@@ -411,9 +442,11 @@ def extract(index, output_dir, config, num_workers=2, progress=True, read_videos
     raise ValueError("num_workers must be at least 1")
   if storage.exists(output_dir) and not storage.isdir(output_dir):
     raise ExtractionError(f"the output directory {output_dir} is a file")
-  flow_lib.create(config.algorithm)  # Fails here, once, if the algorithm is unavailable.
+  algorithm = None if task else config.algorithm  # the flow the workers compute
+  if algorithm:
+    flow_lib.create(algorithm)  # Fails here, once, if the algorithm is unavailable.
   start = time.time()
-  layout = OutputLayout(index, output_dir, config)
+  layout = OutputLayout(index, output_dir, config, origin, changed)
   with locks.hold(output_dir, "an extraction"):
     plan = layout.open_run(retry_failed)
     if plan.finished is not None:
@@ -432,10 +465,10 @@ def extract(index, output_dir, config, num_workers=2, progress=True, read_videos
       with tempfile.TemporaryDirectory(prefix="flow_tools-workers-") as notes_dir, \
           concurrent.futures.ProcessPoolExecutor(
               num_workers, mp_context=context, initializer=encoding.init_worker,
-              initargs=(config.algorithm, notes_dir)) as executor:
+              initargs=(algorithm, notes_dir)) as executor:
         try:
           for video_id, fingerprint, encoded, reason, seconds in _unordered_results(
-              executor, encoding.encode_task, tasks, 2 * num_workers):
+              executor, task or encoding.encode_task, tasks, 2 * num_workers):
             worker_seconds += seconds
             if encoded is None:
               layout.save_failure(video_id, reason, fingerprint)

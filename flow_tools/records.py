@@ -295,7 +295,7 @@ class LoadedVideo:
   metadata: dict              # the header's other fields, and flow/range (flattened per field)
 
 
-def _read_steps(path, modality):
+def read_steps(path, modality):
   """Every step of one video file, parsed: {feature: tensor with a leading step axis}."""
   serialized = list(tf.data.TFRecordDataset(path).skip(HEADER_RECORDS))
   return tf.io.parse_example(tf.stack(serialized), step_features(modality))
@@ -323,13 +323,13 @@ def load_video(records_dir, video_id):
   if header["clip/media_id"] != video_id:
     raise RecordsError(f"{video_path(records_dir, info, RGB)} holds video "
                        f"{header['clip/media_id']!r}, not {video_id!r} as {MANIFEST} says")
-  rgb = _read_steps(video_path(records_dir, info, RGB), RGB)
+  rgb = read_steps(video_path(records_dir, info, RGB), RGB)
   frames = np.stack([tf.io.decode_jpeg(b, channels=3).numpy()
                      for b in rgb["image/encoded"].numpy()])
   flows = {}
   metadata = {k: v for k, v in header.items() if k != "record/modality"}
   for kind in modalities(header["flow/has_backward"])[1:]:
-    flows[kind], ranges = _decode_flow(_read_steps(video_path(records_dir, info, kind), kind))
+    flows[kind], ranges = _decode_flow(read_steps(video_path(records_dir, info, kind), kind))
     metadata[f"{kind}/range"] = ranges.ravel().tolist()
   return LoadedVideo(
       video_id=video_id, label=header["clip/label/index"],

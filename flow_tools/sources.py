@@ -7,6 +7,10 @@ modification time is not (a copy, a touch, a re-download of the same bytes) or t
 filesystem keeps no times (mtime 0). A modification time is a fact of one filesystem:
 a copy of the videos elsewhere has the same size and hash, and other times.
 
+A video stored as many files (frame folders, `flow_tools.rawframes`) has the same
+fingerprint of all of them in order: their total size, latest time, count and one
+SHA-256 over their contents.
+
 Videos that are not files (TensorFlow Datasets' prepared data, which a dataset version
 fixes) have no fingerprint (None) and never count as changed.
 """
@@ -49,3 +53,46 @@ def changed(recorded, path):
   if mtime_ns == recorded["mtime_ns"] and mtime_ns:
     return False
   return _sha256(path) != recorded["sha256"]
+
+
+def _stats(paths):
+  sizes, times = zip(*(storage.stat(p) for p in paths))
+  # A filesystem without times (0) for any file: none to trust.
+  return sum(sizes), (max(times) if all(times) else 0)
+
+
+def _contents_sha256(contents):
+  digest = hashlib.sha256()
+  for data in contents:
+    digest.update(data)
+  return digest.hexdigest()
+
+
+def _read_all(paths):
+  contents = []
+  for path in paths:
+    with storage.open_file(path) as f:
+      contents.append(f.read())
+  return contents
+
+
+def read_files(paths):
+  """(fingerprint, contents) of a video stored as the files `paths`, in order. Their times
+  and sizes are taken before they are read, so a file replaced meanwhile counts as
+  changed on the next run."""
+  size, mtime_ns = _stats(paths)
+  contents = _read_all(paths)
+  return ({"size": size, "mtime_ns": mtime_ns, "files": len(paths),
+           "sha256": _contents_sha256(contents)}, contents)
+
+
+def files_changed(recorded, paths):
+  """`changed` for a video stored as the files `paths`."""
+  if recorded is None:
+    return True
+  size, mtime_ns = _stats(paths)
+  if size != recorded["size"] or len(paths) != recorded.get("files"):
+    return True
+  if mtime_ns == recorded["mtime_ns"] and mtime_ns:
+    return False
+  return _contents_sha256(_read_all(paths)) != recorded["sha256"]

@@ -65,12 +65,12 @@ def write_folder_dataset(root, clips, with_broken=False):
   return videos, os.path.join(root, "lists")
 
 
-def run_extract(args, script=None, max_file_bytes=None):
-  """Runs `python -m flow_tools.extract ARGS` (or `python SCRIPT ARGS`) to completion; with
+def run_extract(args, script=None, max_file_bytes=None, module="flow_tools.extract"):
+  """Runs `python -m MODULE ARGS` (or `python SCRIPT ARGS`) to completion; with
   `max_file_bytes`, a write past that size fails as on a full disk (RLIMIT_FSIZE: it holds for
   root too, whom a read-only mode does not stop)."""
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  command = [script] if script else ["-m", "flow_tools.extract"]
+  command = [script] if script else ["-m", module]
 
   def limit_file_size():
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write (EFBIG), do not kill

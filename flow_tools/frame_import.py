@@ -1,0 +1,96 @@
+"""Frame folders that other tools wrote (`flow_tools.rawframes`) into records, as they are.
+
+The JPEG bytes go into the records unchanged (nothing is decoded or encoded: the import
+is lossless and bound by reading files), the flow as the 'bound' scheme with the
+layout's bound. The run is an extraction in all else (`flow_tools.extraction`):
+parallel, resumable, failures in the manifest, videos whose files changed redone.
+"""
+
+import dataclasses
+
+from flow_tools import annotation_lists
+from flow_tools import datasets
+from flow_tools import encoding
+from flow_tools import extraction
+from flow_tools import rawframes
+
+MMACTION2_LISTS = "mmaction2_lists"  # a dataset given by MMAction2's annotation lists
+
+
+def import_config(layout, algorithm="tvl1", short_side=256, jpeg_quality=95,
+                  rgb_jpeg_quality=95):
+  """The `ExtractionConfig` records imported in `layout` are stored with.
+
+  Args:
+    algorithm: the flow algorithm the files were computed with (or the closest of
+      `flow_tools.flow`): what `two_stream_tf.predict` computes on new videos.
+    short_side: the smaller side every video must have (0: any), what predict resizes to.
+    jpeg_quality, rgb_jpeg_quality: what predict encodes new videos with; 95 is OpenCV's
+      default, which denseflow and dense_flow write with.
+  """
+  return encoding.ExtractionConfig(algorithm=algorithm, short_side=short_side,
+                                   quantization="bound", bound=layout.bound,
+                                   jpeg_quality=jpeg_quality, rgb_jpeg_quality=rgb_jpeg_quality)
+
+
+def open_frames(layout, frames_dir, dataset, splits_dir=None):
+  """The dataset of frame folders: (`DatasetIndex`, {video id: `rawframes.VideoFolders`}).
+
+  Args:
+    layout: a `rawframes.Layout`.
+    frames_dir: its root.
+    dataset: 'ucf101', 'hmdb51' or 'folder' (the official split files, or split<N>.txt,
+      in `splits_dir`; default beside `frames_dir` as for videos), or MMACTION2_LISTS
+      (MMAction2's annotation lists in `splits_dir`).
+  Raises:
+    datasets.DatasetError: bad split files or lists; two videos that the layout puts in
+      one folder (Feichtenhofer's has no class folders).
+  """
+  resolver = datasets.FileResolver(frames_dir)
+  folders = {}
+
+  def locate(video_id, listed_in):
+    del listed_in  # a missing folder is the video's failure, found when it is read
+    expected = layout.folders(frames_dir, video_id)
+    relative = layout.folders("", video_id)
+    folders[video_id] = tuple(resolver.find(r.replace("\\", "/")) or path
+                              for r, path in zip(relative, expected))
+    return folders[video_id][0]
+
+  counts = {}
+  if dataset == MMACTION2_LISTS:
+    if not splits_dir:
+      raise datasets.DatasetError("MMAction2's lists need their folder (--splits_dir)")
+    index, counts = annotation_lists.load_lists(splits_dir, locate)
+  else:
+    index = datasets.load_dataset(dataset, frames_dir, splits_dir,
+                                  lambda relpath, where: locate(datasets.id_of(relpath), where))
+  owners = {}
+  for entry in index.entries:
+    other = owners.setdefault(folders[entry.video_id], entry.video_id)
+    if other != entry.video_id:
+      raise datasets.DatasetError(
+          f"{other} and {entry.video_id} are both in {entry.path} in layout {layout.name!r}")
+  return index, {e.video_id: rawframes.VideoFolders(folders[e.video_id], layout,
+                                                     counts.get(e.video_id))
+                 for e in index.entries}
+
+
+def import_frames(layout, frames_dir, dataset, output_dir, config, *, splits_dir=None,
+                  num_workers=2, progress=True, retry_failed=False):
+  """The import app's job: frame folders into records in `output_dir`.
+
+  Args:
+    config: from `import_config` (its bound must be the layout's).
+  Returns:
+    (the `DatasetIndex`, the run's `extraction.Summary`).
+  """
+  if config.quantization != "bound" or config.bound != layout.bound or config.backward:
+    raise ValueError("the config of an import comes from import_config(layout)")
+  index, videos = open_frames(layout, frames_dir, dataset, splits_dir)
+  summary = extraction.extract(
+      index, output_dir, config, num_workers, progress,
+      read_videos=lambda ids: ((v, videos[v]) for v in ids), retry_failed=retry_failed,
+      task=rawframes.import_task, origin={"rawframes": dataclasses.asdict(layout)},
+      changed=lambda video_id, recorded: rawframes.changed(recorded, videos[video_id]))
+  return index, summary
