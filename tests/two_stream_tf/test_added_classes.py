@@ -3,7 +3,6 @@ extra classes of a head, tested on the head's own classes only."""
 
 import dataclasses
 import json
-import os
 
 import keras
 import numpy as np
