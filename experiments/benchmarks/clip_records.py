@@ -29,8 +29,9 @@ def clip(frames):
   return np.stack((played + played[::-1]) * (frames // (2 * len(played)) + 1))[:frames]
 
 
-def make_records(root, frames, num_videos):
-  """A folder dataset of copies of the clip, 3 in 4 train (UCF-101 has 70%), extracted with DIS."""
+def make_records(root, frames, num_videos, quantization="minmax"):
+  """A folder dataset of copies of the clip, 3 in 4 train (UCF-101 has 70%), extracted with DIS
+  (the `quantization` scheme, at the default bound and qualities)."""
   from flow_tools import extraction  # pylint: disable=import-outside-toplevel
   source = os.path.join(root, "clip.avi")
   synthetic.write_video(source, clip(frames))
@@ -44,8 +45,9 @@ def make_records(root, frames, num_videos):
     f.writelines(lines)
   index = datasets.load_folder(os.path.join(root, "videos"), os.path.join(root, "lists"))
   out = os.path.join(root, "records")
-  extraction.extract(index, out, encoding.ExtractionConfig(algorithm="dis"), num_workers=2,
-                     progress=False)
+  extraction.extract(index, out,
+                     encoding.ExtractionConfig(algorithm="dis", quantization=quantization),
+                     num_workers=2, progress=False)
   return out
 
 
