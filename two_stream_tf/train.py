@@ -63,7 +63,13 @@ flags.DEFINE_string("init_from", None,
                     "A model_dir whose trained trunk initialises this one (e.g. HMDB-51 "
                     "fine-tuned from UCF-101). Selects the fine-tuning schedule.")
 flags.DEFINE_bool("last_layer_only", False, "Train the heads only (needs --weights/--init_from).")
-flags.DEFINE_float("dropout", None, "Dropout rate (default: 0.5 spatial, 0.9 temporal).")
+flags.DEFINE_float("dropout", None, "Dropout rate before the heads (CNN-M-2048: after full6 "
+                   "and full7 too). Default: the paper's 0.5 spatial, 0.9 temporal (TSN: 0.8, "
+                   "0.7).")
+flags.DEFINE_bool("partial_bn", False,
+                  "TSN's partial batch normalisation: every batch-norm layer of a "
+                  "keras.applications trunk but the first keeps its pre-trained mean and "
+                  "variance in training (gamma and beta train). Needs --weights or --init_from.")
 flags.DEFINE_enum("initialization", "caffe", list(cnn_m.INITIALIZATIONS),
                   "How a CNN-M-2048 from scratch starts: caffe (the paper's: Gaussian std 0.01, "
                   "0.005 for full6/full7, biases 1 for conv2/4/5 and full6/7) or keras (Glorot).")
@@ -83,6 +89,13 @@ flags.DEFINE_enum("sampling", _AUGMENTATION.sampling, list(data_config.SAMPLINGS
                   "balanced: videos uniform across classes (the paper); shuffle: plain.")
 flags.DEFINE_integer("samples_per_visit", _AUGMENTATION.samples_per_visit,
                      "Samples drawn per video read (1: the paper).", lower_bound=1)
+flags.DEFINE_integer("num_segments", _AUGMENTATION.num_segments,
+                     "K: TSN's temporal segments. 1 (the paper): a sample is one frame or "
+                     "stack. K > 1: a sample is K snippets of a video, one from each of K "
+                     "equal segments, and the loss sees the mean of their logits. "
+                     "--batch_size counts videos: a step puts K x batch snippets through the "
+                     "network, K times the activation memory and compute (TSN: K=3).",
+                     lower_bound=1)
 flags.DEFINE_integer("shuffle_buffer", 1024, "Samples mixed after their choice.", lower_bound=1)
 flags.DEFINE_bool("deterministic_input", False, "Reproducible input order (slower).")
 flags.DEFINE_string("tf_data_service", None,
@@ -182,6 +195,12 @@ def _check_weights(values):
   if values["last_layer_only"] and not _fine_tuning(values):
     raise flags.ValidationError("--last_layer_only needs --weights or --init_from: a frozen "
                                 "random trunk learns nothing")
+  if values["partial_bn"] and trunk == "cnn_m_2048":
+    raise flags.ValidationError("--partial_bn: cnn_m_2048 has no batch normalisation (the "
+                                "keras.applications trunks have)")
+  if values["partial_bn"] and not _fine_tuning(values):
+    raise flags.ValidationError("--partial_bn keeps pre-trained batch statistics: it needs "
+                                "--weights or --init_from")
   return True
 
 
@@ -229,7 +248,8 @@ for _names, _check in ((["stream", "stacking", "stack_length", "trunk", "crop_si
                        (["records_dirs"], _check_records),
                        (["records_dirs", "add_classes_from", "overlapping_classes"],
                         _check_added_classes),
-                       (["weights", "trunk", "init_from", "last_layer_only"], _check_weights),
+                       (["weights", "trunk", "init_from", "last_layer_only", "partial_bn"],
+                        _check_weights),
                        (["lr_boundaries", "learning_rate", "train_steps", "weights", "init_from"],
                         _check_schedule),
                        (["distribution"], _check_distribution),
@@ -278,7 +298,7 @@ def main(argv):
         shuffle_buffer=FLAGS.shuffle_buffer, deterministic_input=FLAGS.deterministic_input,
         tf_data_service=FLAGS.tf_data_service,
         strategy=strategy, hparams=values, checkpoint=FLAGS.checkpoint,
-        initialization=FLAGS.initialization,
+        initialization=FLAGS.initialization, partial_bn=FLAGS.partial_bn,
         flags_text=_effective_flags(f"python -m two_stream_tf.train, {FLAGS.stream} on "
                                     f"{spec.head_names}"))
   except training.TrainingDiverged as e:

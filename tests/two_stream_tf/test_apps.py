@@ -105,6 +105,8 @@ def test_kill_9_then_rerun_resumes_and_later_flags_override_the_flagfile(records
     (["--add_classes_from=/records/ucf101"],
      "adds classes to the head of one --records_dirs dataset, got 2 directories"),
     (["--overlapping_classes=list.txt"], "--overlapping_classes needs --add_classes_from"),
+    (["--partial_bn"], "--partial_bn: cnn_m_2048 has no batch normalisation"),
+    (["--trunk=resnet50", "--partial_bn"], "--partial_bn keeps pre-trained batch statistics"),
 ])
 def test_bad_flags_fail_in_one_line_before_any_work(records_dirs, tmp_path, args, message):
   model_dir = tmp_path / "model"
@@ -137,50 +139,55 @@ _MIRRORED = textwrap.dedent("""
     dirs = sys.argv[1:3]
     spec = model_dirs.RunSpec.of_records(dirs, 1, data.InputConfig(
         stream="temporal", crop_size=48, stack_length=2), dropout=0.0)
-    x, labels, weights = next(iter(data.training_dataset(dirs, 1, spec.input, 16)))
-    # Replica 0 gets the first 8 samples, replica 1 the last 8: give them different head mixes.
-    order = tf.argsort(weights["ucf101"], direction="DESCENDING", stable=True)
-    x, labels, weights = [tf.nest.map_structure(lambda t: tf.gather(t, order), s)
-                          for s in (x, labels, weights)]
-
-    def make_dataset(batch_size, seed):
-      return tf.data.Dataset.from_tensor_slices((x, labels, weights)).batch(batch_size).repeat()
-
-    def build():
-      keras.utils.set_random_seed(0)
-      return model_dirs.build(spec)
-
     results = {}
-    config = training.TrainConfig(schedule=training.Schedule(0.01, (), 0.1, 1), batch_size=16,
-                                  log_every=1, checkpoint_every=1)
-    for name, strategy in (("single", tf.distribute.get_strategy()),
-                           ("mirrored", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
-      result = training.train(build, make_dataset, sys.argv[3] + "/" + name, config, "temporal",
-                              strategy)
-      kernel = tf.train.load_variable(result.checkpoint,
-                                      "optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE")
-      results[name] = {"replicas": strategy.num_replicas_in_sync, "metrics": result.metrics,
-                       "conv1": kernel.ravel()[:500].tolist()}
+    for segments in (1, 3):
+      x, labels, weights = next(iter(data.training_dataset(
+          dirs, 1, spec.input, 16, augmentation=data.Augmentation(num_segments=segments))))
+      # Replica 0 gets the first 8 samples, replica 1 the last 8: give them different head mixes.
+      order = tf.argsort(weights["ucf101"], direction="DESCENDING", stable=True)
+      x, labels, weights = [tf.nest.map_structure(lambda t: tf.gather(t, order), s)
+                            for s in (x, labels, weights)]
+
+      def make_dataset(batch_size, seed):
+        return tf.data.Dataset.from_tensor_slices((x, labels, weights)).batch(batch_size).repeat()
+
+      def build():
+        keras.utils.set_random_seed(0)
+        return model_dirs.build(spec)
+
+      config = training.TrainConfig(schedule=training.Schedule(0.01, (), 0.1, 1), batch_size=16,
+                                    log_every=1, checkpoint_every=1)
+      for name, strategy in (("single", tf.distribute.get_strategy()),
+                             ("mirrored", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
+        result = training.train(build, make_dataset, f"{sys.argv[3]}/{name}{segments}", config,
+                                "temporal", strategy, num_segments=segments)
+        kernel = tf.train.load_variable(
+            result.checkpoint, "optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE")
+        results[f"{name}/{segments}"] = {"replicas": strategy.num_replicas_in_sync,
+                                         "metrics": result.metrics,
+                                         "conv1": kernel.ravel()[:500].tolist()}
     print(json.dumps(results))
 """)
 
 
 def test_mirrored_on_two_logical_cpus_equals_one_device(records_dirs, tmp_path):
-  """One step on the same 16 samples: as one batch on one device, and split 8 + 8 over two
-  replicas; the masked losses and the updated weights agree."""
+  """One step on the same 16 samples (of one snippet, and of TSN's 3): as one batch on one
+  device, and split 8 + 8 over two replicas; the masked losses and the updated weights agree."""
   process = subprocess.run(
       [sys.executable, "-c", _MIRRORED, records_dirs["ucf101"], records_dirs["hmdb51"],
        str(tmp_path)], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300,
       check=False)
   assert process.returncode == 0, process.stderr[-3000:]
   results = json.loads(process.stdout.strip().splitlines()[-1])
-  single, mirrored = results["single"], results["mirrored"]
-  assert single["replicas"] == 1 and mirrored["replicas"] == 2
-  for key, value in single["metrics"].items():
-    if key == "examples_per_second":
-      continue
-    assert mirrored["metrics"][key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
-  np.testing.assert_allclose(mirrored["conv1"], single["conv1"], rtol=1e-4, atol=1e-7)
+  for segments in (1, 3):
+    single, mirrored = results[f"single/{segments}"], results[f"mirrored/{segments}"]
+    assert single["replicas"] == 1 and mirrored["replicas"] == 2
+    for key, value in single["metrics"].items():
+      if key == "examples_per_second":
+        continue
+      assert mirrored["metrics"][key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+    np.testing.assert_allclose(mirrored["conv1"], single["conv1"], rtol=1e-4, atol=1e-7)
+  assert results["single/3"]["metrics"] != results["single/1"]["metrics"]
 
 
 def _free_ports(count):

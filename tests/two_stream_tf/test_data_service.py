@@ -46,12 +46,13 @@ def test_each_worker_draws_its_own_samples(records_dirs, dispatcher):
 
 
 def test_train_app_reads_its_input_from_the_service(records_dirs, dispatcher, tmp_path):
+  """With TSN's segments too: the service's workers read the K snippets of each sample."""
   model_dir = tmp_path / "run"
   process = subprocess.run(
       [sys.executable, "-m", "two_stream_tf.train", "--stream=temporal",
        f"--records_dirs={','.join(_dirs(records_dirs))}", f"--model_dir={model_dir}",
        "--crop_size=48", "--stack_length=2", "--batch_size=8", "--train_steps=3",
-       "--shuffle_buffer=16", f"--tf_data_service={dispatcher.target}"],
+       "--shuffle_buffer=16", "--num_segments=3", f"--tf_data_service={dispatcher.target}"],
       cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2"),
       capture_output=True, text=True, timeout=300, check=False)
   assert process.returncode == 0, process.stderr[-3000:]

@@ -31,11 +31,11 @@ def _spec(records_dirs, stream="temporal"):
       dirs, 1, data.InputConfig(stream=stream, crop_size=CROP, stack_length=STACK), dropout=0.0)
 
 
-def _fixed_batch_dataset(spec, size=16):
+def _fixed_batch_dataset(spec, size=16, segments=1):
   """One real training batch, repeated: a learnable problem for a few steps."""
   x, labels, weights = next(iter(data.training_dataset(
       list(spec.records_dirs), spec.split, spec.input, size, seed=3,
-      deterministic=True)))
+      deterministic=True, augmentation=data.Augmentation(num_segments=segments))))
   return lambda batch_size, seed: tf.data.Dataset.from_tensors((x, labels, weights)).repeat()
 
 
@@ -224,10 +224,14 @@ def test_accuracy_report_by_hand():
   assert report["mean_class_accuracy"] == pytest.approx(2.5 / 3)
 
 
-def test_mixed_precision_and_xla_steps_train(records_dirs, tmp_path):
+@pytest.mark.parametrize("num_segments", [1, 3])
+def test_mixed_precision_and_xla_steps_train(records_dirs, tmp_path, num_segments):
   spec = _spec(records_dirs)
-  result = training.train(_build(spec), _fixed_batch_dataset(spec), str(tmp_path / "run"),
-                          _config(3, mixed_precision=True, jit_compile=True), "temporal")
+  size = 16 // num_segments  # videos: 16 snippets or so per step either way
+  result = training.train(_build(spec), _fixed_batch_dataset(spec, size, num_segments),
+                          str(tmp_path / "run"), _config(3, batch_size=size, mixed_precision=True,
+                                                         jit_compile=True),
+                          "temporal", num_segments=num_segments)
   assert result.step == 3 and np.isfinite(result.metrics["loss/total"])
   names = [name for name, _ in tf.train.list_variables(result.checkpoint)]
   assert any("dynamic_scale" in n or "loss_scale" in n for n in names)  # loss scaling is on

@@ -4,7 +4,9 @@ Per sample, as in the paper: a video (class-balanced, or plain shuffling), a ran
 frame or stack start, a random crop anywhere in the frame, a random horizontal flip
 (x-flow negated) and, for RGB, colour jitter. Every choice is made from the manifest's
 facts before anything is read, and mixed in a shuffle buffer of these small choices;
-then a sample reads only the steps it uses and decodes only their crop window.
+then a sample reads only the steps it uses and decodes only their crop window. With TSN's
+temporal segments a sample is K such frames or stacks of one video, one per segment,
+sharing the crop, flip and jitter (each read on its own: still only the steps used).
 """
 
 import numpy as np
@@ -57,7 +59,8 @@ def _plan(config, augmentation, count, seed):
         tf.shape(y), sampling.batch_seed(seed, sampling.FLIP, index)) < 0.5
     samples = {
         "video": videos,
-        "position": sampling.positions(videos, config, seed=seed, index=index),
+        "position": sampling.positions(videos, config, seed=seed, index=index,
+                                       segments=augmentation.num_segments),
         "window": tf.stack([y, x, tf.fill(tf.shape(y), size), tf.fill(tf.shape(y), size)], 1),
         "flip": tf.logical_and(augmentation.flip, flip),
     }
@@ -69,29 +72,37 @@ def _plan(config, augmentation, count, seed):
   return plan
 
 
-def _decode(config, head_names):
-  """A chosen sample -> (network input, labels per head, sample weights per head)."""
+def _decode(config, head_names, segments):
+  """A chosen sample -> (network input, labels per head, sample weights per head); with
+  K > 1 segments the input is its K snippets, stacked on a second axis."""
   size = config.crop_size
 
-  def decode(sample):
+  def snippet(sample, position):
     window, video = sample["window"], sample["video"]
-    read = reading.stack_jpegs(video, config, sample["position"])
+    read = reading.stack_jpegs(video, config, position)
     if config.stream == "spatial":
       crop = tf.image.decode_and_crop_jpeg(read["jpegs"][0], window, channels=3)
-      x = packed.pack_rgb(tf.ensure_shape(crop, [size, size, 3]), sample["flip"],
-                          sample["jitter"])
-    elif config.stacking == "trajectory":  # bilinear samples: off the quantisation grid
+      return packed.pack_rgb(tf.ensure_shape(crop, [size, size, 3]), sample["flip"],
+                             sample["jitter"])
+    if config.stacking == "trajectory":  # bilinear samples: off the quantisation grid
       full = decoding.decode_flow(read["jpegs"], read["lo"], read["hi"])
       x = stacking.trajectory_stack(decoding.as_fields(full), window)
       x = tf.cond(sample["flip"], lambda: stacking.flip_flow(x), lambda: x)
       if config.mean_subtraction:
         x = stacking.subtract_mean_flow(x)
-      x = tf.ensure_shape(x, [size, size, config.channels])
+      return tf.ensure_shape(x, [size, size, config.channels])
+    planes = decoding.decode_planes(read["jpegs"], window)
+    step, centre = decoding.quantization_maps(read["lo"], read["hi"], sample["flip"])
+    return packed.pack_flow(tf.ensure_shape(planes, [config.channels, size, size]), step,
+                            centre, config.mean_subtraction, sample["flip"])
+
+  def decode(sample):
+    if segments == 1:
+      x = snippet(sample, sample["position"])
     else:
-      planes = decoding.decode_planes(read["jpegs"], window)
-      step, centre = decoding.quantization_maps(read["lo"], read["hi"], sample["flip"])
-      x = packed.pack_flow(tf.ensure_shape(planes, [config.channels, size, size]), step,
-                           centre, config.mean_subtraction, sample["flip"])
+      x = tf.nest.map_structure(lambda *parts: tf.stack(parts), *[
+          snippet(sample, sample["position"][k]) for k in range(segments)])
+    video = sample["video"]
     labels, weights = reading.head_targets(video["head"], video["label"], head_names)
     return x, labels, weights
   return decode
@@ -105,7 +116,7 @@ def training_dataset(records_dirs, split, config, batch_size, seed=0, *, augment
     records_dirs: one records directory per dataset (head order), or one path.
     split: 1-based split number.
     config: an `InputConfig`: what the network sees.
-    batch_size: samples per batch.
+    batch_size: samples per batch: videos (each K snippets with K segments).
     seed: seeds video order and every random choice; None draws a seed from the clock
       of the machine that iterates the dataset (each tf.data service worker its own).
     augmentation: an `Augmentation` (None: the paper's).
@@ -120,7 +131,8 @@ def training_dataset(records_dirs, split, config, batch_size, seed=0, *, augment
     makes network input of them (`packed.pack_rgb`, `packed.pack_flow`), which
     `to_network_input` expands on the accelerator (for `model.fit`, map it over the
     dataset), or float32 B x crop x crop x 2L for trajectory stacks (bilinear samples are
-    off the quantisation grid: flow in pixels).
+    off the quantisation grid: flow in pixels). With `augmentation.num_segments` K > 1,
+    every input tensor has a second axis of K snippets (`packed.merge_segments`).
   """
   if seed is None and deterministic:
     raise ValueError("deterministic input needs a seed")
@@ -154,6 +166,6 @@ def _batches(sources, selections, config, augmentation, batch_size, seed, shuffl
           .batch(_PLAN_BATCH).enumerate()
           .map(_plan(config, augmentation, count, seed)).unbatch()
           .shuffle(shuffle_buffer, seed=order_seed)
-          .map(_decode(config, head_names), num_parallel_calls=tf.data.AUTOTUNE,
+          .map(_decode(config, head_names, augmentation.num_segments), num_parallel_calls=tf.data.AUTOTUNE,
                deterministic=deterministic)
           .batch(batch_size, drop_remainder=True))

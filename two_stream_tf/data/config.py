@@ -49,14 +49,21 @@ class Augmentation:
     samples_per_visit: samples (each with its own stack, crop and flip, each reading its
       own steps) drawn from a video each time it is visited. 1 is the paper's sampling;
       more visits each video more often per pass over the shuffled videos.
+    num_segments: K. 1 is the paper's: a sample is one frame or stack. K > 1 is TSN's
+      (Wang et al. 2016): a sample is K snippets of one video, one at a random position in
+      each of K equal segments of its valid positions, under one crop, flip and jitter;
+      the loss sees the mean of their logits (`models.segmental_consensus`).
   """
   flip: bool = True
   rgb_jitter: bool = True
   sampling: str = "balanced"
   samples_per_visit: int = 1
+  num_segments: int = 1
 
   def __post_init__(self):
     if self.sampling not in SAMPLINGS:
       raise ValueError(f"unknown sampling {self.sampling!r}; choose from {SAMPLINGS}")
     if self.samples_per_visit < 1:
       raise ValueError(f"samples_per_visit must be at least 1, got {self.samples_per_visit}")
+    if self.num_segments < 1:
+      raise ValueError(f"num_segments must be at least 1, got {self.num_segments}")

@@ -67,3 +67,10 @@ def to_network_input(inputs):
   flow = decoding.dequantize(decoding.channels_last(inputs[QUANTIZED_FLOW]), inputs["step"],
                              inputs["centre"], inputs["subtract_mean"])
   return _mirrored(flow, inputs["flip"])
+
+
+def merge_segments(inputs):
+  """A batch of B samples of K snippets each -> the B x K snippets as one batch, video by
+  video: every tensor's leading B x K axes become one (what `to_network_input` takes)."""
+  return tf.nest.map_structure(
+      lambda t: tf.reshape(t, tf.concat([[-1], tf.shape(t)[2:]], axis=0)), inputs)

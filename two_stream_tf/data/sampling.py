@@ -36,7 +36,7 @@ def uniform_ints(seed, purpose, index, low, high):
   return low + tf.cast(tf.floor(u * span), tf.int32)
 
 
-def positions(videos, config, *, count=None, seed=None, index=None):
+def positions(videos, config, *, count=None, seed=None, index=None, segments=1):
   """The positions samples of `videos` read.
 
   Args:
@@ -44,12 +44,23 @@ def positions(videos, config, *, count=None, seed=None, index=None):
     config: the `InputConfig`.
     count: test: `count` positions equally spaced from first to last, rounded (a
       [count] tensor for one video).
-    seed, index: training (no `count`): one position per video, uniform over its range,
-      from the random stream of (seed, batch `index`).
+    seed, index: training (no `count`): positions drawn from the random stream of
+      (seed, batch `index`).
+    segments: training: K. 1: one position per video, uniform over its range ([videos]).
+      K > 1: the range's n positions split into K segments, segment k holding positions
+      first + floor(k n / K) .. first + floor((k + 1) n / K) - 1, and one position
+      uniform in each ([videos, K]); a video with fewer positions than segments has
+      empty segments, which take their start (clipped to the last position).
   """
   first, last = position_range(videos, config)
   if count is None:
-    return uniform_ints(seed, POSITION, index, first, last)
+    if segments == 1:
+      return uniform_ints(seed, POSITION, index, first, last)
+    first, last = tf.broadcast_to(first, tf.shape(last))[..., None], last[..., None]
+    n, k = last - first + 1, tf.range(segments)
+    low = first + k * n // segments
+    high = tf.maximum(first + (k + 1) * n // segments - 1, low)
+    return tf.minimum(uniform_ints(seed, POSITION, index, low, high), last)
   steps = tf.cast(tf.range(count), tf.float64) / max(count - 1, 1)
   span = tf.cast(last - first, tf.float64)
   return first + tf.cast(tf.round(steps * span), tf.int32)

@@ -6,3 +6,4 @@ from two_stream_tf.models.builder import restrict_heads
 from two_stream_tf.models.builder import TRUNKS
 from two_stream_tf.models.weights import WeightsError
 from two_stream_tf.models.weights import cnn_m_mean
+from two_stream_tf.models.consensus import segmental_consensus

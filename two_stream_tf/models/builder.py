@@ -9,6 +9,7 @@ own input convention is applied inside the model, so exported models take the sa
 """
 
 import dataclasses
+import warnings
 
 import keras
 
@@ -72,9 +73,28 @@ def _cnn_m_trunk(stream, input_shape, weights, dropout, initialization):
   return model
 
 
-def _application_trunk(trunk, input_shape, weights, dropout):
-  base = trunk.constructor(include_top=False, weights=None, input_shape=input_shape,
-                           pooling="avg")
+def _frozen_statistics(base):
+  """`base` with every BatchNormalization layer but the first normalising with its moving
+  statistics, in training too (TSN's partial BN); weights as they were."""
+  norms = [layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)]
+
+  def clone(layer):
+    kind = (layers.FrozenStatisticsBatchNormalization if layer in norms[1:]
+            else layer.__class__)
+    return kind.from_config(layer.get_config())
+  frozen = keras.models.clone_model(base, clone_function=clone)
+  frozen.set_weights(base.get_weights())
+  return frozen
+
+
+def _application_trunk(trunk, input_shape, weights, dropout, partial_bn):
+  with warnings.catch_warnings():
+    # Flow stacks have 2L channels by design; the weights come by cross-modality transfer.
+    warnings.filterwarnings("ignore", message="This model usually expects 1 or 3 input channels")
+    base = trunk.constructor(include_top=False, weights=None, input_shape=input_shape,
+                             pooling="avg")
+  if partial_bn:
+    base = _frozen_statistics(base)
   if weights is not None:
     source = weights_lib.application_source(trunk.constructor, weights, input_shape[0])
     weights_lib.transfer(source, base, weights)
@@ -84,7 +104,8 @@ def _application_trunk(trunk, input_shape, weights, dropout):
 
 def build_model(stream, heads, trunk="cnn_m_2048", crop_size=streams.CROP_SIZE,
                 stack_length=streams.STACK_LENGTH, dropout=None, weights=None,
-                train_last_layer_only=False, rgb_mean=None, initialization="caffe"):
+                train_last_layer_only=False, rgb_mean=None, initialization="caffe",
+                partial_bn=False):
   """A two-stream network with one softmax head per dataset.
 
   Args:
@@ -105,6 +126,9 @@ def build_model(stream, heads, trunk="cnn_m_2048", crop_size=streams.CROP_SIZE,
     initialization: how CNN-M-2048 and its heads start, 'caffe' (the paper's Caffe
       defaults, `cnn_m.INITIALIZATIONS`) or 'keras' (Glorot); keras.applications trunks and
       their heads start as Keras does.
+    partial_bn: TSN's partial batch normalisation: every BatchNormalization layer of the
+      trunk but the first keeps its (pre-trained) mean and variance in training; gamma
+      and beta train. Inference is unchanged. keras.applications trunks only.
   Returns:
     A functional `keras.Model` with dict outputs {dataset: B x classes softmax, float32}.
   """
@@ -122,6 +146,9 @@ def build_model(stream, heads, trunk="cnn_m_2048", crop_size=streams.CROP_SIZE,
   if rgb_mean is not None and (trunk != "cnn_m_2048" or stream != "spatial"):
     raise ValueError("rgb_mean is for the spatial CNN-M-2048 (other trunks normalise as "
                      "their keras.applications weights do)")
+  if partial_bn and TRUNKS[trunk].constructor is None:
+    raise ValueError(f"partial_bn: {trunk} has no batch normalisation (the keras.applications "
+                     "trunks have)")
   dropout = DEFAULT_DROPOUT[stream] if dropout is None else dropout
   spec = TRUNKS[trunk]
   input_shape = (crop_size, crop_size, streams.input_channels(stream, stack_length))
@@ -129,7 +156,7 @@ def build_model(stream, heads, trunk="cnn_m_2048", crop_size=streams.CROP_SIZE,
     body = _cnn_m_trunk(stream, input_shape, weights, dropout, initialization)
     head_initializers = cnn_m.initializers("classifier", initialization)
   else:
-    body = _application_trunk(spec, input_shape, weights, dropout)
+    body = _application_trunk(spec, input_shape, weights, dropout, partial_bn)
     head_initializers = {}
   body.trainable = not train_last_layer_only
 
@@ -141,6 +168,12 @@ def build_model(stream, heads, trunk="cnn_m_2048", crop_size=streams.CROP_SIZE,
                                 **head_initializers)(features)
     outputs[name] = keras.layers.Activation("softmax", dtype="float32", name=name)(logits)
   return keras.Model(inputs, outputs, name=f"{stream}_{trunk}")
+
+
+def logits_model(model):
+  """`model` (`build_model`'s) with each head's logits as its outputs, sharing its layers."""
+  return keras.Model(model.input, {head: model.get_layer(f"{head}_logits").output
+                                   for head in model.output}, name=f"{model.name}_logits")
 
 
 def restrict_heads(model, own_classes):

@@ -71,3 +71,12 @@ class InputNormalization(keras.layers.Layer):
   def get_config(self):
     return {**super().get_config(), "scale": self.scale, "offset": self.offset,
             "reverse_channels": self.reverse_channels}
+
+
+@keras.saving.register_keras_serializable(package="two_stream_tf")
+class FrozenStatisticsBatchNormalization(keras.layers.BatchNormalization):
+  """Batch normalisation that always normalises with its moving mean and variance and
+  never updates them, in training too; gamma and beta still train (TSN's partial BN)."""
+
+  def call(self, inputs, training=None, mask=None):
+    return super().call(inputs, training=False, mask=mask)

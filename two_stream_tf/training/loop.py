@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from two_stream_tf import model_dirs
+from two_stream_tf import models
 from two_stream_tf import summaries
 from two_stream_tf.data import packed
 from two_stream_tf.training import losses
@@ -78,12 +79,19 @@ def _remove_interrupted_saves(save_dir, say):
       say(f"removed {path}, left by an interrupted checkpoint save")
 
 
-def _step_function(model, optimizer, strategy, config, heads):
+def _step_function(model, optimizer, strategy, config, heads, num_segments):
   replicas = strategy.num_replicas_in_sync
+  scored = model if num_segments == 1 else models.segmental_consensus(model, num_segments)
+
+  def network_input(x):
+    if num_segments == 1:
+      return packed.to_network_input(x)
+    snippets = packed.to_network_input(packed.merge_segments(x))
+    return tf.reshape(snippets, tf.concat([[-1, num_segments], tf.shape(snippets)[1:]], 0))
 
   def forward_backward(x, labels, weights, global_weights):
     with tf.GradientTape() as tape:
-      outputs = model(packed.to_network_input(x), training=True)
+      outputs = scored(network_input(x), training=True)
       stats = losses.head_statistics(labels, weights, outputs)
       decay = losses.weight_decay(model.trainable_variables, config.weight_decay) / replicas
       total = tf.add_n(list(losses.head_losses(stats, global_weights).values())) + decay
@@ -167,7 +175,7 @@ def _check_loss(values, step, config, saved):
 
 
 def train(build_model, make_dataset, model_dir, config, stream, strategy=None, hparams=None,
-          log=print, checkpoint=None):
+          log=print, checkpoint=None, num_segments=1):
   """Trains until `config.schedule.train_steps`, resuming from `model_dir` if it has a checkpoint.
 
   Args:
@@ -184,6 +192,9 @@ def train(build_model, make_dataset, model_dir, config, stream, strategy=None, h
     log: where console lines go (the chief's only).
     checkpoint: resume from this checkpoint prefix (default: the newest readable one in
       `model_dir`; a damaged one is named and the one before it used).
+    num_segments: K > 1: each sample of the dataset is K snippets of a video (a second
+      input axis) and the loss is on their segmental consensus (TSN); the model built
+      (what is checkpointed) scores one snippet.
   Returns:
     A `TrainResult`.
   Raises:
@@ -224,7 +235,7 @@ def train(build_model, make_dataset, model_dir, config, stream, strategy=None, h
         f"{total_steps} (raise --train_steps to train on)")
 
   iterator = _distributed_iterator(strategy, make_dataset, config, start)
-  train_step = _step_function(model, optimizer, strategy, config, heads)
+  train_step = _step_function(model, optimizer, strategy, config, heads, num_segments)
 
   writer = (tf.summary.create_file_writer(os.path.join(model_dir, "train")) if chief
             else tf.summary.create_noop_writer())
@@ -240,6 +251,8 @@ def train(build_model, make_dataset, model_dir, config, stream, strategy=None, h
       batch = next(iterator)
       if step_value == start + 1 and chief:
         local_inputs = strategy.experimental_local_results(batch[0])[0]
+        if num_segments > 1:
+          local_inputs = packed.merge_segments(local_inputs)
         summaries.write_inputs("training_inputs", stream,
                                packed.to_network_input(local_inputs), step_value)
       values = train_step(batch)

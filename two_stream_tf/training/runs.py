@@ -8,11 +8,11 @@ from two_stream_tf.training import loop
 from two_stream_tf.training import strategy as strategy_lib
 
 
-def _model_builder(spec, weights, init_from, last_layer_only, initialization):
+def _model_builder(spec, weights, init_from, last_layer_only, initialization, partial_bn):
   def build():
     model = model_dirs.build(spec, weights,
                              train_last_layer_only=last_layer_only and weights is not None,
-                             initialization=initialization)
+                             initialization=initialization, partial_bn=partial_bn)
     if init_from:
       model_dirs.init_trunk_from(model, init_from)
       model.get_layer("trunk").trainable = not last_layer_only
@@ -36,7 +36,7 @@ def _dataset_maker(spec, augmentation, shuffle_buffer, deterministic, tf_data_se
 def train_stream(model_dir, spec, config, *, augmentation=None, weights=None, init_from=None,
                  last_layer_only=False, shuffle_buffer=1024, deterministic_input=False,
                  tf_data_service=None, strategy=None, hparams=None, flags_text=None,
-                 checkpoint=None, initialization="caffe"):
+                 checkpoint=None, initialization="caffe", partial_bn=False):
   """Trains the stream `spec` describes in `model_dir`, resuming what is there.
 
   Args:
@@ -55,9 +55,15 @@ def train_stream(model_dir, spec, config, *, augmentation=None, weights=None, in
     checkpoint: resume from this checkpoint prefix (default: the newest readable one).
     initialization: how a CNN-M-2048 trained from scratch starts ('caffe', the paper's, or
       'keras'); pre-trained layers are loaded over it.
+    partial_bn: TSN's partial batch normalisation (`models.build_model`); needs `weights`
+      or `init_from` (statistics worth keeping).
   Returns:
     A `loop.TrainResult`.
   """
+  if partial_bn and weights is None and init_from is None:
+    raise ValueError("partial_bn keeps the trunk's pre-trained batch statistics: it needs "
+                     "weights or init_from (from scratch there are none to keep)")
+  augmentation = augmentation or data.Augmentation()
   selection.check_selection(
       selection.open_sources(list(spec.records_dirs), spec.added_classes), spec.split, "train")
   model_dirs.check_resumable(model_dir, spec)
@@ -67,8 +73,9 @@ def train_stream(model_dir, spec, config, *, augmentation=None, weights=None, in
     if flags_text is not None:
       model_dirs.save_flags(model_dir, flags_text)
   with records.naming_damaged_files(spec.records_read):
-    return loop.train(_model_builder(spec, weights, init_from, last_layer_only, initialization),
+    return loop.train(_model_builder(spec, weights, init_from, last_layer_only, initialization,
+                                     partial_bn),
                       _dataset_maker(spec, augmentation, shuffle_buffer, deterministic_input,
                                      tf_data_service),
                       model_dir, config, spec.stream, strategy, hparams=hparams,
-                      checkpoint=checkpoint)
+                      checkpoint=checkpoint, num_segments=augmentation.num_segments)
