@@ -64,8 +64,8 @@ flags.DEFINE_string("init_from", None,
                     "fine-tuned from UCF-101). Selects the fine-tuning schedule.")
 flags.DEFINE_bool("last_layer_only", False, "Train the heads only (needs --weights/--init_from).")
 flags.DEFINE_float("dropout", None, "Dropout rate before the heads (CNN-M-2048: after full6 "
-                   "and full7 too). Default: the paper's 0.5 spatial, 0.9 temporal (TSN: 0.8, "
-                   "0.7).")
+                   "and full7, as the paper). Default: the paper's 0.5 spatial, 0.9 temporal "
+                   "(TSN: 0.8, 0.7).")
 flags.DEFINE_bool("partial_bn", False,
                   "TSN's partial batch normalisation: every batch-norm layer of a "
                   "keras.applications trunk but the first keeps its pre-trained mean and "

@@ -166,6 +166,6 @@ def _batches(sources, selections, config, augmentation, batch_size, seed, shuffl
           .batch(_PLAN_BATCH).enumerate()
           .map(_plan(config, augmentation, count, seed)).unbatch()
           .shuffle(shuffle_buffer, seed=order_seed)
-          .map(_decode(config, head_names, augmentation.num_segments), num_parallel_calls=tf.data.AUTOTUNE,
-               deterministic=deterministic)
+          .map(_decode(config, head_names, augmentation.num_segments),
+               num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
           .batch(batch_size, drop_remainder=True))
