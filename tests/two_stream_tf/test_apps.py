@@ -94,7 +94,7 @@ def test_kill_9_then_rerun_resumes_and_later_flags_override_the_flagfile(records
   assert code == 1 and "no run_spec.json" in err
 
 
-@pytest.mark.parametrize("args, message", [
+_BAD_FLAGS = [
     (["--stacking=bidirectional", "--stack_length=3"], "even stack_length"),
     (["--last_layer_only"], "--last_layer_only needs --weights"),
     (["--weights=imagenet"], "CNN-M-2048 has no download"),
@@ -107,12 +107,42 @@ def test_kill_9_then_rerun_resumes_and_later_flags_override_the_flagfile(records
     (["--overlapping_classes=list.txt"], "--overlapping_classes needs --add_classes_from"),
     (["--partial_bn"], "--partial_bn: cnn_m_2048 has no batch normalisation"),
     (["--trunk=resnet50", "--partial_bn"], "--partial_bn keeps pre-trained batch statistics"),
-])
-def test_bad_flags_fail_in_one_line_before_any_work(records_dirs, tmp_path, args, message):
+    (["--num_segments=0"], "--num_segments"),
+]
+# Parses each argument list of argv[1] with the train app's flags, in one process (one
+# TensorFlow import): the error each gives, or "" if none.
+_PARSE = textwrap.dedent("""
+    import json, sys
+    from absl import flags
+    import two_stream_tf.train
+    errors = []
+    for args in json.loads(sys.argv[1]):
+      flags.FLAGS.unparse_flags()
+      try:
+        flags.FLAGS(["train"] + args)
+        errors.append("")
+      except flags.Error as e:
+        errors.append(str(e))
+    print(json.dumps(errors))
+""")
+
+
+def test_bad_flags_fail_in_one_line_before_any_work(records_dirs, tmp_path):
   model_dir = tmp_path / "model"
-  code, _, err = _run("train", f"--flagfile={_flagfile(tmp_path, records_dirs)}",
-                      f"--model_dir={model_dir}", *args)
-  assert code != 0 and message in err
+  common = [f"--flagfile={_flagfile(tmp_path, records_dirs)}", f"--model_dir={model_dir}"]
+  # Two as a user meets them: a flag's own check and a check across flags.
+  for args, message in (_BAD_FLAGS[0], _BAD_FLAGS[-2]):
+    code, _, err = _run("train", *common, *args)
+    assert code != 0 and message in err
+  # Every check's message, and the good flags without the bad ones pass.
+  process = subprocess.run(
+      [sys.executable, "-c", _PARSE, json.dumps([common + a for a, _ in _BAD_FLAGS] + [common])],
+      cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300, check=False)
+  assert process.returncode == 0, process.stderr[-3000:]
+  errors = json.loads(process.stdout.strip().splitlines()[-1])
+  for (args, message), error in zip(_BAD_FLAGS, errors):
+    assert message in error and "\n" not in error, (args, error)
+  assert errors[-1] == ""
   assert not model_dir.exists()
 
 
