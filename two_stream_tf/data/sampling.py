@@ -50,7 +50,7 @@ def positions(videos, config, *, count=None, seed=None, index=None, segments=1):
       K > 1: the range's n positions split into K segments, segment k holding positions
       first + floor(k n / K) .. first + floor((k + 1) n / K) - 1, and one position
       uniform in each ([videos, K]); a video with fewer positions than segments has
-      empty segments, which take their start (clipped to the last position).
+      empty segments, which take their start.
   """
   first, last = position_range(videos, config)
   if count is None:
@@ -60,7 +60,7 @@ def positions(videos, config, *, count=None, seed=None, index=None, segments=1):
     n, k = last - first + 1, tf.range(segments)
     low = first + k * n // segments
     high = tf.maximum(first + (k + 1) * n // segments - 1, low)
-    return tf.minimum(uniform_ints(seed, POSITION, index, low, high), last)
+    return uniform_ints(seed, POSITION, index, low, high)
   steps = tf.cast(tf.range(count), tf.float64) / max(count - 1, 1)
   span = tf.cast(last - first, tf.float64)
   return first + tf.cast(tf.round(steps * span), tf.int32)
