@@ -232,11 +232,12 @@ def load_hmdb51(data_dir, splits_dir=None, locate=None):
   return build_index("hmdb51", class_names, memberships, paths, labels)
 
 
-def load_folder(data_dir, splits_dir, locate=None):
+def load_folder(data_dir, splits_dir, locate=None, exclude=()):
   """Users' own data: `<data_dir>/<class>/<video>` and list files `split<N>.txt`.
 
   Each line of `<splits_dir>/split<N>.txt` is `<class>/<video file> train|test`;
-  classes are the sub-folders of `data_dir` in alphabetical order. `locate` as in
+  classes are the sub-folders of `data_dir` in alphabetical order, but for hidden ones and
+  those named in `exclude` (an output directory inside `data_dir`). `locate` as in
   `load_ucf101`.
   """
   if not storage.isdir(data_dir):
@@ -244,7 +245,8 @@ def load_folder(data_dir, splits_dir, locate=None):
   if not splits_dir or not storage.isdir(splits_dir):
     raise DatasetError(f"split folder not found: {splits_dir}")
   class_names = sorted(d for d in storage.listdir(data_dir)
-                       if storage.isdir(os.path.join(data_dir, d)))
+                       if not d.startswith(".") and d not in exclude
+                       and storage.isdir(os.path.join(data_dir, d)))
   label_of = {c: i for i, c in enumerate(class_names)}
   numbers = sorted(int(m[1]) for m in (re.match(r"^split(\d+)\.txt$", n)
                                         for n in storage.listdir(splits_dir)) if m)
@@ -252,7 +254,7 @@ def load_folder(data_dir, splits_dir, locate=None):
     raise DatasetError(f"{splits_dir} must hold split1.txt, split2.txt, ... "
                        f"(found splits {numbers})")
   locate = locate or FileResolver(data_dir).resolve
-  memberships, paths, labels = {}, {}, {}
+  memberships, paths, labels, named = {}, {}, {}, {}
   for split in numbers:
     list_file = os.path.join(splits_dir, f"split{split}.txt")
     for number, line in read_lines(list_file):
@@ -265,6 +267,10 @@ def load_folder(data_dir, splits_dir, locate=None):
       if class_dir not in label_of or "/" not in relpath:
         raise DatasetError(f"{where}: {relpath!r} is not in a class folder of {data_dir}")
       video_id = id_of(relpath)
+      first = named.setdefault(video_id, relpath)
+      if first != relpath:
+        raise DatasetError(f"{where}: {relpath} and {first} have one video id {video_id!r} "
+                           "(ids leave out the extension): rename one of them")
       if split in memberships.setdefault(video_id, {}):
         raise DatasetError(f"{where}: {relpath} is listed twice")
       memberships[video_id][split] = SUBSETS[parts[1]]
@@ -280,12 +286,27 @@ LOADERS = {"ucf101": load_ucf101, "hmdb51": load_hmdb51, "folder": load_folder}
 TFDS = "tfds"  # not a layout: a TensorFlow Datasets video dataset (flow_tools.tfds_videos)
 
 
-def load_dataset(name, data_dir, splits_dir=None, locate=None):
+def load_dataset(name, data_dir, splits_dir=None, locate=None, output_dir=None):
   """The `DatasetIndex` of dataset layout `name` ('ucf101', 'hmdb51' or 'folder');
-  `locate` as in `load_ucf101`."""
+  `locate` as in `load_ucf101`; `output_dir`, if inside `data_dir`, is no class folder."""
   if name not in LOADERS:
     raise DatasetError(f"unknown dataset layout {name!r}; choose from {sorted(LOADERS)}")
-  return LOADERS[name](data_dir, splits_dir, locate)
+  if name != "folder":
+    return LOADERS[name](data_dir, splits_dir, locate)
+  return load_folder(data_dir, splits_dir, locate, exclude=_top_folder(output_dir, data_dir))
+
+
+def _top_folder(path, root):
+  """(the folder of `root` that holds `path`,) if `path` is inside `root`, else ()."""
+  if not path or storage.is_remote(path) != storage.is_remote(root):
+    return ()
+  if storage.is_remote(path):
+    inside = path.rstrip("/").startswith(root.rstrip("/") + "/")
+    relative = path.rstrip("/")[len(root.rstrip("/")) + 1:] if inside else ""
+  else:
+    relative = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+    inside = not relative.startswith(os.pardir) and relative != os.curdir
+  return (relative.replace("\\", "/").split("/")[0],) if inside else ()
 
 
 STAGED_CLASS = "videos"  # the one class folder of `stage_files`

@@ -7,6 +7,7 @@ import TensorFlow.
 
 import dataclasses
 import os
+import signal
 import time
 
 import cv2
@@ -189,6 +190,9 @@ def init_worker(algorithm, notes_dir=None):
   a worker that computes no flow), and (with `notes_dir`) a file `notes_dir/<pid>` that
   holds the key of the task under way."""
   global _worker_flow, _worker_note
+  # Ctrl-C reaches every process of the terminal's group: the main process alone handles
+  # it (stops the run, says what is kept), the workers end with its pool.
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
   configure_worker_process()
   _worker_flow = flow_lib.create(algorithm) if algorithm else None
   _worker_note = os.path.join(notes_dir, str(os.getpid())) if notes_dir else None

@@ -19,6 +19,7 @@ from absl import flags
 from flow_tools import datasets
 from flow_tools import encoding
 from flow_tools import flow
+from flow_tools import interrupts
 from flow_tools import locks
 from flow_tools import quantization
 
@@ -80,16 +81,19 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   # extraction is imported late so that --help and flag errors do not wait for TensorFlow.
   from flow_tools import extraction  # pylint: disable=import-outside-toplevel
+  kept = lambda: (f"the videos finished are kept in {FLAGS.output_dir}; run the same "
+                  "command again to resume")
   try:
-    config = encoding.ExtractionConfig(
-        algorithm=FLAGS.algorithm, short_side=FLAGS.short_side, quantization=FLAGS.quantization,
-        bound=FLAGS.flow_bound, jpeg_quality=FLAGS.jpeg_quality,
-        rgb_jpeg_quality=FLAGS.rgb_jpeg_quality, backward=FLAGS.backward)
-    index, summary = extraction.extract_dataset(
-        FLAGS.dataset, FLAGS.data_dir, FLAGS.output_dir, config, splits_dir=FLAGS.splits_dir,
-        tfds_name=FLAGS.tfds_name, tfds_download=FLAGS.tfds_download, runner=FLAGS.runner,
-        num_workers=FLAGS.num_workers, progress=FLAGS.progress,
-        beam_pipeline_options=FLAGS.beam_pipeline_options, retry_failed=FLAGS.retry_failed)
+    with interrupts.one_line_on_interrupt(kept):
+      config = encoding.ExtractionConfig(
+          algorithm=FLAGS.algorithm, short_side=FLAGS.short_side, quantization=FLAGS.quantization,
+          bound=FLAGS.flow_bound, jpeg_quality=FLAGS.jpeg_quality,
+          rgb_jpeg_quality=FLAGS.rgb_jpeg_quality, backward=FLAGS.backward)
+      index, summary = extraction.extract_dataset(
+          FLAGS.dataset, FLAGS.data_dir, FLAGS.output_dir, config, splits_dir=FLAGS.splits_dir,
+          tfds_name=FLAGS.tfds_name, tfds_download=FLAGS.tfds_download, runner=FLAGS.runner,
+          num_workers=FLAGS.num_workers, progress=FLAGS.progress,
+          beam_pipeline_options=FLAGS.beam_pipeline_options, retry_failed=FLAGS.retry_failed)
   except (ValueError, OSError, flow.FlowAlgorithmError, extraction.ExtractionError,
           locks.LockedError) as error:
     # OSError: an output directory that cannot be written (read-only, a full disk).

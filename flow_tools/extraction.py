@@ -49,10 +49,11 @@ class ExtractionError(RuntimeError):
 class Summary:
   """What a run did; `failures` maps video id -> {'path', 'reason', 'source'}.
 
-  Of the `num_videos`, this run encoded `num_new` never done before and `num_redone`
-  whose source changed since an earlier run did them (or, with `retry_failed`, that had
-  failed); it kept `num_kept` an earlier run finished and skipped `num_skipped` an
-  earlier run found unusable, both unchanged.
+  Of the `num_videos`, this run encoded `num_new` never done before and `num_redone`:
+  `changed` (ids), whose source changed since an earlier run did them, and `retried`
+  (ids, with `retry_failed`), that an earlier run found unusable; `failed` (ids) are those
+  of this run that it found unusable. It kept `num_kept` an earlier run finished and skipped
+  `num_skipped` an earlier run found unusable, both unchanged.
   `worker_seconds` is the time this run's workers spent encoding videos (summed over
   workers) and `flow_seconds` the part of it inside the flow algorithm: their ratio says
   how much the pipeline around the algorithm costs. None where the runner does not
@@ -65,19 +66,34 @@ class Summary:
   seconds: float
   output_dir: str
   num_new: int = 0
-  num_redone: int = 0
+  changed: tuple = ()
+  retried: tuple = ()
+  failed: tuple = ()
   num_kept: int = 0
   num_skipped: int = 0
   worker_seconds: float = None
   flow_seconds: float = None
 
+  @property
+  def num_redone(self):
+    return len(self.changed) + len(self.retried)
+
   def run_report(self, verb="encoded", done="extracted"):
     """One line: what this run did with each video (`verb`: what it did to a new one,
-    `done`: what earlier runs did to those kept)."""
-    parts = [f"{verb} {self.num_new} new"] if self.num_new else []
-    if self.num_redone:
-      parts.append(f"redid {self.num_redone} done before (their files changed, or "
-                   "--retry_failed)")
+    `done`: what earlier runs did to those kept), naming a few of those redone or failed."""
+    failed = set(self.failed)
+    new_failed = len(failed - set(self.changed) - set(self.retried))
+    parts = []
+    if self.num_new - new_failed:
+      parts.append(f"{verb} {self.num_new - new_failed} new")
+    if new_failed:
+      parts.append(f"{new_failed} new failed")
+    if self.changed:
+      parts.append(f"redid {len(self.changed)} whose files changed ({_some(self.changed)})")
+    if self.retried:
+      again = [v for v in self.retried if v in failed]
+      parts.append(f"retried {len(self.retried)} that failed before" + (
+          f", {len(again)} failed again ({_some(again)})" if again else ""))
     parts = parts or ["nothing to do: no video changed"]
     if self.num_kept:
       parts.append(f"kept {self.num_kept} {done} before")
@@ -87,12 +103,20 @@ class Summary:
     return "this run: " + ", ".join(parts)
 
 
+def _some(video_ids, shown=3):
+  """The first few of `video_ids`, for a line of a report."""
+  return ", ".join(video_ids[:shown]) + (f" and {len(video_ids) - shown} more"
+                                         if len(video_ids) > shown else "")
+
+
 @dataclasses.dataclass
 class RunPlan:
-  """What a run has to do: `to_encode` (sorted ids), of which `num_redone` were done before;
-  `finished` is the manifest when the directory is finished and nothing has changed."""
+  """What a run has to do: `to_encode` (sorted ids), of which `changed` and `retried` (sorted
+  ids, as `Summary`) were done before; `finished` is the manifest when the directory is
+  finished and nothing has changed."""
   to_encode: list
-  num_redone: int
+  changed: list
+  retried: list
   num_kept: int
   num_skipped: int
   finished: dict = None
@@ -272,18 +296,20 @@ class OutputLayout:
       failed, done = set(manifest["failures"]), set(self.video_ids)
       recorded = {v: e.get("source") for v, e in (*manifest["videos"].items(),
                                               *manifest["failures"].items())}
-    redo = self._changed(recorded, done) | (failed if retry_failed else set())
+    changed = self._changed(recorded, done)
+    retried = (failed - changed) if retry_failed else set()
+    redo = changed | retried
     kept, skipped = len(done - failed - redo), len(failed - redo)
     if manifest is not None:
       if not redo:
         if storage.exists(self.work_dir):
           storage.rmtree(self.work_dir)
-        return RunPlan([], 0, kept, skipped, finished=manifest)
+        return RunPlan([], [], [], kept, skipped, finished=manifest)
       self._reopen(manifest)
     for video_id in sorted(redo):
       self._discard(video_id)
-    return RunPlan([v for v in self.video_ids if v not in done or v in redo], len(redo),
-                   kept, skipped)
+    return RunPlan([v for v in self.video_ids if v not in done or v in redo], sorted(changed),
+                   sorted(retried), kept, skipped)
 
   def finished_summary(self, plan, start):
     """The `Summary` of a run whose `plan` found the directory finished and unchanged."""
@@ -367,7 +393,9 @@ class OutputLayout:
     storage.rmtree(self.work_dir)
     return Summary(len(self.entries), len(videos), failures, num_flow_pairs,
                    time.time() - start, self.output_dir,
-                   num_new=len(plan.to_encode) - plan.num_redone, num_redone=plan.num_redone,
+                   num_new=len(plan.to_encode) - len(plan.changed) - len(plan.retried),
+                   changed=tuple(plan.changed), retried=tuple(plan.retried),
+                   failed=tuple(v for v in plan.to_encode if v in failures),
                    num_kept=plan.num_kept, num_skipped=plan.num_skipped)
 
 
@@ -482,6 +510,9 @@ def extract(index, output_dir, config, num_workers=2, progress=True, read_videos
             bar.set_postfix(pairs_per_s=f"{rate:.1f}", refresh=False)
         except concurrent.futures.BrokenExecutor as error:
           raise _dead_worker_error(notes_dir, handled) from error
+        except KeyboardInterrupt:
+          executor.shutdown(cancel_futures=True)  # the videos under way finish, no others
+          raise
     bar.close()
     unread = [v for v in plan.to_encode if v not in handled]
     if unread:
@@ -511,11 +542,12 @@ def _runner(runner, output_dir, num_workers, progress, beam_pipeline_options, re
       index, output_dir, config, beam_pipeline_options, retry_failed)
 
 
-def open_dataset(dataset, data_dir, splits_dir=None, tfds_name=None, tfds_download=True):
+def open_dataset(dataset, data_dir, splits_dir=None, tfds_name=None, tfds_download=True,
+                 output_dir=None):
   """(`DatasetIndex`, its `read_videos` source): None for video files, TFDS's for
-  `datasets.TFDS`."""
+  `datasets.TFDS`; an `output_dir` inside `data_dir` is not read as a class folder."""
   if dataset != datasets.TFDS:
-    return datasets.load_dataset(dataset, data_dir, splits_dir), None
+    return datasets.load_dataset(dataset, data_dir, splits_dir, output_dir=output_dir), None
   from flow_tools import tfds_videos  # pylint: disable=import-outside-toplevel
   source = tfds_videos.TfdsVideos(tfds_name, data_dir, tfds_download)
   return source.index(), source.read
@@ -532,5 +564,6 @@ def extract_dataset(dataset, data_dir, output_dir, config, *, splits_dir=None, t
   """
   flow_lib.create(config.algorithm)
   run = _runner(runner, output_dir, num_workers, progress, beam_pipeline_options, retry_failed)
-  index, read_videos = open_dataset(dataset, data_dir, splits_dir, tfds_name, tfds_download)
+  index, read_videos = open_dataset(dataset, data_dir, splits_dir, tfds_name, tfds_download,
+                                    output_dir)
   return index, run(index, read_videos, config)

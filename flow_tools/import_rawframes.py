@@ -21,6 +21,7 @@ from absl import flags
 from flow_tools import datasets
 from flow_tools import flow
 from flow_tools import frame_import
+from flow_tools import interrupts
 from flow_tools import locks
 from flow_tools import rawframes
 
@@ -69,17 +70,20 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   # Imported late so that --help and flag errors do not wait for TensorFlow.
   from flow_tools import extraction  # pylint: disable=import-outside-toplevel
+  kept = lambda: (f"the videos finished are kept in {FLAGS.output_dir}; run the same "
+                  "command again to resume")
   try:
-    layout = rawframes.layout_named(
-        FLAGS.layout, bound=FLAGS.flow_bound, rgb_prefix=FLAGS.rgb_prefix,
-        flow_x_prefix=FLAGS.flow_x_prefix, flow_y_prefix=FLAGS.flow_y_prefix,
-        first_frame=FLAGS.first_frame, first_flow=FLAGS.first_flow, flow_count=FLAGS.flow_count)
-    config = frame_import.import_config(layout, FLAGS.algorithm, FLAGS.short_side,
-                                        FLAGS.jpeg_quality, FLAGS.rgb_jpeg_quality)
-    index, summary = frame_import.import_frames(
-        layout, FLAGS.frames_dir, FLAGS.dataset, FLAGS.output_dir, config,
-        splits_dir=FLAGS.splits_dir, num_workers=FLAGS.num_workers, progress=FLAGS.progress,
-        retry_failed=FLAGS.retry_failed)
+    with interrupts.one_line_on_interrupt(kept):
+      layout = rawframes.layout_named(
+          FLAGS.layout, bound=FLAGS.flow_bound, rgb_prefix=FLAGS.rgb_prefix,
+          flow_x_prefix=FLAGS.flow_x_prefix, flow_y_prefix=FLAGS.flow_y_prefix,
+          first_frame=FLAGS.first_frame, first_flow=FLAGS.first_flow, flow_count=FLAGS.flow_count)
+      config = frame_import.import_config(layout, FLAGS.algorithm, FLAGS.short_side,
+                                          FLAGS.jpeg_quality, FLAGS.rgb_jpeg_quality)
+      index, summary = frame_import.import_frames(
+          layout, FLAGS.frames_dir, FLAGS.dataset, FLAGS.output_dir, config,
+          splits_dir=FLAGS.splits_dir, num_workers=FLAGS.num_workers, progress=FLAGS.progress,
+          retry_failed=FLAGS.retry_failed)
   except (ValueError, OSError, extraction.ExtractionError, locks.LockedError) as error:
     sys.exit(f"error: {error}")
   print(f"{index.name}: imported {summary.num_extracted} of {summary.num_videos} videos "

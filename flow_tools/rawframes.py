@@ -30,6 +30,7 @@ and reads one video's files (in worker processes: no TensorFlow) and writes them
 """
 
 import dataclasses
+import hashlib
 import os
 import re
 
@@ -255,7 +256,18 @@ def _read_or_explain(video, config):
     fingerprint, encoded = read_video(video, config)
     return fingerprint, encoded, None
   except (RawframesError, OSError) as error:
-    return None, None, str(error)
+    return _listing(video), None, str(error)
+
+
+def _listing(video):
+  """The fingerprint of a video that cannot be imported: its folders as listed (names,
+  sizes, times), so that an unchanged rerun skips it and a repaired one is tried again."""
+  entries = []
+  for folder in dict.fromkeys(video.folders):  # denseflow keeps all three in one
+    for name in sorted(storage.listdir(folder)) if storage.isdir(folder) else ():
+      size, mtime_ns = storage.stat(os.path.join(folder, name))
+      entries.append(f"{folder}/{name} {size} {mtime_ns}")
+  return {"listing": hashlib.sha256("\n".join(entries).encode("utf-8")).hexdigest()}
 
 
 def import_task(task):
@@ -267,7 +279,10 @@ def import_task(task):
 def changed(recorded, video):
   """Whether a video's files differ from those `recorded` was taken of (`sources.changed`
   for frame folders; a video whose files cannot be listed now does not count: the
-  import reports it when it reads it)."""
+  import reports it when it reads it; one that could not be imported is recorded by its
+  `_listing`)."""
+  if recorded is not None and "listing" in recorded:
+    return _listing(video) != recorded
   try:
     paths = [p for group in list_files(video) for p in group]
   except RawframesError:

@@ -43,8 +43,10 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import os
+import re
 import struct
 
+import google_crc32c
 import numpy as np
 import tensorflow as tf
 
@@ -218,38 +220,108 @@ def read_manifest(records_dir):
   return manifest
 
 
+def _expected_files(records_dir, manifest):
+  """[(video id, path, bytes the manifest gives)] of every file of the manifest's videos."""
+  return [(video_id, video_path(records_dir, info, modality), size)
+          for video_id, info in manifest["videos"].items()
+          for modality, size in info.get("bytes", {}).items()]
+
+
 def damaged_files(records_dir, manifest):
   """Video files whose size is not the manifest's (cut short by a full disk or a copy that
-  stopped, or missing), as [(path, bytes found or None, bytes expected)]."""
-  expected = [(video_path(records_dir, info, modality), size)
-              for info in manifest["videos"].values()
-              for modality, size in info.get("bytes", {}).items()]
+  stopped, or missing), as [(video id, path, bytes found or None, bytes expected)]."""
+  expected = _expected_files(records_dir, manifest)
 
   def found(path):
     return storage.stat(path)[0] if storage.exists(path) else None
   with concurrent.futures.ThreadPoolExecutor(_STATS) as pool:
-    sizes = list(pool.map(found, [path for path, _ in expected]))
-  return [(path, size, want) for (path, want), size in zip(expected, sizes) if size != want]
+    sizes = list(pool.map(found, [path for _, path, _ in expected]))
+  return [(video, path, size, want) for (video, path, want), size in zip(expected, sizes)
+          if size != want]
+
+
+def _masked_crc(data):
+  """TFRecord's checksum of `data`: CRC-32C, rotated right by 15 bits plus a constant."""
+  crc = google_crc32c.value(data)
+  return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def _corrupted_at(path, offset):
+  """Whether the TFRecord file `path` fails a checksum in the record holding byte `offset`
+  or in a length field before it (found by walking the length fields from the start)."""
+  with storage.open_file(path) as f:
+    position = 0
+    while position <= offset:
+      f.seek(position)
+      head = f.read(12)
+      if len(head) < 12:
+        return False
+      length, length_crc = struct.unpack("<QI", head)
+      if _masked_crc(head[:8]) != length_crc:
+        return True
+      end = position + _RECORD_FRAMING + length
+      if offset < end:  # TensorFlow points at the record's start or at its data
+        data, data_crc = f.read(length), f.read(4)
+        return len(data_crc) < 4 or _masked_crc(data) != struct.unpack("<I", data_crc)[0]
+      position = end
+  return False
+
+
+def corrupted_files(records_dir, manifest, offset):
+  """[(video id, path)] of the files whose record at byte `offset` (where TensorFlow's
+  'corrupted record at <offset>' points, naming no file) or one before it fails its
+  checksum: damage that leaves a file's size as it was (bit flips on a disk or in a copy)."""
+  candidates = [(video, path) for video, path, size in _expected_files(records_dir, manifest)
+                if size is None or size > offset]
+  with concurrent.futures.ThreadPoolExecutor(_STATS) as pool:
+    hits = list(pool.map(lambda c: storage.exists(c[1]) and _corrupted_at(c[1], offset),
+                         candidates))
+  return [c for c, hit in zip(candidates, hits) if hit]
+
+
+def damage_error(records_dir, damaged, cause):
+  """The one-line RecordsError for `damaged` files ([(video id, path, state)]) of
+  `records_dir`, with the error that revealed them (`cause`)."""
+  video, path, state = damaged[0]
+  others = f" (and {len(damaged) - 1} more files)" if len(damaged) > 1 else ""
+  return RecordsError(
+      f"{path} {state} (video {video!r}){others}: the records in {records_dir} are damaged "
+      "(a full disk, a copy cut short or changed on the way); copy them again, or extract "
+      f"into a new --output_dir ({cause})")
+
+
+def size_damage(records_dir, manifest, videos=None):
+  """[(video id, path, state)] of the files of `videos` (default: all) that are missing or
+  of another size than the manifest's."""
+  if videos is not None:
+    manifest = dict(manifest, videos={v: manifest["videos"][v] for v in videos})
+  return [(video, path, "is missing" if size is None else f"holds {size} of its {want} bytes")
+          for video, path, size, want in damaged_files(records_dir, manifest)]
 
 
 @contextlib.contextmanager
 def naming_damaged_files(records_dirs):
   """Turns a TensorFlow error met while reading `records_dirs` into a one-line RecordsError
-  naming the files that are damaged (TensorFlow's own names none: 'truncated record at
-  15382'); an error with no damaged file behind it is raised as it is."""
+  naming the file and video that are damaged (TensorFlow's own names none: 'truncated
+  record at 15382', 'corrupted record at 12018'); an error with no damaged file behind it
+  is raised as it is."""
   try:
     yield
   except tf.errors.OpError as error:
-    damaged = [(d, *found) for d in records_dirs for found in damaged_files(d, read_manifest(d))]
-    if not damaged:
-      raise
-    records_dir, path, size, want = damaged[0]
-    state = "is missing" if size is None else f"holds {size} of its {want} bytes"
-    others = f" (and {len(damaged) - 1} more files)" if len(damaged) > 1 else ""
-    raise RecordsError(
-        f"{path} {state}{others}: the records in {records_dir} are damaged (a full disk, a "
-        "copy cut short); copy them again, or extract into a new --output_dir "
-        f"(TensorFlow: {error.message.strip().splitlines()[0]})") from error
+    # TensorFlow's line, without the op names around it.
+    said = re.sub(r"\{\{[^}]*\}\}|\[Op:[^]]*\].*", "", error.message).strip().splitlines()
+    cause = f"TensorFlow: {said[0] if said else type(error).__name__}"
+    corrupted_at = re.search(r"corrupted record at (\d+)", error.message)
+    for records_dir in records_dirs:
+      manifest = read_manifest(records_dir)
+      damaged = size_damage(records_dir, manifest)
+      if not damaged and corrupted_at:
+        damaged = [(video, path, "fails its checksum")
+                   for video, path in corrupted_files(records_dir, manifest,
+                                                      int(corrupted_at.group(1)))]
+      if damaged:
+        raise damage_error(records_dir, damaged, cause) from error
+    raise
 
 
 def _parsed_value(value):

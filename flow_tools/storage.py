@@ -18,6 +18,11 @@ import uuid
 import numpy as np
 
 
+class OutputError(ValueError):
+  """An output path that cannot be written (a file where a directory goes, a read-only or
+  full disk, a folder of someone else's files): one line naming the path and the cause."""
+
+
 def is_remote(path):
   """True for a path with a filesystem scheme, e.g. gs://bucket/videos."""
   return "://" in path
@@ -136,6 +141,56 @@ def write_atomically(path, write, tmp_dir=None):
       remove(tmp)
 
 
+def _first_existing(path):
+  """`path` or its nearest ancestor that exists."""
+  path = os.path.abspath(path)
+  while not os.path.lexists(path) and os.path.dirname(path) != path:
+    path = os.path.dirname(path)
+  return path
+
+
+def _megabytes(count):
+  return f"{count / 1e6:.1f} MB"
+
+
+def check_writable(path, *, directory=True, needed_bytes=0):
+  """Raises OutputError unless `path` can be written as a directory (or, with
+  `directory=False`, as a file) holding about `needed_bytes`, so that a long job finds out
+  before its work, not after it.
+
+  Checked on local paths: not a file where a directory goes (nor the reverse), no file
+  among its parents, a writable disk and, if `needed_bytes`, that much free space. Remote
+  paths are not checked (object stores tell only by a write).
+  """
+  if is_remote(path):
+    return
+  full = os.path.abspath(path)
+  if os.path.exists(full) and os.path.isdir(full) != directory:
+    raise OutputError(f"{path} is {'a file' if directory else 'a directory'}, not "
+                      f"{'a directory' if directory else 'a file'}")
+  existing = full if directory and os.path.isdir(full) else _first_existing(
+      os.path.dirname(full))
+  if not os.path.isdir(existing):
+    raise OutputError(f"cannot write {path}: {existing} is a file, not a directory")
+  if os.statvfs(existing).f_flag & os.ST_RDONLY:
+    raise OutputError(f"cannot write {path}: {existing} is on a read-only filesystem")
+  if not os.access(existing, os.W_OK | os.X_OK):
+    raise OutputError(f"cannot write {path}: no permission to write in {existing}")
+  free = shutil.disk_usage(existing).free
+  if free < needed_bytes:
+    raise OutputError(f"cannot write {path}: {_megabytes(free)} free on its disk, about "
+                      f"{_megabytes(needed_bytes)} needed")
+
+
+def write_error(path, error):
+  """`error`, a failed write of `path` (OSError, or a TensorFlow error), as an OutputError
+  naming `path` and the cause in one line."""
+  while getattr(error, "strerror", None) is None and error.__cause__ is not None:
+    error = error.__cause__  # our own one-line errors wrap the OSError that says why
+  cause = getattr(error, "strerror", None) or getattr(error, "message", None) or str(error)
+  return OutputError(f"cannot write {path}: {cause.strip().splitlines()[0]}")
+
+
 def staging_path(path):
   """A unique path beside `path` to build a replacement of it in (`replace_directory`)."""
   return f"{path.rstrip('/')}.tmp-{uuid.uuid4().hex}"
@@ -154,6 +209,35 @@ def replace_directory(source, target):
     rmtree(old)
   else:
     replace(source, target)
+
+
+def write_directory(path, write, owned, *, needed_bytes=0, errors=(OSError,)):
+  """Writes the directory `path` whole: `write(staging)` fills a new directory beside it,
+  which then replaces `path` (`replace_directory`); a failure leaves `path` as it was.
+
+  `path` may be new, empty, or hold an earlier output of the same kind: `owned(path)` says
+  whether it does. Anything else (a file, someone's folder) is refused before `write` runs,
+  as are the failures `check_writable` foresees.
+
+  Raises:
+    OutputError: one line naming `path` and the cause; also for `errors` raised by `write`.
+  """
+  check_writable(path, needed_bytes=needed_bytes)
+  if exists(path) and listdir(path) and not owned(path):
+    names = sorted(listdir(path))
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    raise OutputError(f"{path} holds files this app did not write ({shown}): give a new or "
+                      "empty directory (nothing was changed)")
+  staging = staging_path(path)
+  try:
+    makedirs(os.path.dirname(staging) or ".")
+    write(staging)
+    replace_directory(staging, path)
+  except errors as error:
+    raise write_error(path, error) from error
+  finally:
+    if exists(staging):
+      rmtree(staging)
 
 
 def write_bytes(path, data):

@@ -42,6 +42,42 @@ def scores_path(model_dir, subset, split):
   return os.path.join(model_dir, f"scores_{subset}_split{split}.npz")
 
 
+def records_to_score(spec, model_dir, records_dirs=None, accept_other_records=False):
+  """The records directories to score `spec`'s run on: `records_dirs`, or those trained on.
+
+  Raises model_dirs.RunSpecError naming the directory when the records trained on are gone
+  (moved, or a relative path of an older run spec), and when `records_dirs` hold other
+  datasets than the heads or were extracted with other settings (another flow algorithm,
+  frame size, quantisation) than the training records, unless `accept_other_records`.
+  """
+  error = model_dirs.RunSpecError
+  for trained_on in () if records_dirs else spec.records_dirs:
+    if not storage.exists(os.path.join(trained_on, records.MANIFEST)):
+      why = ("moved or removed?" if storage.is_remote(trained_on) or os.path.isabs(trained_on)
+             else f"an older version wrote this path into {model_dirs.SPEC_FILE} relative to "
+                  "the directory training ran in: run from there")
+      raise error(f"the records {trained_on} that {model_dir} was trained on are not there "
+                  f"({why}); give their place with --records_dirs")
+  chosen = list(records_dirs or spec.records_dirs)
+  if len(chosen) != len(spec.heads):
+    raise error(f"{len(chosen)} records directories for the {len(spec.heads)} heads "
+                f"{spec.head_names} of {model_dir}: give one per head, in this order")
+  for records_dir, (head, _), trained in zip(chosen, spec.heads,
+                                              spec.extraction or [None] * len(chosen)):
+    manifest = records.read_manifest(records_dir)
+    if manifest["dataset"] != head:
+      raise error(f"{records_dir} holds {manifest['dataset']} records; head {head!r} of "
+                  f"{model_dir} is scored on {head} records")
+    differences = trained and model_dirs.extraction_differences(
+        trained, manifest["config"], ("in training", "here"))
+    if differences and not accept_other_records:
+      raise error(f"{records_dir} was extracted with other settings than the records "
+                  f"{model_dir} was trained on ({'; '.join(differences)}): its scores would "
+                  "not be the model's; extract with the training settings, or pass "
+                  "--accept_other_records to score them anyway")
+  return chosen
+
+
 def score_videos(model, spec, *, subset="test", batch_size=50,
                  num_positions=streams.NUM_POSITIONS, records_dirs=None, jit_compile=False):
   """`spec`'s split `subset` videos under the 25 x 10-view protocol.
@@ -100,16 +136,19 @@ def report_table(report, title):
   return "\n".join(lines)
 
 
-def score_source(spec, subset, step, model_dir, records_dirs=None):
+def score_source(spec, subset, step, model_dir, records_dirs=None, accepted_other_records=False):
   """What a score file of `spec`'s run holds (JSON values): its stream, subset, split,
-  checkpoint step, model_dir and the records scored, with their extraction settings."""
+  checkpoint step, model_dir, the records scored with their extraction settings, the
+  settings of the records trained on, and whether a difference was accepted."""
   scored = []
   for records_dir in records_dirs or spec.records_dirs:
     manifest = records.read_manifest(records_dir)
-    scored.append({"records_dir": records_dir, "dataset": manifest["dataset"],
-                   "extraction": manifest["config"]})
+    scored.append({"records_dir": storage.absolute(records_dir),
+                   "dataset": manifest["dataset"], "extraction": manifest["config"]})
   return {"stream": spec.stream, "subset": subset, "split": spec.split, "step": step,
-          "model_dir": model_dir, "records": scored}
+          "model_dir": storage.absolute(model_dir), "records": scored,
+          "trained_extraction": None if spec.extraction is None else list(spec.extraction),
+          "accepted_other_records": accepted_other_records}
 
 
 def save_scores(path, head_scores, source):
@@ -145,25 +184,45 @@ def write_summaries(log_dir, head_scores, report, step, stream, sample_views):
 
 
 def evaluate(model_dir, *, subset="test", checkpoint=None, records_dirs=None,
-             num_positions=streams.NUM_POSITIONS, batch_size=50, output=None, jit_compile=False):
+             num_positions=streams.NUM_POSITIONS, batch_size=50, output=None, jit_compile=False,
+             accept_other_records=False):
   """Scores the run in `model_dir` on its split's `subset` videos; writes the score file, its
   JSON report beside it and TensorBoard summaries in `model_dir`/eval_<subset>.
+
+  `records_dirs` (default: those trained on) must hold the heads' datasets extracted as the
+  training records were, unless `accept_other_records` (`records_to_score`); the score
+  file says which records were scored and with what settings, so that fusion can check.
 
   Returns:
     The report (as written to the JSON file) with the score file's path under 'scores'.
   """
+  spec = model_dirs.load_spec(model_dir)
+  records_dirs = records_to_score(spec, model_dir, records_dirs, accept_other_records)
+  output = output or scores_path(model_dir, subset, spec.split)
+  log_dir = os.path.join(model_dir, f"eval_{subset}")
+  # Checked before the views are scored, so that a long evaluation is not lost at its end.
+  storage.check_writable(output, directory=False, needed_bytes=_output_bytes(spec, records_dirs))
+  storage.check_writable(log_dir)
   model, spec, step = model_dirs.load(model_dir, checkpoint)
   head_scores, sample_views = score_videos(
       model, spec, subset=subset, batch_size=batch_size, num_positions=num_positions,
       records_dirs=records_dirs, jit_compile=jit_compile)
-  output = output or scores_path(model_dir, subset, spec.split)
   heads = accuracy_report(head_scores)
-  save_scores(output, head_scores,
-              score_source(spec, subset, step, model_dir, records_dirs))
   report = {"model_dir": model_dir, "step": step, "stream": spec.stream, "split": spec.split,
             "subset": subset, "views_per_video": num_positions * streams.VIEWS_PER_POSITION,
             "heads": heads}
-  storage.write_json(os.path.splitext(output)[0] + ".json", report)
-  write_summaries(os.path.join(model_dir, f"eval_{subset}"), head_scores, heads, step,
-                  spec.stream, sample_views)
+  try:
+    save_scores(output, head_scores, score_source(spec, subset, step, model_dir, records_dirs,
+                                                  accept_other_records))
+    storage.write_json(os.path.splitext(output)[0] + ".json", report)
+  except OSError as e:
+    raise storage.write_error(output, e) from e
+  write_summaries(log_dir, head_scores, heads, step, spec.stream, sample_views)
   return {**report, "scores": output}
+
+
+def _output_bytes(spec, records_dirs):
+  """About what the score file and its report take, with room to spare."""
+  videos = sum(len(records.read_manifest(d)["videos"]) for d in records_dirs)
+  classes = max(len(c) for _, c in spec.heads)
+  return 2**20 + 2 * videos * (4 * classes + 256)

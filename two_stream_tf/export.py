@@ -15,6 +15,7 @@ import sys
 from absl import app
 from absl import flags
 
+from flow_tools import interrupts
 from two_stream_tf import exporting
 
 flags.DEFINE_string("spatial_model_dir", None, "Trained spatial stream (two_stream_tf.train).")
@@ -37,10 +38,13 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  kept = lambda: (f"{FLAGS.export_dir} is as it was (an export is moved in only when "
+                  "whole); run the same command again")
   try:
-    spatial_step, temporal_step = exporting.export(
-        FLAGS.spatial_model_dir, FLAGS.temporal_model_dir, FLAGS.export_dir, FLAGS.fusion,
-        FLAGS.temporal_weight, FLAGS.svm_dir)
+    with interrupts.one_line_on_interrupt(kept):
+      spatial_step, temporal_step = exporting.export(
+          FLAGS.spatial_model_dir, FLAGS.temporal_model_dir, FLAGS.export_dir, FLAGS.fusion,
+          FLAGS.temporal_weight, FLAGS.svm_dir)
   except (ValueError, FileNotFoundError) as e:
     sys.exit(f"error: {e}")
   print(f"exported spatial (step {spatial_step}), temporal (step {temporal_step}) and the "

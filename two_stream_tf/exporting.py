@@ -34,6 +34,7 @@ from two_stream_tf.data import stacking
 
 METADATA_FILE = "metadata.json"
 FUSIONS = ("average", "svm")
+_MODELS = (*streams.STREAMS, "two_stream")  # the SavedModels of an export directory
 INPUT_NAMES = {"spatial": "rgb_views", "temporal": "flow_views"}
 _INPUT_MEANINGS = {
     "spatial": "V x crop x crop x 3 float32: V views (crops, flips) of RGB frames, 0..255",
@@ -192,12 +193,27 @@ def export_stream(export_dir, model, spec):
                 metadata((spec,), spec.stream))
 
 
+def is_export(directory):
+  """Whether `directory` holds only SavedModels this module wrote (of any version since
+  metadata.json: an earlier export that `export` may replace)."""
+  for name in storage.listdir(directory):
+    path = os.path.join(directory, name, METADATA_FILE)
+    try:
+      if name not in _MODELS or storage.read_json(path).get("model") != name:
+        return False
+    except (OSError, ValueError, AttributeError):
+      return False
+  return True
+
+
 def export(spatial_model_dir, temporal_model_dir, export_dir, fusion="average",
            temporal_weight=0.5, svm_dir=None):
   """Exports `export_dir`/spatial, /temporal and /two_stream from two trained model_dirs.
 
   Everything is checked, then written beside `export_dir`, which it replaces only when
-  complete: a failed export leaves the previous one whole.
+  complete: a failed export leaves the previous one whole. `export_dir` must be new, empty
+  or an earlier export (`is_export`); a file or a folder of other files is refused, before
+  any work, as are a read-only disk and one without room for the SavedModels.
 
   Args:
     fusion: 'average' (weighted by `temporal_weight`) or 'svm' (the SVMs `svm_dir` holds,
@@ -217,14 +233,14 @@ def export(spatial_model_dir, temporal_model_dir, export_dir, fusion="average",
         raise ExportError(f"no {path}: run two_stream_tf.fuse with train scores first")
       svms[head] = fusion_lib.SvmFusion.load(path)
   _check_fusion(temporal_spec, fusion, svms)
-  staging = storage.staging_path(export_dir)
-  try:
+  # Each stream's weights are written twice (its own SavedModel and the two-stream one).
+  needed = 2 * 4 * (spatial.count_params() + temporal.count_params()) + 2**20
+
+  def write(staging):
     for model, spec in ((spatial, spatial_spec), (temporal, temporal_spec)):
       export_stream(os.path.join(staging, spec.stream), model, spec)
     export_two_stream(os.path.join(staging, "two_stream"), spatial, temporal, spatial_spec,
                       temporal_spec, fusion=fusion, temporal_weight=temporal_weight, svms=svms)
-    storage.replace_directory(staging, export_dir)
-  finally:
-    if storage.exists(staging):
-      storage.rmtree(staging)
+  storage.write_directory(export_dir, write, is_export, needed_bytes=needed,
+                          errors=(OSError, tf.errors.OpError))
   return spatial_step, temporal_step

@@ -49,12 +49,14 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from two_stream_tf import fusion  # pylint: disable=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel
+  from flow_tools import storage
+  from two_stream_tf import fusion
   try:
     report = fusion.fuse(FLAGS.spatial_scores, FLAGS.temporal_scores, FLAGS.output_dir,
                          FLAGS.spatial_train_scores, FLAGS.temporal_train_scores,
                          FLAGS.temporal_weight, _c_grid(FLAGS.svm_c))
-  except fusion.FusionError as e:
+  except (fusion.FusionError, storage.OutputError) as e:
     sys.exit(f"error: {e}")
   print(fusion.report_table(report["heads"]))
   print(f"report: {fusion.report_path(FLAGS.output_dir)}")

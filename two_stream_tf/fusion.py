@@ -9,6 +9,7 @@ fitted on test scores would publish a leaked accuracy) and files of different sp
 """
 
 import dataclasses
+import fnmatch
 import json
 import os
 import warnings
@@ -27,6 +28,9 @@ from two_stream_tf import summaries
 DEFAULT_C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
 REPORT_FILE = "fusion_report.json"
 ACCURACY_FIGURE = "fusion_report.png"
+# Every name `fuse` writes into its output directory.
+_OUTPUTS = (REPORT_FILE, ACCURACY_FIGURE, "svm_*.npz", "per_class_accuracy_*.png",
+            "events.out.tfevents.*")
 
 
 class FusionError(ValueError):
@@ -94,6 +98,18 @@ def check_sources(files):
               if subset == "train" else "")
       raise FusionError(f"{file.path} holds {source['subset']} scores, given as {subset} "
                         f"scores{leak}")
+    trained = source.get("trained_extraction")  # None: an older file, or an older model_dir
+    scored = [r["extraction"] for r in source["records"]]
+    if trained and scored != trained and not source.get("accepted_other_records"):
+      raise FusionError(f"{file.path} holds scores of records extracted with other settings "
+                        "than the model was trained on, and does not say they were accepted: "
+                        "evaluate again on the training records")
+  for stream in {stream for stream, _ in files}:
+    test, train = files.get((stream, "test")), files.get((stream, "train"))
+    if test and train and ([r["extraction"] for r in test.source["records"]] !=
+                           [r["extraction"] for r in train.source["records"]]):
+      raise FusionError(f"{test.path} and {train.path} score records extracted with different "
+                        "settings: an SVM fitted on the one would be tested on other input")
   splits = {file.path: file.source["split"] for file in files.values()}
   if len(set(splits.values())) > 1:
     raise FusionError("score files of different splits: " +
@@ -261,14 +277,18 @@ def fuse(spatial_scores, temporal_scores, output_dir, spatial_train_scores=None,
          temporal_train_scores=None, temporal_weight=0.5, c_grid=DEFAULT_C_GRID):
   """Fuses two streams' score files; with train score files, fits and saves an SVM per head.
 
-  Writes `report_path(output_dir)` (the report, as returned) and `svm_path(output_dir, head)`.
-  Raises FusionError naming the file or head at fault.
+  Writes `report_path(output_dir)` (the report, as returned), `svm_path(output_dir, head)`
+  and the figures, all at once: `output_dir` is replaced whole, never a mix of two runs.
+  It must be new, empty or an earlier fusion output (`is_fusion_output`).
+  Raises FusionError naming the file or head at fault, storage.OutputError naming an
+  output directory that cannot be written (checked before the SVMs are fitted).
   """
   if (spatial_train_scores is None) != (temporal_train_scores is None):
     raise FusionError("give both streams' train scores, or neither")
   paths = {("spatial", "test"): spatial_scores, ("temporal", "test"): temporal_scores,
            ("spatial", "train"): spatial_train_scores,
            ("temporal", "train"): temporal_train_scores}
+  storage.check_writable(output_dir)
   files = {key: load_scores(path) for key, path in paths.items() if path is not None}
   check_sources(files)
   test = aligned(files["spatial", "test"].heads, files["temporal", "test"].heads,
@@ -285,19 +305,31 @@ def fuse(spatial_scores, temporal_scores, output_dir, spatial_train_scores=None,
       if a.class_names != test[head][0].class_names:
         raise FusionError(f"{head}: class lists differ between train and test scores")
       svms[head] = fit_svm(a.scores, b.scores, a.labels, a.class_names, c_grid)
-  storage.makedirs(output_dir)
   heads = fusion_report(test, temporal_weight, svms)
   for head, model in (svms or {}).items():
-    path = svm_path(output_dir, head)
-    model.save(path)
-    heads[head]["svm"].update({"c": model.c, "cv_accuracy": model.cv_accuracy, "file": path})
+    heads[head]["svm"].update({"c": model.c, "cv_accuracy": model.cv_accuracy,
+                               "file": svm_path(output_dir, head)})
   report = {"spatial_scores": spatial_scores, "temporal_scores": temporal_scores,
             "temporal_weight": temporal_weight, "heads": heads,
             "sources": {f"{stream}_{subset}": file.source
                         for (stream, subset), file in files.items()}}
-  storage.write_json(report_path(output_dir), report)
-  write_figures(output_dir, heads, {head: a.class_names for head, (a, _) in test.items()})
+
+  def write(staging):
+    storage.makedirs(staging)
+    for head, model in (svms or {}).items():
+      model.save(svm_path(staging, head))
+    storage.write_json(report_path(staging), report)
+    write_figures(staging, heads, {head: a.class_names for head, (a, _) in test.items()})
+  storage.write_directory(output_dir, write, is_fusion_output)
   return report
+
+
+def is_fusion_output(directory):
+  """Whether `directory` holds only what `fuse` writes, its report among them (an earlier
+  fusion that a new one may replace)."""
+  names = storage.listdir(directory)
+  return REPORT_FILE in names and all(
+      any(fnmatch.fnmatch(name, pattern) for pattern in _OUTPUTS) for name in names)
 
 
 def write_figures(output_dir, heads, class_names):

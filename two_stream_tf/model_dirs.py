@@ -65,7 +65,9 @@ class RunSpec:
   def of_records(cls, records_dirs, split, input_config, added_classes=(), **model):
     """The spec of a run on `records_dirs` (heads and extraction settings read from them)
     and `added_classes`; `model`: trunk, dropout, rgb_mean."""
-    return cls(records_dirs=tuple(records_dirs), split=split, input=input_config,
+    # Absolute: evaluate and export may run from another directory than training did.
+    return cls(records_dirs=tuple(storage.absolute(d) for d in records_dirs), split=split,
+               input=input_config,
                added_classes=tuple(added_classes), **records_facts(records_dirs), **model)
 
   @property
@@ -157,6 +159,12 @@ def _added_summary(added):
                    for a in added) or "none"
 
 
+def extraction_differences(there, now, names=("there", "now")):
+  """['key=<there> there, <now> now', ...] of two extraction settings (manifest configs)."""
+  return [f"{key}={there.get(key)!r} {names[0]}, {now.get(key)!r} {names[1]}"
+          for key in sorted(set(there) | set(now)) if there.get(key) != now.get(key)]
+
+
 def check_resumable(model_dir, spec):
   """Raises if `model_dir` holds a run whose model or input differs from `spec`.
 
@@ -174,8 +182,7 @@ def check_resumable(model_dir, spec):
                  if name not in ("records_dirs", "heads", "extraction", "added_classes")
                  and saved[name] != wanted[name]]
   for there, now in zip(saved["extraction"] or (), wanted["extraction"]):
-    differences += [f"records extracted with {key}={there.get(key)!r} there, {now.get(key)!r} "
-                    "now" for key in sorted(set(there) | set(now)) if there.get(key) != now.get(key)]
+    differences += [f"records extracted with {d}" for d in extraction_differences(there, now)]
   def added(value):  # records directories may move
     return [{k: v for k, v in a.items() if k != "records_dir"} for a in value["added_classes"]]
   if added(saved) != added(wanted):
@@ -210,6 +217,11 @@ _UNREADABLE = (IndexError, tf.errors.OpError)
 def checkpoints_dir(model_dir):
   """Where a run's checkpoints (`ckpt-<step>`) are."""
   return os.path.join(model_dir, CHECKPOINTS)
+
+
+def newest_checkpoint(model_dir):
+  """The newest checkpoint prefix of `model_dir`, or None."""
+  return tf.train.latest_checkpoint(checkpoints_dir(model_dir))
 
 
 def _checkpoint_state(model_dir):

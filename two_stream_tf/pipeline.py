@@ -14,6 +14,7 @@ The app is two_stream_tf.run_pipeline.
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -101,8 +102,15 @@ def run_app(module, args, log_path, output_path=None):
                             check=False).returncode
   if code:
     with open(log_path, encoding="utf-8") as log:
-      tail = [line.rstrip() for line in log if line.strip()][-1:]
-    raise StageError(f"{module} exited with {code} (log: {log_path}): {' '.join(tail)}")
+      raise StageError(f"{module} exited with {code} (log: {log_path}): {_cause(log)}")
+
+
+def _cause(log_lines):
+  """The line of a failed app's log that says why: its last error line (absl ends a flag
+  error with a hint to --helpshort, which says nothing of the cause)."""
+  lines = [line.rstrip() for line in log_lines if line.strip()]
+  errors = [line for line in lines if re.match(r"(error:|FATAL|\w+(Error|Exception)\b)", line)]
+  return (errors or lines or [""])[-1]
 
 
 def _stage(name, work):

@@ -31,7 +31,12 @@ def load_export(export_dir):
   """(the two-stream SavedModel, its metadata): `export_dir` is export's OUT or OUT/two_stream."""
   for path in (os.path.join(export_dir, "two_stream"), export_dir):
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
-      model = tf.saved_model.load(path)
+      try:
+        model = tf.saved_model.load(path)
+      except (OSError, ValueError, tf.errors.OpError) as e:  # damaged, cut short, not ours
+        cause = getattr(e, "message", None) or str(e)
+        raise ValueError(f"{path} is not a readable SavedModel ({cause.splitlines()[0]}): "
+                         "run two_stream_tf.export again") from e
       info = model.metadata() if hasattr(model, "metadata") else None
       if not isinstance(info, dict) or "metadata_json" not in info:
         raise ValueError(f"{path} was exported by an older version of two_stream_tf: run "

@@ -6,6 +6,8 @@ Synthetic UCF-101 and HMDB-51 -> records -> train both streams -> evaluate -> fu
 export -> predict, each stage the app a user would run; prints a results table.
 """
 
+import dataclasses
+import os
 import sys
 import time
 
@@ -14,9 +16,11 @@ from absl import flags
 
 from flow_tools import datasets
 from flow_tools import flow
+from flow_tools import interrupts
 from two_stream_tf import pipeline
 
 _JOB = pipeline.JobSettings()
+_REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(pipeline.__file__)))
 
 flags.DEFINE_string("work_dir", "runs/quickstart", "Where data, records, models and results go.")
 flags.DEFINE_integer("seed", _JOB.seed, "Seed of the synthetic data and of training.")
@@ -44,14 +48,39 @@ flags.DEFINE_integer("num_positions", _JOB.num_positions,
 FLAGS = flags.FLAGS
 
 
+def _found_flagfile(name, path):
+  """`path` of the flag `name`, found from the working directory, else beside the flagfiles
+  of the command line, else in the repository (the shipped ones are relative to it): the
+  job runs from any directory."""
+  if os.path.isabs(path) or os.path.isfile(path):
+    return path
+  given = [arg.split("=", 1)[1] for arg in sys.argv[1:] if arg.startswith("--flagfile=")]
+  places = [os.path.dirname(os.path.abspath(f)) for f in given] + [_REPOSITORY]
+  for place in places:
+    if os.path.isfile(os.path.join(place, path)):
+      return os.path.join(place, path)
+  raise FileNotFoundError(f"--{name}={path}: no such file here, beside "
+                          f"{', '.join(given) or 'the command line flagfiles'} or in {_REPOSITORY}")
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   settings = pipeline.JobSettings(**{f: FLAGS[f].value
                                      for f in pipeline.JobSettings.__dataclass_fields__})
-  start = time.time()
   try:
-    table = pipeline.run(FLAGS.work_dir, settings)
+    settings = dataclasses.replace(settings, **{
+        name: _found_flagfile(name, getattr(settings, name))
+        for name in ("spatial_flagfile", "temporal_flagfile")})
+  except FileNotFoundError as e:
+    sys.exit(f"error: {e}")
+  start = time.time()
+  kept = lambda: (f"what is done is kept in {FLAGS.work_dir}; run the same command again: "
+                  "the records and checkpoints are reused, training resumes, the later stages "
+                  "are redone")
+  try:
+    with interrupts.one_line_on_interrupt(kept):
+      table = pipeline.run(FLAGS.work_dir, settings)
   except (pipeline.StageError, datasets.DatasetError) as e:
     sys.exit(f"error: {e}")
   print("\n" + table)

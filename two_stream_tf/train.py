@@ -19,6 +19,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from flow_tools import interrupts
+from flow_tools import locks
 from flow_tools import records
 from two_stream_tf import data
 from two_stream_tf import model_dirs
@@ -282,25 +284,32 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # TensorFlow's per-save INFO lines drown progress
   data.configure_input_process()
   values = _flag_values()
+
+  def kept():
+    newest = model_dirs.newest_checkpoint(FLAGS.model_dir)
+    return (f"the checkpoints in {model_dirs.checkpoints_dir(FLAGS.model_dir)} are kept "
+            f"({'newest: ' + newest if newest else 'none written yet'}); run the same "
+            "command again to resume")
   try:
-    # First: a multi-worker strategy must exist before any other TensorFlow op runs.
-    strategy = training.make_strategy(FLAGS.distribution)
-    spatial_cnn_m = FLAGS.stream == "spatial" and FLAGS.trunk == "cnn_m_2048"
-    spec = model_dirs.RunSpec.of_records(
-        FLAGS.records_dirs, FLAGS.split, _fields(data.InputConfig),
-        added_classes=_added_classes(values), trunk=FLAGS.trunk,
-        dropout=FLAGS.dropout,
-        rgb_mean=models.cnn_m_mean(FLAGS.weights) if spatial_cnn_m else None)
-    result = training.train_stream(
-        FLAGS.model_dir, spec, _fields(training.TrainConfig, schedule=_schedule(values)),
-        augmentation=_fields(data.Augmentation), weights=FLAGS.weights,
-        init_from=FLAGS.init_from, last_layer_only=FLAGS.last_layer_only,
-        shuffle_buffer=FLAGS.shuffle_buffer, deterministic_input=FLAGS.deterministic_input,
-        tf_data_service=FLAGS.tf_data_service,
-        strategy=strategy, hparams=values, checkpoint=FLAGS.checkpoint,
-        initialization=FLAGS.initialization, partial_bn=FLAGS.partial_bn,
-        flags_text=_effective_flags(f"python -m two_stream_tf.train, {FLAGS.stream} on "
-                                    f"{spec.head_names}"))
+    with interrupts.one_line_on_interrupt(kept):
+      # First: a multi-worker strategy must exist before any other TensorFlow op runs.
+      strategy = training.make_strategy(FLAGS.distribution)
+      spatial_cnn_m = FLAGS.stream == "spatial" and FLAGS.trunk == "cnn_m_2048"
+      spec = model_dirs.RunSpec.of_records(
+          FLAGS.records_dirs, FLAGS.split, _fields(data.InputConfig),
+          added_classes=_added_classes(values), trunk=FLAGS.trunk,
+          dropout=FLAGS.dropout,
+          rgb_mean=models.cnn_m_mean(FLAGS.weights) if spatial_cnn_m else None)
+      result = training.train_stream(
+          FLAGS.model_dir, spec, _fields(training.TrainConfig, schedule=_schedule(values)),
+          augmentation=_fields(data.Augmentation), weights=FLAGS.weights,
+          init_from=FLAGS.init_from, last_layer_only=FLAGS.last_layer_only,
+          shuffle_buffer=FLAGS.shuffle_buffer, deterministic_input=FLAGS.deterministic_input,
+          tf_data_service=FLAGS.tf_data_service,
+          strategy=strategy, hparams=values, checkpoint=FLAGS.checkpoint,
+          initialization=FLAGS.initialization, partial_bn=FLAGS.partial_bn,
+          flags_text=_effective_flags(f"python -m two_stream_tf.train, {FLAGS.stream} on "
+                                      f"{spec.head_names}"))
   except training.TrainingDiverged as e:
     from_caffe_start = (FLAGS.trunk == "cnn_m_2048" and FLAGS.initialization == "caffe"
                         and FLAGS.weights is None and FLAGS.init_from is None)
@@ -308,7 +317,7 @@ def main(argv):
             if from_caffe_start else "")
     print(f"error: training diverged: {e}{hint}", file=sys.stderr)
     sys.exit(EXIT_DIVERGED)
-  except (ValueError, FileNotFoundError) as e:
+  except (ValueError, FileNotFoundError, locks.LockedError) as e:
     sys.exit(f"error: {e}")
   print(f"trained to step {result.step} (from {result.start_step}) in {result.seconds:.0f} s; "
         f"checkpoint {result.checkpoint}")

@@ -112,12 +112,17 @@ def assert_same_files(expected_dir, actual_dir, rename=None, same_source_times=T
     assert actual == expected, name
 
 
-def kill_extract_midway(args, output_dir):
-  """Starts the extract app and SIGKILLs it once two videos are written and more are under way."""
+def kill_extract_midway(args, output_dir, sig=signal.SIGKILL):
+  """Starts the extract app and sends `sig` to its process group (as a terminal's Ctrl-C
+  reaches every process of the job) once two videos are written and more are under way.
+
+  Returns:
+    (exit status, standard error).
+  """
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   process = subprocess.Popen([sys.executable, "-m", "flow_tools.extract", *args,
                               f"--output_dir={output_dir}"], cwd=REPO, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                              start_new_session=True)
   deadline = time.time() + 120
   while time.time() < deadline and process.poll() is None:
@@ -127,8 +132,9 @@ def kill_extract_midway(args, output_dir):
       time.sleep(0.7)
       break
     time.sleep(0.02)
-  os.killpg(process.pid, signal.SIGKILL)
-  process.wait()
+  os.killpg(process.pid, sig)
+  _, err = process.communicate(timeout=120)
+  return process.returncode, err
 
 
 def worker_pids(pid):

@@ -118,6 +118,22 @@ def test_folder_layout(tmp_path):
       ("cats/x [1]", 0, (1,)), ("cats/y", 0, (2,)), ("dogs/z", 1, (1,))]
   with pytest.raises(datasets.DatasetError, match="unknown dataset layout"):
     datasets.load_dataset("kinetics", str(tmp_path))
+  # An extraction's output inside the video folder, and a hidden folder, are no classes.
+  _touch(str(tmp_path / "videos" / "records" / "manifest.json"))
+  _touch(str(tmp_path / "videos" / ".thumbnails" / "a.png"))
+  videos, lists = str(tmp_path / "videos"), str(tmp_path / "lists")
+  for output_dir in (os.path.join(videos, "records"), os.path.join(videos, "records", "ucf")):
+    index = datasets.load_dataset("folder", videos, lists, output_dir=output_dir)
+    assert index.class_names == ("cats", "dogs")
+  assert datasets.load_dataset("folder", videos, lists).class_names == (
+      "cats", "dogs", "records")
+  # Two files whose names differ only in their extension collide on one video id.
+  _touch(str(tmp_path / "videos" / "dogs" / "z.mp4"))
+  _write(str(tmp_path / "lists" / "split1.txt"), "dogs/z.avi train\ndogs/z.mp4 test\n")
+  with pytest.raises(datasets.DatasetError,
+                     match=r"split1\.txt:2: dogs/z\.mp4 and dogs/z\.avi have one video id "
+                           r"'dogs/z' \(ids leave out the extension\): rename one of them"):
+    datasets.load_folder(videos, lists)
 
 
 @pytest.mark.parametrize("name, folder, videos", [("ucf101", "ucf101", ""),

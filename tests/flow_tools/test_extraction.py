@@ -411,3 +411,14 @@ def test_resume_after_sigkill_gives_identical_output(ucf_index, tmp_path):
   assert resumed.returncode == 0, resumed.stderr[-3000:]
   assert before == {f: os.path.getmtime(os.path.join(killed_for_beam, f)) for f in finished}
   helpers.assert_same_files(reference, killed_for_beam)
+
+
+def test_ctrl_c_says_what_is_kept_in_one_line(ucf_index, tmp_path):
+  args = helpers.killable_extraction_args(str(tmp_path), ucf_index.entries)
+  output_dir = str(tmp_path / "out")
+  code, err = helpers.kill_extract_midway(args, output_dir, signal.SIGINT)
+  assert code == 130 and "Traceback" not in err, err[-3000:]
+  assert err.strip().splitlines()[-1] == (
+      f"interrupted: the videos finished are kept in {output_dir}; run the same command "
+      "again to resume")
+  assert not os.path.exists(os.path.join(output_dir, ".lock"))

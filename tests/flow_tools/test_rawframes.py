@@ -321,9 +321,19 @@ def test_the_apps_report_failures_and_what_they_wrote(tmp_path, small_records):
   assert result.returncode == 3, result.stderr
   lines = result.stdout.splitlines()
   assert lines[0].startswith("rawframes: imported 3 of 4 videos (15 flow fields)")
-  assert lines[1] == "this run: imported 4 new"
+  assert lines[1] == "this run: imported 3 new, 1 new failed"  # not "imported 4 new"
   assert lines[2].startswith("failed: Run/v_Run_g02_c01: flow x (flow_x_*) files are numbered "
                              "from 1")
+  args = ["--layout=denseflow", f"--frames_dir={frames_dir}", "--dataset=folder",
+          f"--splits_dir={splits}", f"--output_dir={out}", "--short_side=0", "--progress=false"]
+  rerun = helpers.run_extract(args, module="flow_tools.import_rawframes")
+  assert rerun.stdout.splitlines()[1] == (
+      "this run: nothing to do: no video changed, kept 3 imported before, skipped 1 that "
+      "failed before (unchanged; --retry_failed tries them again)"), rerun.stdout
+  retried = helpers.run_extract([*args, "--retry_failed"], module="flow_tools.import_rawframes")
+  assert retried.stdout.splitlines()[1] == (
+      "this run: retried 1 that failed before, 1 failed again (Run/v_Run_g02_c01), kept 3 "
+      "imported before"), retried.stdout
   result = helpers.run_extract(
       ["--layout=denseflow", f"--frames_dir={frames_dir}", "--dataset=folder",
        f"--splits_dir={splits}", f"--output_dir={out}", "--progress=false"],

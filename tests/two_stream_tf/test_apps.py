@@ -94,6 +94,33 @@ def test_kill_9_then_rerun_resumes_and_later_flags_override_the_flagfile(records
   assert code == 1 and "no run_spec.json" in err
 
 
+def test_a_second_run_on_a_model_dir_is_refused_and_ctrl_c_says_what_is_kept(records_dirs,
+                                                                             tmp_path):
+  flagfile = _flagfile(tmp_path, records_dirs)
+  model_dir = str(tmp_path / "model")
+  args = [f"--flagfile={flagfile}", f"--model_dir={model_dir}"]
+  first = _app("train", *args, start_new_session=True)
+  checkpoints = os.path.join(model_dir, "checkpoints")
+  deadline = time.time() + 240
+  while tf.train.latest_checkpoint(checkpoints) is None:
+    assert first.poll() is None, first.communicate()[1][-3000:]
+    assert time.time() < deadline, "no checkpoint in time"
+    time.sleep(0.2)
+  code, _, err = _run("train", *args, "--learning_rate=0.1")
+  last = err.strip().splitlines()[-1]
+  assert code == 1 and last.startswith(f"error: {model_dir} is in use by process {first.pid} "), last
+  assert "--learning_rate=0.1" not in open(os.path.join(model_dir, "flags.txt"),
+                                           encoding="utf-8").read()
+  os.killpg(first.pid, signal.SIGINT)  # as Ctrl-C in its terminal
+  _, err = first.communicate(timeout=120)
+  newest = tf.train.latest_checkpoint(checkpoints)
+  assert first.returncode == 130 and "Traceback" not in err, err[-3000:]
+  assert err.strip().splitlines()[-1] == (
+      f"interrupted: the checkpoints in {checkpoints} are kept (newest: {newest}); run the "
+      "same command again to resume")
+  assert not os.path.exists(os.path.join(model_dir, ".lock"))
+
+
 _BAD_FLAGS = [
     (["--stacking=bidirectional", "--stack_length=3"], "even stack_length"),
     (["--last_layer_only"], "--last_layer_only needs --weights"),

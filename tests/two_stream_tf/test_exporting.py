@@ -16,6 +16,7 @@ from flow_tools import datasets
 from flow_tools import encoding
 from flow_tools import extraction
 from flow_tools import records
+from flow_tools import storage
 from flow_tools import synthetic
 from two_stream_tf import data
 from two_stream_tf import exporting
@@ -219,7 +220,7 @@ def test_predict_on_video_files_with_per_file_errors(streams, synthetic_dir, rec
   def fail(*args, **kwargs):
     raise OSError("disk full")
   monkeypatch.setattr(exporting, "export_two_stream", fail)
-  with pytest.raises(OSError, match="disk full"):
+  with pytest.raises(storage.OutputError, match=f"^cannot write {re.escape(export_dir)}: disk full$"):
     exporting.export(streams["spatial"], streams["temporal"], export_dir)
   assert tree() == before
   assert sorted(os.listdir(tmp_path)) == ["broken.avi", "export", "small.avi", "svms"]

@@ -191,3 +191,49 @@ def test_fuse_app_writes_report_and_svms(tmp_path):
   assert process.returncode == 1
   assert (f"{files['spatial', 'test']} holds test scores, given as train scores"
           in process.stderr.strip().splitlines()[-1])
+
+
+def _files_under(root):
+  return {os.path.relpath(os.path.join(folder, name), root): os.path.getmtime(
+      os.path.join(folder, name)) for folder, _, names in os.walk(root) for name in names}
+
+
+def test_fuse_replaces_its_output_whole_and_nothing_else(tmp_path, monkeypatch):
+  scores = tmp_path / "scores"
+  scores.mkdir()
+  files = _score_files(scores)
+  args = (files["spatial", "test"], files["temporal", "test"])
+  train = (files["spatial", "train"], files["temporal", "train"])
+  out = tmp_path / "fusion"
+  fusion.fuse(*args, str(out), *train)
+  earlier = _files_under(out)
+  assert {"fusion_report.json", "svm_ucf101.npz", "fusion_report.png"} <= set(earlier)
+
+  # A disk that fills while the new fusion is written (its SVMs and report are, its figures
+  # not): the earlier fusion stays whole, not a mix of the two runs.
+  def full_disk(*unused, **kwargs):
+    raise OSError(28, "No space left on device")
+  monkeypatch.setattr(fusion, "write_figures", full_disk)
+  with pytest.raises(storage.OutputError, match=rf"^cannot write {out}: No space left on device$"):
+    fusion.fuse(*args, str(out), *train, temporal_weight=0.3)
+  assert _files_under(out) == earlier
+  assert sorted(os.listdir(tmp_path)) == ["fusion", "scores"]
+  monkeypatch.undo()
+  fusion.fuse(*args, str(out), *train, temporal_weight=0.3)  # over its own output: replaced
+  def kinds(names):  # TensorBoard names its event files by time, host and process
+    return sorted("events" if n.startswith("events.out.tfevents.") else n for n in names)
+  assert kinds(_files_under(out)) == kinds(earlier)
+  assert json.loads((out / "fusion_report.json").read_text())["temporal_weight"] == 0.3
+
+  users = tmp_path / "users"
+  users.mkdir()
+  (users / "notes.txt").write_text("mine")
+  a_file = tmp_path / "a_file"
+  a_file.write_text("")
+  for output_dir, message in (
+      (users, rf"^{users} holds files this app did not write \(notes\.txt\)"),
+      (a_file, rf"^{a_file} is a file, not a directory$"),
+      (a_file / "fusion", rf"^cannot write {a_file}/fusion: {a_file} is a file, not a directory$")):
+    with pytest.raises(storage.OutputError, match=message):
+      fusion.fuse(*args, str(output_dir), *train)
+  assert (users / "notes.txt").read_text() == "mine" and os.listdir(users) == ["notes.txt"]

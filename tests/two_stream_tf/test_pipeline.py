@@ -17,13 +17,17 @@ HEADS = ["ucf101", "hmdb51"]
 
 
 def test_quickstart_flagfile_runs_every_stage(tmp_path):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  """From another directory than the repository's: the stream flagfiles the quickstart
+  flagfile names are found all the same."""
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
+  elsewhere = tmp_path / "elsewhere"
+  elsewhere.mkdir()
   result = subprocess.run(
       [sys.executable, "-m", "two_stream_tf.run_pipeline",
-       "--flagfile=experiments/quickstart.flags",
+       f"--flagfile={REPO}/experiments/quickstart.flags",
        f"--work_dir={tmp_path}", "--width=80", "--height=64", "--min_frames=6", "--max_frames=7",
        "--ucf_clips_per_group=1", "--train_steps=2", "--num_positions=1"],
-      cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+      cwd=elsewhere, env=env, capture_output=True, text=True, timeout=900)
   assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
   for dataset, videos in (("ucf101", 72), ("hmdb51", 120)):
     manifest = records.read_manifest(os.path.join(tmp_path, "records", dataset))

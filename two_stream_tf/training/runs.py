@@ -1,6 +1,10 @@
 """A training run of one stream in a model_dir: checks, the run spec, then the loop."""
 
+import contextlib
+
+from flow_tools import locks
 from flow_tools import records
+from flow_tools import storage
 from two_stream_tf import data
 from two_stream_tf import model_dirs
 from two_stream_tf.data import selection
@@ -40,7 +44,8 @@ def train_stream(model_dir, spec, config, *, augmentation=None, weights=None, in
   """Trains the stream `spec` describes in `model_dir`, resuming what is there.
 
   Args:
-    model_dir: checkpoints, TensorBoard logs, the run spec and flags.
+    model_dir: checkpoints, TensorBoard logs, the run spec and flags; held by this run
+      (`flow_tools.locks`): a second run on it at the same time is refused.
     spec: a `model_dirs.RunSpec`; a model_dir holding another run is refused.
     config: a `loop.TrainConfig`.
     augmentation: a `data.Augmentation` (None: the paper's).
@@ -64,18 +69,22 @@ def train_stream(model_dir, spec, config, *, augmentation=None, weights=None, in
     raise ValueError("partial_bn keeps the trunk's pre-trained batch statistics: it needs "
                      "weights or init_from (from scratch there are none to keep)")
   augmentation = augmentation or data.Augmentation()
+  storage.check_writable(model_dir)
   selection.check_selection(
       selection.open_sources(list(spec.records_dirs), spec.added_classes), spec.split, "train")
-  model_dirs.check_resumable(model_dir, spec)
   strategy = strategy or strategy_lib.make_strategy("none")
-  if strategy_lib.is_chief(strategy):
-    model_dirs.save_spec(model_dir, spec)
-    if flags_text is not None:
-      model_dirs.save_flags(model_dir, flags_text)
-  with records.naming_damaged_files(spec.records_read):
-    return loop.train(_model_builder(spec, weights, init_from, last_layer_only, initialization,
-                                     partial_bn),
-                      _dataset_maker(spec, augmentation, shuffle_buffer, deterministic_input,
-                                     tf_data_service),
-                      model_dir, config, spec.stream, strategy, hparams=hparams,
-                      checkpoint=checkpoint, num_segments=augmentation.num_segments)
+  chief = strategy_lib.is_chief(strategy)
+  # One run per model_dir: the other workers of a cluster write their own folders in it.
+  with (locks.hold(model_dir, "training") if chief else contextlib.nullcontext()):
+    model_dirs.check_resumable(model_dir, spec)
+    if chief:
+      model_dirs.save_spec(model_dir, spec)
+      if flags_text is not None:
+        model_dirs.save_flags(model_dir, flags_text)
+    with records.naming_damaged_files(spec.records_read):
+      return loop.train(_model_builder(spec, weights, init_from, last_layer_only, initialization,
+                                       partial_bn),
+                        _dataset_maker(spec, augmentation, shuffle_buffer, deterministic_input,
+                                       tf_data_service),
+                        model_dir, config, spec.stream, strategy, hparams=hparams,
+                        checkpoint=checkpoint, num_segments=augmentation.num_segments)

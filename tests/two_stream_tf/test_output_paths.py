@@ -1,0 +1,179 @@
+"""Output paths are checked before the work, and nothing of a user's is deleted or mixed:
+export and train targets that are files, folders of other files, read-only and full disks."""
+
+import contextlib
+import errno
+import os
+import subprocess
+
+import pytest
+
+from flow_tools import locks
+from flow_tools import storage
+from two_stream_tf import data
+from two_stream_tf import evaluation
+from two_stream_tf import exporting
+from two_stream_tf import model_dirs
+from two_stream_tf import prediction
+from two_stream_tf import training
+
+CROP, STACK = 48, 2
+
+
+def _config():
+  return training.TrainConfig(schedule=training.Schedule(0.01, (), 0.1, 1), batch_size=4,
+                              log_every=1, checkpoint_every=1, weight_decay=0.0)
+
+
+def _spec(records_dirs, stream):
+  return model_dirs.RunSpec.of_records(
+      [records_dirs["ucf101"]], 1,
+      data.InputConfig(stream=stream, crop_size=CROP, stack_length=STACK))
+
+
+@pytest.fixture(scope="module")
+def streams(records_dirs, tmp_path_factory):
+  """A spatial and a temporal model_dir, one training step each."""
+  root = tmp_path_factory.mktemp("streams")
+  out = {}
+  for stream in ("spatial", "temporal"):
+    out[stream] = str(root / stream)
+    training.train_stream(out[stream], _spec(records_dirs, stream), _config(),
+                          initialization="keras")
+  return out
+
+
+@contextlib.contextmanager
+def _mounted(path, options):
+  """A tmpfs at `path` (e.g. options 'ro' or 'size=64k'): a real read-only or full disk."""
+  os.makedirs(path)
+  mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", path],
+                           capture_output=True, text=True, check=False)
+  if mounted.returncode:
+    pytest.skip(f"mounting a tmpfs needs root: {mounted.stderr.strip()}")
+  try:
+    yield path
+  finally:
+    subprocess.run(["umount", path], check=True)
+
+
+def _tree(root):
+  """{relative path: bytes} of every file under `root`."""
+  out = {}
+  for folder, _, names in os.walk(root):
+    for name in names:
+      path = os.path.join(folder, name)
+      with open(path, "rb") as f:
+        out[os.path.relpath(path, root)] = f.read()
+  return out
+
+
+def _export(streams, export_dir):
+  return exporting.export(streams["spatial"], streams["temporal"], str(export_dir))
+
+
+def test_export_replaces_only_its_own_exports(streams, tmp_path):
+  users = tmp_path / "users"
+  (users / "notes").mkdir(parents=True)
+  (users / "README").write_text("mine")
+  (users / "notes" / "thesis.txt").write_text("chapter 1")
+  with pytest.raises(storage.OutputError,
+                     match=rf"^{users} holds files this app did not write \(README, notes\)"):
+    _export(streams, users)
+  assert _tree(users) == {"README": b"mine", "notes/thesis.txt": b"chapter 1"}
+
+  a_file = tmp_path / "a_file"
+  a_file.write_text("keep me")
+  with pytest.raises(storage.OutputError, match=rf"^{a_file} is a file, not a directory$"):
+    _export(streams, a_file)
+  with pytest.raises(storage.OutputError,
+                     match=rf"^cannot write {a_file}/out: {a_file} is a file, not a directory$"):
+    _export(streams, a_file / "out")
+  assert a_file.read_text() == "keep me"
+  assert sorted(os.listdir(tmp_path)) == ["a_file", "users"]  # nothing moved beside them
+
+  ours = tmp_path / "export"
+  _export(streams, ours)
+  first = _tree(ours)
+  assert sorted({p.split("/")[0] for p in first}) == ["spatial", "temporal", "two_stream"]
+  _export(streams, ours)  # an earlier export of ours is replaced
+  assert sorted(_tree(ours)) == sorted(first)
+
+
+def test_a_failed_export_leaves_the_earlier_one_whole(streams, tmp_path, monkeypatch):
+  ours = tmp_path / "export"
+  _export(streams, ours)
+  before = _tree(ours)
+
+  def full_disk(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+  monkeypatch.setattr(exporting, "export_two_stream", full_disk)
+  with pytest.raises(storage.OutputError,
+                     match=rf"^cannot write {ours}: No space left on device$"):
+    _export(streams, ours)
+  assert _tree(ours) == before
+  assert sorted(os.listdir(tmp_path)) == ["export"]
+
+
+def test_read_only_and_full_disks_are_refused_before_the_work(streams, tmp_path, monkeypatch):
+  read_only = str(tmp_path / "read_only")
+  with _mounted(read_only, "ro"):
+    with pytest.raises(storage.OutputError,
+                       match=rf"^cannot write {read_only}/export: {read_only} is on a read-only "
+                             "filesystem$"):
+      _export(streams, os.path.join(read_only, "export"))
+    with pytest.raises(storage.OutputError, match=f"{read_only} is on a read-only filesystem"):
+      training.train_stream(os.path.join(read_only, "model"),
+                            model_dirs.load_spec(streams["spatial"]), _config())
+  full = str(tmp_path / "full")
+  with _mounted(full, "size=64k"):
+    with pytest.raises(storage.OutputError,
+                       match=rf"^cannot write {full}/export: 0\.1 MB free on its disk, about "
+                             r"\d+\.\d MB needed$"):
+      _export(streams, os.path.join(full, "export"))
+
+    def scored(*args, **kwargs):
+      raise AssertionError("the views were scored before the output was checked")
+    monkeypatch.setattr(evaluation, "score_videos", scored)
+    with pytest.raises(storage.OutputError, match=rf"^cannot write {full}/s\.npz: 0\.1 MB free"):
+      evaluation.evaluate(streams["spatial"], output=os.path.join(full, "s.npz"))
+    assert os.listdir(full) == []
+
+
+def test_evaluate_and_train_name_an_output_under_a_file_before_the_work(streams, tmp_path,
+                                                                        monkeypatch):
+  a_file = tmp_path / "afile"
+  a_file.write_text("")
+
+  def scored(*args, **kwargs):
+    raise AssertionError("the views were scored before the output was checked")
+  monkeypatch.setattr(evaluation, "score_videos", scored)
+  with pytest.raises(storage.OutputError,
+                     match=rf"^cannot write {a_file}/s\.npz: {a_file} is a file, not a "
+                           "directory$"):
+    evaluation.evaluate(streams["spatial"], output=str(a_file / "s.npz"))
+  spec = model_dirs.load_spec(streams["spatial"])
+  with pytest.raises(storage.OutputError, match=rf"^{a_file} is a file, not a directory$"):
+    training.train_stream(str(a_file), spec, _config())
+  assert a_file.read_text() == ""
+
+
+def test_a_model_dir_in_use_is_refused_naming_the_other_run(streams, tmp_path):
+  spec = model_dirs.load_spec(streams["spatial"])
+  model_dir = str(tmp_path / "model")
+  with locks.hold(model_dir, "training"):
+    with pytest.raises(locks.LockedError,
+                       match=rf"^{model_dir} is in use by process {os.getpid()} on .* "
+                             r"\(training\): wait for it to end, or remove "
+                             rf"{model_dir}/\.lock if it is no longer running$"):
+      training.train_stream(model_dir, spec, _config(), initialization="keras")
+  assert sorted(os.listdir(model_dir)) == []  # no spec, no flags, no checkpoint
+
+
+def test_predict_names_a_damaged_saved_model(tmp_path):
+  (tmp_path / "two_stream").mkdir()
+  (tmp_path / "two_stream" / "saved_model.pb").write_bytes(os.urandom(300))
+  with pytest.raises(ValueError,
+                     match=rf"^{tmp_path}/two_stream is not a readable SavedModel \(Cannot "
+                           r"parse file.*\): run two_stream_tf.export again$"):
+    prediction.load_export(str(tmp_path))
