@@ -177,7 +177,8 @@ def test_a_rerun_redoes_changed_and_repaired_videos_and_says_so(ucf_index, tmp_p
           "--algorithm=dis", "--short_side=0", "--num_workers=2", "--noprogress"]
   out = str(tmp_path / "out")
   first = helpers.run_extract([*args, f"--output_dir={out}"])
-  assert first.returncode == 3 and "this run: encoded 7 new\n" in first.stdout
+  # Of the 7 new videos, the 4 broken ones fail: they are not counted as encoded.
+  assert first.returncode == 3 and "this run: encoded 3 new, 4 new failed\n" in first.stdout
   again = helpers.run_extract([*args, f"--output_dir={out}"])
   assert "nothing to do: no video changed, kept 3 extracted before, skipped 4 that failed" in (
       again.stdout)
@@ -190,9 +191,10 @@ def test_a_rerun_redoes_changed_and_repaired_videos_and_says_so(ucf_index, tmp_p
   assert not os.path.exists(os.path.join(out, records.MANIFEST))
   rerun = helpers.run_extract([*args, f"--output_dir={out}"])
   assert rerun.returncode == 3, rerun.stderr[-2000:]
-  # The cut run discarded the three changed videos and redid the first (the replaced one).
-  assert ("this run: encoded 2 new, kept 3 extracted before, skipped 2 that failed before"
-          in rerun.stdout), rerun.stdout
+  # The cut run discarded the three changed videos and redid the first (the replaced one);
+  # of the two left, the repaired clip is encoded and the re-garbaged one fails.
+  assert ("this run: encoded 1 new, 1 new failed, kept 3 extracted before, skipped 2 that "
+          "failed before" in rerun.stdout), rerun.stdout
   manifest = records.read_manifest(out)
   assert sorted(manifest["failures"]) == ["things/empty", "things/garbage", "things/one_frame"]
   # The result is what a first extraction of the changed files gives.
