@@ -7,6 +7,13 @@ is the split's test set. Class names are not in the lists: they are read from a
 `classInd.txt` beside them (UCF-101's format, `<label + 1> <class name>` a line, which
 `write_lists` writes for any dataset), else taken from the class folders of each label's
 videos.
+
+Those lists give the RGB frame count T, which MMAction2 also takes as the Flow count when
+a Flow config reads the same list: its `SampleFrames` in test mode (and in train mode on
+short videos) then reaches index T with `start_index=1`, `flow_x_<T>.jpg`, a field a
+video of T frames does not have. So `write_lists` also writes Flow lists,
+`<dataset>_flow_{train,val}_split_<N>_rawframes.txt` (the `_flow_` of MMAction2's
+Kinetics Flow lists), with the field count T - 1; `load_lists` reads the RGB ones.
 """
 
 import os
@@ -15,14 +22,17 @@ import re
 from flow_tools import datasets
 from flow_tools import storage
 
-_LIST = re.compile(r"^(?P<dataset>.+)_(?P<subset>train|val)_split_(?P<split>\d+)_rawframes\.txt$")
+_LIST = re.compile(r"^(?P<dataset>.+?)(?P<flow>_flow)?_(?P<subset>train|val)_split_(?P<split>\d+)"
+                   r"_rawframes\.txt$")
 _SUBSET_CODES = {"train": datasets.TRAIN, "val": datasets.TEST}
 CLASS_LIST = "classInd.txt"
 
 
-def list_name(dataset, subset, split):
-  """The file name of a split's list; `subset` 'train' or 'test' (MMAction2's 'val')."""
-  return f"{dataset}_{'val' if subset == 'test' else subset}_split_{split}_rawframes.txt"
+def list_name(dataset, subset, split, flow=False):
+  """The file name of a split's list; `subset` 'train' or 'test' (MMAction2's 'val');
+  `flow`: the Flow list (field counts)."""
+  return (f"{dataset}{'_flow' if flow else ''}_{'val' if subset == 'test' else subset}"
+          f"_split_{split}_rawframes.txt")
 
 
 def _list_files(lists_dir):
@@ -32,7 +42,7 @@ def _list_files(lists_dir):
   found = {}
   for name in storage.listdir(lists_dir):
     match = _LIST.match(name)
-    if match:
+    if match and not match["flow"]:
       found.setdefault(match["dataset"], {})[(match["subset"], int(match["split"]))] = (
           os.path.join(lists_dir, name))
   if len(found) != 1:
@@ -121,16 +131,19 @@ def _class_names(lists_dir, class_of_label):
 
 def write_lists(lists_dir, dataset, class_names, videos, num_splits):
   """Writes the lists of `videos` ({video id: (frame count, label, split memberships)}),
-  one per split and subset, in video id order, and `CLASS_LIST`; returns their paths."""
+  one per split and subset, in video id order: the RGB lists (frame counts), the Flow
+  lists (frame counts - 1) and `CLASS_LIST`; returns their paths."""
   storage.makedirs(lists_dir)
   class_list = os.path.join(lists_dir, CLASS_LIST)
   storage.write_text(class_list, "".join(f"{k + 1} {n}\n" for k, n in enumerate(class_names)))
   written = [class_list]
-  for split in range(1, num_splits + 1):
-    for subset, code in (("train", datasets.TRAIN), ("test", datasets.TEST)):
-      lines = [f"{v} {frames} {label}\n" for v, (frames, label, splits) in sorted(videos.items())
-               if splits[split - 1] == code]
-      path = os.path.join(lists_dir, list_name(dataset, subset, split))
-      storage.write_text(path, "".join(lines))
-      written.append(path)
+  for flow in (False, True):
+    for split in range(1, num_splits + 1):
+      for subset, code in (("train", datasets.TRAIN), ("test", datasets.TEST)):
+        lines = [f"{v} {frames - flow} {label}\n"
+                 for v, (frames, label, splits) in sorted(videos.items())
+                 if splits[split - 1] == code]
+        path = os.path.join(lists_dir, list_name(dataset, subset, split, flow))
+        storage.write_text(path, "".join(lines))
+        written.append(path)
   return written

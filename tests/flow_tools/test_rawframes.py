@@ -279,6 +279,66 @@ def test_export_then_import_is_byte_identical(tmp_path, small_records):
   assert frame_export.export_records(source, frames_dir).num_kept == 4
 
 
+def _mmaction2_frame_indices(total, clip_len, num_clips, test_mode, rng):
+  """MMAction2's `SampleFrames` (frame_interval 1, out_of_bound_opt 'loop', start_index 1)
+  as its documentation describes it: the 1-based file numbers it asks for."""
+  if test_mode:  # clips evenly spaced, each at the middle of its share
+    interval = (total - clip_len + 1) / num_clips
+    offsets = ((np.arange(num_clips) * interval + interval / 2).astype(int)
+               if total > clip_len - 1 else np.zeros(num_clips, int))
+  else:  # one random offset in each of num_clips shares, fallbacks for short videos
+    interval = (total - clip_len + 1) // num_clips
+    if interval > 0:
+      offsets = np.arange(num_clips) * interval + rng.integers(interval, size=num_clips)
+    elif total > max(num_clips, clip_len):
+      offsets = np.sort(rng.integers(total - clip_len + 1, size=num_clips))
+    elif interval == 0:
+      offsets = np.around(np.arange(num_clips) * (total - clip_len + 1.0) / num_clips)
+    else:
+      offsets = np.zeros(num_clips, int)
+  indices = offsets.astype(int)[:, None] + np.arange(clip_len)[None, :]
+  return (np.mod(indices, total) + 1).ravel()
+
+
+def _mmaction2_paths(root, line, modality, indices):
+  """`RawFrameDecode`'s files for one list line: img_{:05d}.jpg, or flow_{x,y}_{:05d}.jpg."""
+  folder = os.path.join(root, line.split()[0])
+  if modality == "RGB":
+    return [os.path.join(folder, f"img_{i:05d}.jpg") for i in indices]
+  return [os.path.join(folder, f"flow_{a}_{i:05d}.jpg") for i in indices for a in "xy"]
+
+
+def test_exported_lists_give_mmaction2_only_files_that_exist(tmp_path, small_records):
+  """RGB lists (T) for RGB configs, Flow lists (T - 1) for Flow configs, both sampling modes;
+  the RGB list read by a Flow config asks for a field that does not exist."""
+  frames_dir = str(tmp_path / "ucf101" / "rawframes")
+  summary = frame_export.export_records(small_records["bound"], frames_dir)
+  lists_dir = str(tmp_path / "ucf101")
+  assert os.path.join(lists_dir, "ucf101_flow_val_split_1_rawframes.txt") in summary.lists
+  rng = np.random.default_rng(0)
+
+  def asked_for(list_flow, modality, clip_len):
+    paths = []
+    for subset in ("train", "test"):
+      name = annotation_lists.list_name("ucf101", subset, 1, flow=list_flow)
+      for line in _read_file(os.path.join(lists_dir, name)).decode().splitlines():
+        total = int(line.split()[1])
+        for test_mode in (True, False):
+          for num_clips in (1, 3, 25):
+            for _ in range(1 if test_mode else 20):
+              indices = _mmaction2_frame_indices(total, clip_len, num_clips, test_mode, rng)
+              paths += _mmaction2_paths(frames_dir, line, modality, indices)
+    return paths
+  for list_flow, modality, clip_len in ((False, "RGB", 1), (True, "Flow", 5),
+                                        (True, "Flow", 1)):
+    missing = [p for p in asked_for(list_flow, modality, clip_len) if not os.path.isfile(p)]
+    assert not missing, missing[:3]
+  assert [p for p in asked_for(False, "Flow", 5) if not os.path.isfile(p)]  # the peers' trap
+  # The Flow lists are not read back as another dataset's.
+  index, counts = annotation_lists.load_lists(lists_dir, lambda video_id, where: video_id)
+  assert index.name == "ucf101" and len(counts) == 4
+
+
 def test_minmax_records_are_requantised_with_the_error_measured(tmp_path, small_records):
   source = small_records["minmax"]
   frames_dir = str(tmp_path / "rawframes")
