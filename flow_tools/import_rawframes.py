@@ -49,7 +49,8 @@ flags.DEFINE_string("rgb_prefix", None, "Frame file prefix (default: the layout'
 flags.DEFINE_string("flow_x_prefix", None, "Flow x file prefix (default: the layout's).")
 flags.DEFINE_string("flow_y_prefix", None, "Flow y file prefix (default: the layout's).")
 flags.DEFINE_integer("first_frame", None, "Number of the first frame file (default: the "
-                     "layout's).", lower_bound=0)
+                     "layout's; denseflow: 0 or 1, read from each video's files).",
+                     lower_bound=0)
 flags.DEFINE_integer("first_flow", None, "Number of the first flow file (default: the "
                      "layout's: 0 for denseflow, 1 for the others).", lower_bound=0)
 flags.DEFINE_enum("flow_count", None, list(rawframes.FLOW_COUNTS),

@@ -4,10 +4,13 @@ The layouts found in the wild (`LAYOUTS`), each with the conventions of the tool
 writes it:
 
 * 'denseflow': open-mmlab's denseflow as MMAction2's `tools/data/build_rawframes.py`
-  calls it (`denseflow -b=20 -s=1`): `<root>/<class>/<video>/img_00001.jpg` ... for the T
-  frames, numbered from 1, and `flow_x_00000.jpg`, `flow_y_00000.jpg` ... for the T - 1
-  fields, numbered from 0 (mmaction2 #2207, denseflow #33): field k maps frame k + 1 to
-  frame k + 2.
+  calls it (`denseflow -b=20 -s=1`): `<root>/<class>/<video>/img_?????.jpg` ... for the T
+  frames and `flow_x_00000.jpg`, `flow_y_00000.jpg` ... for the T - 1 fields, numbered
+  from 0 (mmaction2 #2207, denseflow #33): the i-th field maps the i-th frame to the next.
+  The frames are numbered from 0 by denseflow's current source (`video_frame_idx` from 0
+  since its commit 2085344; mmaction2 #79 shows img_00000..) and from 1 by older builds and
+  by `build_rawframes.py --use-opencv`: the first number is read from each video's files
+  (0 or 1, `AUTO`) and recorded with its source fingerprint.
 * 'mmaction2': the same folders, with the flow numbered from 1 as MMAction2's
   `RawFrameDecode` reads it (`flow_{}_{:05d}.jpg`, `start_index=1`): field k maps frame k
   to frame k + 1. What `flow_tools.export_rawframes` writes.
@@ -43,6 +46,8 @@ from flow_tools import storage
 FRAMES_MINUS_ONE, FRAMES = "frames_minus_1", "frames"
 FLOW_COUNTS = (FRAMES_MINUS_ONE, FRAMES)
 EXTENSION = ".jpg"
+AUTO = None  # a first frame number read from the files: 0 or 1, whichever they start at
+_AUTO_FIRST = (0, 1)
 
 
 class RawframesError(ValueError):
@@ -75,7 +80,7 @@ class Layout:
       raise ValueError(f"flow_count must be one of {FLOW_COUNTS}, got {self.flow_count!r}")
     if self.bound <= 0:
       raise ValueError(f"flow bound must be positive, got {self.bound}")
-    if self.first_frame < 0 or self.first_flow < 0:
+    if (self.first_frame is not AUTO and self.first_frame < 0) or self.first_flow < 0:
       raise ValueError("file numbers start at 0 or more")
 
   def folders(self, root, video_id):
@@ -92,7 +97,7 @@ _CLASS_FOLDERS = dict(rgb_dir="{video}", flow_x_dir="{video}", flow_y_dir="{vide
                       rgb_prefix="img_", flow_x_prefix="flow_x_", flow_y_prefix="flow_y_",
                       first_frame=1, bound=20.0, digits=5)
 LAYOUTS = {
-    "denseflow": Layout("denseflow", **_CLASS_FOLDERS, first_flow=0,
+    "denseflow": Layout("denseflow", **{**_CLASS_FOLDERS, "first_frame": AUTO}, first_flow=0,
                         flow_count=FRAMES_MINUS_ONE),
     "mmaction2": Layout("mmaction2", **_CLASS_FOLDERS, first_flow=1,
                         flow_count=FRAMES_MINUS_ONE),
@@ -129,11 +134,15 @@ def _numbered(names, prefix):
 
 
 def _contiguous(numbers, first, what, folder, flag):
-  """Checks that `numbers` are first, first + 1, ...; the reason they are not, else None."""
+  """Checks that `numbers` are first, first + 1, ... (`first` AUTO: 0 or 1); the reason
+  they are not, else None."""
   if not numbers:
     return f"no {what} files in {folder}"
   low, high = min(numbers), max(numbers)
-  if low != first:
+  if first is AUTO and low not in _AUTO_FIRST:
+    return (f"{what} files are numbered from {low} in {folder}, the layout says 0 or 1 "
+            f"({flag}): another layout?")
+  if first is not AUTO and low != first:
     return (f"{what} files are numbered from {low} in {folder}, the layout says {first} "
             f"({flag}): another layout?")
   if high - low + 1 != len(numbers):
@@ -229,6 +238,8 @@ def read_video(video, config):
   frames, xs, ys = list_files(video)
   paths = [*frames, *xs, *ys]
   fingerprint, contents = sources.read_files(paths)
+  name = os.path.basename(frames[0])
+  fingerprint["first_frame"] = int(name[len(video.layout.rgb_prefix):-len(EXTENSION)])
   sizes = {}
   for path, data in zip(paths, contents):
     try:
@@ -305,7 +316,9 @@ def write_video(spec, root, video_id, frames, xs, ys, staging):
             enumerate(dict.fromkeys(targets))}
   for folder in staged.values():
     storage.makedirs(folder)
-  groups = ((targets[0], spec.rgb_prefix, spec.first_frame, frames),
+  # An AUTO layout (denseflow) is written from 1, what MMAction2's loader reads.
+  first_frame = 1 if spec.first_frame is AUTO else spec.first_frame
+  groups = ((targets[0], spec.rgb_prefix, first_frame, frames),
             (targets[1], spec.flow_x_prefix, spec.first_flow, xs),
             (targets[2], spec.flow_y_prefix, spec.first_flow, ys))
   for folder, prefix, first, contents in groups:

@@ -49,9 +49,10 @@ def _imwrite(path, image):
   assert cv2.imwrite(path, image)
 
 
-def write_tree(root, layout, videos=VIDEOS):
-  """A frame tree as `layout`'s tool writes it; returns {video id: (frame files, x files,
-  y files)} of what the record of each video must hold, in time order."""
+def write_tree(root, layout, videos=VIDEOS, first_image=1):
+  """A frame tree as `layout`'s tool writes it (denseflow's and MMAction2's images numbered
+  from `first_image`); returns {video id: (frame files, x files, y files)} of what the
+  record of each video must hold, in time order."""
   expected = {}
   for seed, (video_id, n, _) in enumerate(videos):
     frames, flow = _video(seed, n)
@@ -71,7 +72,7 @@ def write_tree(root, layout, videos=VIDEOS):
         files = rgb, xs[1:], ys[1:]  # flow_1 starts at that frame: not in the record
       else:  # img_00001.. ; denseflow: flow_x_00000.. ; MMAction2's loader: flow_x_00001..
         first = 0 if layout == "denseflow" else 1
-        rgb = [os.path.join(folder, f"img_{i:05d}.jpg") for i in range(1, n + 1)]
+        rgb = [os.path.join(folder, f"img_{i + first_image:05d}.jpg") for i in range(n)]
         xs = [os.path.join(folder, f"flow_x_{k + first:05d}.jpg") for k in range(n - 1)]
         ys = [os.path.join(folder, f"flow_y_{k + first:05d}.jpg") for k in range(n - 1)]
         files = rgb, xs, ys
@@ -174,6 +175,28 @@ def test_each_layout_is_imported_as_its_tool_wrote_it(tmp_path, layout):
     np.testing.assert_allclose(video.flow[..., 1], np.stack([_dequantised(p) for p in ys]),
                                atol=1e-4)
     assert video.class_name == video_id.split("/")[0]
+
+
+def test_denseflow_frames_numbered_from_0_or_1_are_read_and_the_number_recorded(tmp_path):
+  """denseflow's current source writes img_00000.., older builds and MMAction2's
+  build_rawframes --use-opencv img_00001..: both import, in time order; 2.. is refused."""
+  for first in (0, 1, 2):
+    root = tmp_path / f"from_{first}"
+    frames_dir = str(root / "rawframes")
+    expected = write_tree(frames_dir, "denseflow", first_image=first)
+    out, summary = _import(root, "denseflow", frames_dir, splits_dir=write_splits(
+        str(root / "splits")))
+    if first == 2:
+      assert summary.num_extracted == 0 and all(
+          "frame (img_*) files are numbered from 2" in f["reason"] and "0 or 1" in f["reason"]
+          for f in summary.failures.values())
+      continue
+    assert not summary.failures
+    manifest = records.read_manifest(out)
+    for video_id, (rgb, _, _) in expected.items():
+      info = manifest["videos"][video_id]
+      assert info["source"]["first_frame"] == first
+      assert _step_bytes(out, info, records.RGB, "image/encoded") == [_read_file(p) for p in rgb]
 
 
 def test_off_by_one_trees_and_missing_files_are_failures_not_shifts(tmp_path):
