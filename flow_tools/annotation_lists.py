@@ -2,11 +2,11 @@
 
 MMAction2's `tools/data/build_file_list.py --format rawframes` writes, per split N,
 `<dataset>_train_split_<N>_rawframes.txt` and `<dataset>_val_split_<N>_rawframes.txt`, a
-line per video: `<class>/<video> <number of RGB frames> <0-based label>`. The val list
-is the split's test set. Class names are not in the lists: they are read from a
-`classInd.txt` beside them (UCF-101's format, `<label + 1> <class name>` a line, which
-`write_lists` writes for any dataset), else taken from the class folders of each label's
-videos.
+line per video: `<class>/<video> <number of RGB frames> <0-based label>` (or `<video>`
+without its class folder, as in MMAction2's own test data). The val list is the split's
+test set. Class names are not in the lists: they are read from a `classInd.txt` beside
+them (UCF-101's format, `<label + 1> <class name>` a line, which `write_lists` writes for
+any dataset), else taken from the class folders of each label's videos.
 
 Those lists give the RGB frame count T, which MMAction2 also takes as the Flow count when
 a Flow config reads the same list: its `SampleFrames` in test mode (and in train mode on
@@ -83,8 +83,6 @@ def load_lists(lists_dir, locate):
         raise datasets.DatasetError(f"{where}: expected '<class>/<video> <frames> <label>', "
                                     f"got {line!r}")
       video_id, frames, label = parts[0].strip("/"), int(parts[1]), int(parts[2])
-      if "/" not in video_id:
-        raise datasets.DatasetError(f"{where}: {video_id!r} is not in a class folder")
       if split in memberships.setdefault(video_id, {}):
         raise datasets.DatasetError(f"{where}: {video_id} is listed twice in split {split}")
       memberships[video_id][split] = _SUBSET_CODES[subset]
@@ -94,8 +92,12 @@ def load_lists(lists_dir, locate):
       if counts.setdefault(video_id, frames) != frames:
         raise datasets.DatasetError(f"{where}: {video_id} has {frames} frames here, "
                                     f"{counts[video_id]} elsewhere")
-      class_name = video_id.split("/")[0]
-      if class_of_label.setdefault(label, class_name) != class_name:
+      class_name = video_id.split("/")[0] if "/" in video_id else None
+      if class_name is None:
+        class_of_label.setdefault(label, None)
+      elif class_of_label.setdefault(label, class_name) is None:
+        class_of_label[label] = class_name
+      elif class_of_label[label] != class_name:
         raise datasets.DatasetError(f"{where}: label {label} is class folder {class_name!r} "
                                     f"here, {class_of_label[label]!r} elsewhere")
       if video_id not in paths:
@@ -106,7 +108,8 @@ def load_lists(lists_dir, locate):
 
 def _class_names(lists_dir, class_of_label):
   """The class names of labels 0, 1, ...: `CLASS_LIST`'s, checked against the folders of
-  the labels' videos, else those folders'."""
+  the labels' videos, else those folders' (`class_of_label`: {label: its videos' class
+  folder, or None where they have none})."""
   path = os.path.join(lists_dir, CLASS_LIST)
   if storage.isfile(path):
     names = []
@@ -117,7 +120,7 @@ def _class_names(lists_dir, class_of_label):
                                     f"got {line!r}")
       names.append(parts[1])
     for label, folder in sorted(class_of_label.items()):
-      if label >= len(names) or names[label].lower() != folder.lower():
+      if label >= len(names) or (folder is not None and names[label].lower() != folder.lower()):
         raise datasets.DatasetError(
             f"{path}: label {label} is {names[label] if label < len(names) else 'not there'}, "
             f"its videos are in {folder}/")
@@ -126,6 +129,12 @@ def _class_names(lists_dir, class_of_label):
   if missing:
     raise datasets.DatasetError(f"{lists_dir}: no video has label {missing[0]} and there is no "
                                 f"{CLASS_LIST}: its class name is unknown")
+  unnamed = sorted(label for label, folder in class_of_label.items() if folder is None)
+  if unnamed:
+    raise datasets.DatasetError(f"{lists_dir}: the videos of label {unnamed[0]} are in no class "
+                                f"folder and there is no {CLASS_LIST}: its class name is unknown "
+                                f"(put a {CLASS_LIST}, '<label + 1> <class name>' a line, beside "
+                                "the lists)")
   return [class_of_label[k] for k in range(len(class_of_label))]
 
 

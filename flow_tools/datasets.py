@@ -232,29 +232,25 @@ def load_hmdb51(data_dir, splits_dir=None, locate=None):
   return build_index("hmdb51", class_names, memberships, paths, labels)
 
 
-def load_folder(data_dir, splits_dir, locate=None, exclude=()):
+def load_folder(data_dir, splits_dir, locate=None, exclude=(), classes_from_lists=False):
   """Users' own data: `<data_dir>/<class>/<video>` and list files `split<N>.txt`.
 
   Each line of `<splits_dir>/split<N>.txt` is `<class>/<video file> train|test`;
   classes are the sub-folders of `data_dir` in alphabetical order, but for hidden ones and
-  those named in `exclude` (an output directory inside `data_dir`). `locate` as in
-  `load_ucf101`.
+  those named in `exclude` (an output directory inside `data_dir`), or, with
+  `classes_from_lists`, the class parts of the listed paths (frame trees whose video
+  folders need not sit in class folders). `locate` as in `load_ucf101`.
   """
   if not storage.isdir(data_dir):
     raise DatasetError(f"video folder not found: {data_dir}")
   if not splits_dir or not storage.isdir(splits_dir):
     raise DatasetError(f"split folder not found: {splits_dir}")
-  class_names = sorted(d for d in storage.listdir(data_dir)
-                       if not d.startswith(".") and d not in exclude
-                       and storage.isdir(os.path.join(data_dir, d)))
-  label_of = {c: i for i, c in enumerate(class_names)}
   numbers = sorted(int(m[1]) for m in (re.match(r"^split(\d+)\.txt$", n)
                                         for n in storage.listdir(splits_dir)) if m)
   if numbers != list(range(1, len(numbers) + 1)):
     raise DatasetError(f"{splits_dir} must hold split1.txt, split2.txt, ... "
                        f"(found splits {numbers})")
-  locate = locate or FileResolver(data_dir).resolve
-  memberships, paths, labels, named = {}, {}, {}, {}
+  listed = []  # (split, where, path as listed, subset)
   for split in numbers:
     list_file = os.path.join(splits_dir, f"split{split}.txt")
     for number, line in read_lines(list_file):
@@ -262,21 +258,31 @@ def load_folder(data_dir, splits_dir, locate=None, exclude=()):
       where = f"{list_file}:{number}"
       if len(parts) != 2 or parts[1] not in SUBSETS:
         raise DatasetError(f"{where}: expected '<class>/<video> train|test', got {line!r}")
-      relpath = parts[0].replace("\\", "/")
-      class_dir = relpath.split("/")[0]
-      if class_dir not in label_of or "/" not in relpath:
-        raise DatasetError(f"{where}: {relpath!r} is not in a class folder of {data_dir}")
-      video_id = id_of(relpath)
-      first = named.setdefault(video_id, relpath)
-      if first != relpath:
-        raise DatasetError(f"{where}: {relpath} and {first} have one video id {video_id!r} "
-                           "(ids leave out the extension): rename one of them")
-      if split in memberships.setdefault(video_id, {}):
-        raise DatasetError(f"{where}: {relpath} is listed twice")
-      memberships[video_id][split] = SUBSETS[parts[1]]
-      if video_id not in paths:
-        paths[video_id] = locate(relpath, where)
-        labels[video_id] = label_of[class_dir]
+      listed.append((split, where, parts[0].replace("\\", "/"), parts[1]))
+  if classes_from_lists:
+    class_names = sorted({p.split("/")[0] for _, _, p, _ in listed if "/" in p})
+  else:
+    class_names = sorted(d for d in storage.listdir(data_dir)
+                         if not d.startswith(".") and d not in exclude
+                         and storage.isdir(os.path.join(data_dir, d)))
+  label_of = {c: i for i, c in enumerate(class_names)}
+  locate = locate or FileResolver(data_dir).resolve
+  memberships, paths, labels, named = {}, {}, {}, {}
+  for split, where, relpath, subset in listed:
+    class_dir = relpath.split("/")[0]
+    if class_dir not in label_of or "/" not in relpath:
+      raise DatasetError(f"{where}: {relpath!r} is not in a class folder of {data_dir}")
+    video_id = id_of(relpath)
+    first = named.setdefault(video_id, relpath)
+    if first != relpath:
+      raise DatasetError(f"{where}: {relpath} and {first} have one video id {video_id!r} "
+                         "(ids leave out the extension): rename one of them")
+    if split in memberships.setdefault(video_id, {}):
+      raise DatasetError(f"{where}: {relpath} is listed twice")
+    memberships[video_id][split] = SUBSETS[subset]
+    if video_id not in paths:
+      paths[video_id] = locate(relpath, where)
+      labels[video_id] = label_of[class_dir]
   folder = data_dir.rstrip("/") if storage.is_remote(data_dir) else os.path.normpath(data_dir)
   return build_index(os.path.basename(folder), class_names,
                       memberships, paths, labels)

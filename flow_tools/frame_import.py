@@ -49,12 +49,17 @@ def open_frames(layout, frames_dir, dataset, splits_dir=None):
   resolver = datasets.FileResolver(frames_dir)
   folders = {}
 
+  def found(video_id, flat):
+    return [resolver.find(r.replace("\\", "/")) for r in layout.folders("", video_id, flat)]
+
   def locate(video_id, listed_in):
     del listed_in  # a missing folder is the video's failure, found when it is read
-    expected = layout.folders(frames_dir, video_id)
-    relative = layout.folders("", video_id)
-    folders[video_id] = tuple(resolver.find(r.replace("\\", "/")) or path
-                              for r, path in zip(relative, expected))
+    in_class, flat = found(video_id, False), found(video_id, True)
+    # In its class folder, else in a flat tree of video folders; if neither, where the
+    # layout says (its failure names that).
+    chosen, expected = ((in_class, False) if in_class[0] or not flat[0] else (flat, True))
+    folders[video_id] = tuple(f or path for f, path in
+                              zip(chosen, layout.folders(frames_dir, video_id, expected)))
     return folders[video_id][0]
 
   counts = {}
@@ -63,8 +68,12 @@ def open_frames(layout, frames_dir, dataset, splits_dir=None):
       raise datasets.DatasetError("MMAction2's lists need their folder (--splits_dir)")
     index, counts = annotation_lists.load_lists(splits_dir, locate)
   else:
-    index = datasets.load_dataset(dataset, frames_dir, splits_dir,
-                                  lambda relpath, where: locate(datasets.id_of(relpath), where))
+    by_id = lambda relpath, where: locate(datasets.id_of(relpath), where)
+    # A frame tree's top folders may be its videos (TSN's build_of.py): the folder
+    # layout's classes are then those its lists name.
+    index = (datasets.load_folder(frames_dir, splits_dir, by_id, classes_from_lists=True)
+             if dataset == "folder" else
+             datasets.load_dataset(dataset, frames_dir, splits_dir, by_id))
   owners = {}
   for entry in index.entries:
     other = owners.setdefault(folders[entry.video_id], entry.video_id)

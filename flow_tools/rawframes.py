@@ -83,9 +83,11 @@ class Layout:
     if (self.first_frame is not AUTO and self.first_frame < 0) or self.first_flow < 0:
       raise ValueError("file numbers start at 0 or more")
 
-  def folders(self, root, video_id):
-    """(rgb, flow x, flow y) folders of a video."""
-    names = {"video": video_id, "name": video_id.rsplit("/", 1)[-1]}
+  def folders(self, root, video_id, flat=False):
+    """(rgb, flow x, flow y) folders of a video; `flat`: without its class folder, as
+    TSN's build_of.py writes `<out>/<video>/` (and MMAction2's lists may name them)."""
+    name = video_id.rsplit("/", 1)[-1]
+    names = {"video": name if flat else video_id, "name": name}
     return tuple(os.path.join(root, *template.format(**names).split("/"))
                  for template in (self.rgb_dir, self.flow_x_dir, self.flow_y_dir))
 

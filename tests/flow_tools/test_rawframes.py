@@ -251,6 +251,59 @@ def test_mmaction2_lists_give_classes_splits_and_checked_counts(tmp_path):
   assert "the annotation list says 6 frames" in summary.failures["Run/v_Run_g02_c01"]["reason"]
 
 
+def _flatten(frames_dir):
+  """Moves every <class>/<video> folder to <video>, as TSN's build_of.py writes them."""
+  for video_id, _, _ in VIDEOS:
+    shutil.move(os.path.join(frames_dir, video_id),
+                os.path.join(frames_dir, video_id.split("/")[1]))
+  for class_name in {v.split("/")[0] for v, _, _ in VIDEOS}:
+    os.rmdir(os.path.join(frames_dir, class_name))
+
+
+@pytest.mark.parametrize("layout", ["tsn", "denseflow", "mmaction2"])
+def test_flat_video_folders_are_found_in_every_layout(tmp_path, layout):
+  """<out>/<video>/ with no class folders: the class comes from the split files."""
+  frames_dir = str(tmp_path / "rawframes")
+  expected = write_tree(frames_dir, layout)
+  _flatten(frames_dir)
+  out, summary = _import(tmp_path, layout, frames_dir,
+                         splits_dir=write_splits(str(tmp_path / "splits")))
+  assert not summary.failures and summary.num_extracted == len(VIDEOS)
+  manifest = records.read_manifest(out)
+  for video_id, (rgb, xs, _) in expected.items():
+    info = manifest["videos"][video_id]
+    flat = [p.replace(f"/{video_id.split('/')[0]}/", "/") for p in rgb]
+    assert _step_bytes(out, info, records.RGB, "image/encoded") == [_read_file(p) for p in flat]
+    assert len(_step_bytes(out, info, records.FLOW, "flow/x/encoded")) == len(xs)
+    assert manifest["class_names"][info["label"]] == video_id.split("/")[0]
+
+
+def test_mmaction2_lists_of_videos_without_class_folders(tmp_path):
+  """As MMAction2's own test data lists them ('imgs 5 127'): names from classInd.txt."""
+  frames_dir = str(tmp_path / "rawframes")
+  write_tree(frames_dir, "denseflow")
+  _flatten(frames_dir)
+  lists = tmp_path / "lists"
+  lists.mkdir()
+  labels = {"Jump": 0, "Run": 1}
+  for subset in ("train", "val"):
+    (lists / f"ucf101_{subset}_split_1_rawframes.txt").write_text("".join(
+        f"{v.split('/')[1]} {n} {labels[v.split('/')[0]]}\n" for v, n, s in VIDEOS
+        if (s == "train") == (subset == "train")))
+  with pytest.raises(datasets.DatasetError,
+                     match="the videos of label 0 are in no class folder and there is no "
+                           "classInd.txt"):
+    _import(tmp_path, "denseflow", frames_dir, frame_import.MMACTION2_LISTS, str(lists))
+  (lists / "classInd.txt").write_text("1 Jump\n2 Run\n")
+  out, summary = _import(tmp_path, "denseflow", frames_dir, frame_import.MMACTION2_LISTS,
+                         str(lists))
+  assert not summary.failures and summary.num_extracted == len(VIDEOS)
+  manifest = records.read_manifest(out)
+  assert manifest["class_names"] == ["Jump", "Run"]
+  assert {v: manifest["class_names"][i["label"]] for v, i in manifest["videos"].items()} == {
+      v.split("/")[1]: v.split("/")[0] for v, _, _ in VIDEOS}
+
+
 def test_a_rerun_keeps_unchanged_videos_and_redoes_a_changed_one(tmp_path):
   frames_dir = str(tmp_path / "rawframes")
   write_tree(frames_dir, "mmaction2")
