@@ -5,6 +5,7 @@ A contact sheet is a figure (`contact_sheet`, a row per time step); a flow video
 (`flow_video_frames`, `write_video`) shows every step as RGB | flow colour | key.
 """
 
+import dataclasses
 import os
 
 import cv2
@@ -82,8 +83,8 @@ def contact_sheet(video, num_steps=6, max_magnitude=None):
   figures.draw_colour_key(fig.add_subplot(grid[0, -1]), magnitude)
   fig.colorbar(components, ax=component_axes, location="bottom", shrink=0.8,
                label="d_x, d_y (px)")
-  fig.suptitle(f"{video.dataset} {video.video_id} ({video.class_name}): {len(video.frames)} "
-               f"frames, {len(video.flow)} flow fields", fontsize=10)
+  fig.suptitle(f"{_name(video)}: {len(video.frames)} frames, {len(video.flow)} flow fields",
+               fontsize=10)
   return fig
 
 
@@ -134,8 +135,19 @@ def write(video, output, steps=6, max_magnitude=None, fps=10):
     write_video(flow_video_frames(video, max_magnitude), output, fps)
 
 
+FILE = ""  # the dataset of a video extracted from a file: it belongs to none
+
+
+def _name(video):
+  """How a sheet names its video: dataset, id and class, or a file's name alone."""
+  if video.dataset == FILE:
+    return video.video_id
+  return f"{video.dataset} {video.video_id} ({video.class_name})"
+
+
 def extracted_video(path, work_dir, config):
-  """The `records.LoadedVideo` of a video file, extracted with `config` into `work_dir`."""
+  """The `records.LoadedVideo` of a video file, extracted with `config` into `work_dir`,
+  named by the file (its id is the file name, its dataset `FILE`)."""
   if not os.path.isfile(path):
     raise FileNotFoundError(f"no video file {path}")
   index, path_of = datasets.stage_files([path], work_dir)
@@ -144,4 +156,5 @@ def extracted_video(path, work_dir, config):
   for failure in summary.failures.values():
     raise ValueError(f"{path}: {failure['reason']}")
   (video_id,) = path_of
-  return records.load_video(records_dir, video_id)
+  return dataclasses.replace(records.load_video(records_dir, video_id),
+                             video_id=os.path.basename(path), dataset=FILE, class_name="")

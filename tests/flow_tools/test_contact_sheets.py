@@ -44,6 +44,7 @@ def _known(tmp_path_factory):
   centres = _known_motion_video(path)
   video = contact_sheets.extracted_video(
       path, str(root / "work"), encoding.ExtractionConfig(algorithm="dis", short_side=0))
+  assert video.video_id == "known.avi"  # what the sheet's title names, not a staged id
   return path, video, centres
 
 
