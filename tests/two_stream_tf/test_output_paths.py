@@ -3,8 +3,12 @@ export and train targets that are files, folders of other files, read-only and f
 
 import contextlib
 import errno
+import glob
 import os
+import signal
 import subprocess
+import sys
+import time
 
 import pytest
 
@@ -18,6 +22,7 @@ from two_stream_tf import prediction
 from two_stream_tf import training
 
 CROP, STACK = 48, 2
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _config():
@@ -177,3 +182,24 @@ def test_predict_names_a_damaged_saved_model(tmp_path):
                      match=rf"^{tmp_path}/two_stream is not a readable SavedModel \(Cannot "
                            r"parse file.*\): run two_stream_tf.export again$"):
     prediction.load_export(str(tmp_path))
+
+
+def test_ctrl_c_in_export_changes_nothing_and_says_so(streams, tmp_path):
+  export_dir = tmp_path / "export"
+  process = subprocess.Popen(
+      [sys.executable, "-m", "two_stream_tf.export", f"--spatial_model_dir={streams['spatial']}",
+       f"--temporal_model_dir={streams['temporal']}", f"--export_dir={export_dir}"],
+      cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2"),
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+  deadline = time.time() + 240
+  while not glob.glob(f"{export_dir}.tmp-*"):  # the export is being written beside it
+    assert process.poll() is None, process.communicate()[1][-3000:]
+    assert time.time() < deadline, "the export did not start in time"
+    time.sleep(0.05)
+  os.killpg(process.pid, signal.SIGINT)
+  _, err = process.communicate(timeout=120)
+  assert process.returncode == 130 and "Traceback" not in err, err[-3000:]
+  assert err.strip().splitlines()[-1] == (
+      f"interrupted: {export_dir} is as it was (an export is moved in only when whole); run "
+      "the same command again")
+  assert os.listdir(tmp_path) == []

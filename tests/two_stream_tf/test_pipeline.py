@@ -4,8 +4,10 @@ leaves its outputs, and the exported two-stream model predicts."""
 import glob
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import tensorflow as tf
 
@@ -83,3 +85,26 @@ def test_a_work_dir_of_other_data_is_refused_untouched(tmp_path):
         text=True, timeout=300)
     assert result.returncode != 0 and message in result.stderr
     assert sorted(str(p) for p in work_dir.rglob("*")) == before
+
+
+def test_ctrl_c_in_the_job_says_what_is_kept(tmp_path):
+  process = subprocess.Popen(
+      [sys.executable, "-m", "two_stream_tf.run_pipeline",
+       "--flagfile=experiments/quickstart.flags", f"--work_dir={tmp_path}", "--width=80",
+       "--height=64", "--min_frames=6", "--max_frames=7", "--ucf_clips_per_group=1",
+       "--hmdb_videos_per_class=2", "--train_steps=1000"],
+      cwd=REPO, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True, start_new_session=True)
+  videos = os.path.join(tmp_path, "records", "ucf101", "videos")
+  deadline = time.time() + 300
+  while not os.path.isdir(videos):  # extracting the first dataset
+    assert process.poll() is None, process.communicate()[1][-3000:]
+    assert time.time() < deadline, "extraction did not start in time"
+    time.sleep(0.05)
+  os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C in its terminal
+  _, err = process.communicate(timeout=120)
+  assert process.returncode == 130 and "Traceback" not in err, err[-3000:]
+  assert err.strip().splitlines()[-1] == (
+      f"interrupted: what is done is kept in {tmp_path}; run the same command again: the "
+      "records and checkpoints are reused, training resumes, the later stages are redone")
+  assert not os.path.exists(os.path.join(tmp_path, "records", "ucf101", ".lock"))
