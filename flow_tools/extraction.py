@@ -16,6 +16,7 @@ import dataclasses
 import itertools
 import multiprocessing
 import os
+import signal
 import tempfile
 import time
 
@@ -410,6 +411,18 @@ def file_sources(index):
   return lambda video_ids: ((v, paths[v]) for v in video_ids)
 
 
+def _submit_blocking_interrupts(executor, function, task):
+  """`executor.submit`, with SIGINT blocked in this thread meanwhile: a worker process it
+  starts inherits the block, so a Ctrl-C that arrives while the worker is still starting
+  (before `encoding.init_worker` ignores it) cannot end the worker with a traceback; the
+  main process gets the Ctrl-C as soon as the submit returns."""
+  blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+  try:
+    return executor.submit(function, task)
+  finally:
+    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
 def _unordered_results(executor, function, tasks, limit):
   """`function`'s results on `tasks` as they finish, taking the next task only while fewer
   than `limit` are in flight: a source that yields decoded videos is not read ahead."""
@@ -417,7 +430,7 @@ def _unordered_results(executor, function, tasks, limit):
   tasks = iter(tasks)
   while True:
     for task in itertools.islice(tasks, limit - len(in_flight)):
-      in_flight.add(executor.submit(function, task))
+      in_flight.add(_submit_blocking_interrupts(executor, function, task))
     if not in_flight:
       return
     done, in_flight = concurrent.futures.wait(in_flight,

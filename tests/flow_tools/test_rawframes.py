@@ -315,6 +315,8 @@ def test_a_rerun_keeps_unchanged_videos_and_redoes_a_changed_one(tmp_path):
   _imwrite(changed, np.zeros((H, W, 3), np.uint8))
   _, summary = _import(tmp_path, "mmaction2", frames_dir, splits_dir=splits)
   assert (summary.num_redone, summary.num_kept) == (1, len(VIDEOS) - 1)
+  assert summary.run_report("imported", "imported") == (
+      "this run: redid 1 whose files changed (Run/v_Run_g01_c01), kept 3 imported before")
   video = records.load_video(out, "Run/v_Run_g01_c01")
   np.testing.assert_array_equal(video.frames[1],
                                 tf.io.decode_jpeg(_read_file(changed), channels=3))

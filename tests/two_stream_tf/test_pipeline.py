@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from flow_tools import records
 from two_stream_tf import fusion
+from two_stream_tf import pipeline
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HEADS = ["ucf101", "hmdb51"]
@@ -108,3 +109,16 @@ def test_ctrl_c_in_the_job_says_what_is_kept(tmp_path):
       f"interrupted: what is done is kept in {tmp_path}; run the same command again: the "
       "records and checkpoints are reused, training resumes, the later stages are redone")
   assert not os.path.exists(os.path.join(tmp_path, "records", "ucf101", ".lock"))
+
+
+def test_a_failed_stage_shows_the_line_that_says_why():
+  """absl ends a flag error with a hint to --helpshort; the cause is the line before."""
+  log = ["python -m two_stream_tf.train --flagfile=x.flags\n",
+         "I0000 cudart_stub.cc:31] Could not find cuda drivers on your machine\n",
+         "FATAL Flags parsing error: ERROR:: Unable to open flagfile: [Errno 2] No such file or "
+         "directory: 'x.flags'\n",
+         "Pass --helpshort or --helpfull to see help on flags.\n"]
+  assert pipeline._cause(log).startswith("FATAL Flags parsing error: ERROR:: Unable to open")
+  assert pipeline._cause(log[:2] + ["error: --records_dirs: no manifest.json in r\n"]) == (
+      "error: --records_dirs: no manifest.json in r")
+  assert pipeline._cause(["a\n", "the last line\n"]) == "the last line"
