@@ -115,6 +115,12 @@ flags.DEFINE_integer("train_steps", None, "Last step (default: 80000 from scratc
 flags.DEFINE_float("momentum", _TRAIN.momentum, "SGD momentum.", lower_bound=0)
 flags.DEFINE_float("weight_decay", _TRAIN.weight_decay, "L2 weight decay of kernels.",
                    lower_bound=0)
+flags.DEFINE_float("bias_lr_multiplier", _TRAIN.bias_lr_multiplier,
+                   "Biases learn at this times --learning_rate (Caffe's reference nets of the "
+                   "paper's era: 2). Biases are never weight-decayed.", lower_bound=0)
+flags.DEFINE_float("clip_global_norm", _TRAIN.clip_global_norm,
+                   "Scale each step's gradient down to at most this global norm (tsn-pytorch "
+                   "--gd 20). Default: no clipping.", lower_bound=0)
 flags.DEFINE_integer("seed", _TRAIN.seed, "Seeds initialisation and input sampling.")
 flags.DEFINE_bool("mixed_precision", _TRAIN.mixed_precision,
                   "mixed_float16 compute (GPUs), loss scaling.")

@@ -197,7 +197,7 @@ _MIRRORED = textwrap.dedent("""
     spec = model_dirs.RunSpec.of_records(dirs, 1, data.InputConfig(
         stream="temporal", crop_size=48, stack_length=2), dropout=0.0)
     results = {}
-    for segments in (1, 3):
+    for segments, clip in ((1, None), (3, None), (1, 0.05)):
       x, labels, weights = next(iter(data.training_dataset(
           dirs, 1, spec.input, 16, augmentation=data.Augmentation(num_segments=segments))))
       # Replica 0 gets the first 8 samples, replica 1 the last 8: give them different head mixes.
@@ -212,15 +212,19 @@ _MIRRORED = textwrap.dedent("""
         keras.utils.set_random_seed(0)
         return model_dirs.build(spec)
 
+      # Clipped: to a norm below the step's, with biases at twice the rate, so that the norm
+      # must be the replicas' summed gradient's.
       config = training.TrainConfig(schedule=training.Schedule(0.01, (), 0.1, 1), batch_size=16,
-                                    log_every=1, checkpoint_every=1)
+                                    log_every=1, checkpoint_every=1, clip_global_norm=clip,
+                                    bias_lr_multiplier=2.0 if clip else 1.0)
+      case = f"{segments}" + ("/clipped" if clip else "")
       for name, strategy in (("single", tf.distribute.get_strategy()),
                              ("mirrored", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
-        result = training.train(build, make_dataset, f"{sys.argv[3]}/{name}{segments}", config,
+        result = training.train(build, make_dataset, f"{sys.argv[3]}/{name}{case}", config,
                                 "temporal", strategy, num_segments=segments)
         kernel = tf.train.load_variable(
             result.checkpoint, "optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE")
-        results[f"{name}/{segments}"] = {"replicas": strategy.num_replicas_in_sync,
+        results[f"{name}/{case}"] = {"replicas": strategy.num_replicas_in_sync,
                                          "metrics": result.metrics,
                                          "conv1": kernel.ravel()[:500].tolist()}
     print(json.dumps(results))
@@ -228,16 +232,17 @@ _MIRRORED = textwrap.dedent("""
 
 
 def test_mirrored_on_two_logical_cpus_equals_one_device(records_dirs, tmp_path):
-  """One step on the same 16 samples (of one snippet, and of TSN's 3): as one batch on one
-  device, and split 8 + 8 over two replicas; the masked losses and the updated weights agree."""
+  """One step on the same 16 samples (of one snippet, of TSN's 3, and with the gradient
+  clipped): as one batch on one device, and split 8 + 8 over two replicas; the masked
+  losses and the updated weights agree."""
   process = subprocess.run(
       [sys.executable, "-c", _MIRRORED, records_dirs["ucf101"], records_dirs["hmdb51"],
        str(tmp_path)], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300,
       check=False)
   assert process.returncode == 0, process.stderr[-3000:]
   results = json.loads(process.stdout.strip().splitlines()[-1])
-  for segments in (1, 3):
-    single, mirrored = results[f"single/{segments}"], results[f"mirrored/{segments}"]
+  for case in ("1", "3", "1/clipped"):
+    single, mirrored = results[f"single/{case}"], results[f"mirrored/{case}"]
     assert single["replicas"] == 1 and mirrored["replicas"] == 2
     for key, value in single["metrics"].items():
       if key == "examples_per_second":
@@ -245,6 +250,7 @@ def test_mirrored_on_two_logical_cpus_equals_one_device(records_dirs, tmp_path):
       assert mirrored["metrics"][key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
     np.testing.assert_allclose(mirrored["conv1"], single["conv1"], rtol=1e-4, atol=1e-7)
   assert results["single/3"]["metrics"] != results["single/1"]["metrics"]
+  assert results["single/1/clipped"]["conv1"] != results["single/1"]["conv1"]
 
 
 def _free_ports(count):

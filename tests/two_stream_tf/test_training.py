@@ -92,6 +92,37 @@ def test_weight_decay_is_caffes_half_l2_of_kernels():
   assert losses.weight_decay([kernel, bias], 0.1).numpy() == pytest.approx(0.05 * 5)
 
 
+def test_bias_learning_rate_and_gradient_clipping_reach_the_sgd_step(records_dirs, tmp_path):
+  """One step against SGD by hand: w - lr * g for kernels, w - lr * m * g for biases, and
+  with clipping the whole (adjusted) gradient scaled to the clip norm."""
+  spec = _spec(records_dirs, "spatial")
+  make = _fixed_batch_dataset(spec, size=8)
+  x, labels, weights = next(iter(make(8, 0)))
+  start = _build(spec)()
+  with tf.GradientTape() as tape:
+    stats = losses.head_statistics(labels, weights,
+                                   start(data.packed.to_network_input(x), training=True))
+    total = tf.add_n(list(losses.head_losses(
+        stats, {h: tf.reduce_sum(tf.cast(w, tf.float32)) for h, w in weights.items()}).values()))
+  variables = start.trainable_variables
+  grads = [g.numpy() for g in tape.gradient(total, variables)]
+  is_bias = [v.name == "bias" for v in variables]
+  lr, multiplier = 0.01, 2.0
+  adjusted = [g * (multiplier if b else 1.0) for g, b in zip(grads, is_bias)]
+  norm = np.sqrt(sum(float(np.sum(np.square(g))) for g in adjusted))
+  for clip in (None, norm / 10):
+    scale = 1.0 if clip is None else clip / norm
+    model_dir = str(tmp_path / f"clip_{clip}")
+    result = training.train(_build(spec), make, model_dir,
+                            _config(1, bias_lr_multiplier=multiplier, clip_global_norm=clip),
+                            "spatial")
+    trained = _build(spec)()
+    tf.train.Checkpoint(model=trained).restore(result.checkpoint).expect_partial()
+    for before, after, g in zip(variables, trained.trainable_variables, adjusted):
+      np.testing.assert_allclose(after.numpy(), before.numpy() - lr * scale * g,
+                                 rtol=1e-4, atol=1e-6)
+
+
 def test_training_lowers_the_loss_and_resumes_with_its_state(records_dirs, tmp_path, caplog):
   spec = _spec(records_dirs)
   model_dir = str(tmp_path / "run")

@@ -32,11 +32,20 @@ class TrainingDiverged(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-  """How to optimise (the paper's defaults; `schedule` is `schedule_lib.paper_schedule`)."""
+  """How to optimise (the paper's defaults; `schedule` is `schedule_lib.paper_schedule`).
+
+  Attributes:
+    bias_lr_multiplier: biases learn at this times the learning rate (Caffe's reference
+      nets, the paper's era: 2, `blobs_lr: 1 2`); weight decay never applies to them.
+    clip_global_norm: if set, each step's gradient (over all replicas) is scaled down to
+      at most this global norm (tsn-pytorch's `--gd 20`); None: no clipping.
+  """
   schedule: schedule_lib.Schedule = schedule_lib.Schedule()
   batch_size: int = 256
   momentum: float = 0.9
   weight_decay: float = 5e-4
+  bias_lr_multiplier: float = 1.0
+  clip_global_norm: float = None
   mixed_precision: bool = False
   jit_compile: bool = False
   seed: int = 0
@@ -79,6 +88,29 @@ def _remove_interrupted_saves(save_dir, say):
       say(f"removed {path}, left by an interrupted checkpoint save")
 
 
+def adjusted_gradients(grads, variables, config, optimizer, context):
+  """This replica's share of the gradient, with `config.bias_lr_multiplier` on biases and
+  the global norm clipped to `config.clip_global_norm`.
+
+  Scaling a gradient scales SGD's step for it, momentum included (the velocity is linear
+  in the gradients), so a bias gradient times m is the bias learning at m times the rate.
+  The norm clipped is the whole step's: the replicas' gradients summed (what the optimizer
+  applies), and under loss scaling divided by the scale.
+  """
+  if config.bias_lr_multiplier != 1.0:
+    grads = [g * config.bias_lr_multiplier if v.name == "bias" else g
+             for g, v in zip(grads, variables)]
+  if config.clip_global_norm is not None:
+    norm = tf.linalg.global_norm(context.all_reduce(tf.distribute.ReduceOp.SUM, grads))
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+      norm = norm / tf.cast(optimizer.dynamic_scale, norm.dtype)
+    factor = tf.minimum(1.0, tf.math.divide_no_nan(
+        tf.constant(config.clip_global_norm, norm.dtype), norm))
+    factor = tf.where(norm > 0, factor, 1.0)
+    grads = [g * tf.cast(factor, g.dtype) for g in grads]
+  return grads
+
+
 def _step_function(model, optimizer, strategy, config, heads, num_segments):
   replicas = strategy.num_replicas_in_sync
   scored = model if num_segments == 1 else models.segmental_consensus(model, num_segments)
@@ -105,10 +137,11 @@ def _step_function(model, optimizer, strategy, config, heads, num_segments):
                                        for value in ("cross_entropy", "weight", "hits")]
 
   def replica_step(x, labels, weights):
+    context = tf.distribute.get_replica_context()
     local = {h: tf.reduce_sum(tf.cast(w, tf.float32)) for h, w in weights.items()}
-    global_weights = tf.distribute.get_replica_context().all_reduce(
-        tf.distribute.ReduceOp.SUM, local)
+    global_weights = context.all_reduce(tf.distribute.ReduceOp.SUM, local)
     grads, total, decay, stats = forward_backward(x, labels, weights, global_weights)
+    grads = adjusted_gradients(grads, model.trainable_variables, config, optimizer, context)
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
     # One vector, so that one collective reduces every statistic.
     return tf.stack([total, decay] + [v for head in heads for v in stats[head]])
