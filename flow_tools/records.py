@@ -199,8 +199,8 @@ def read_manifest(records_dir):
   """The manifest of a finished records directory, as a dict.
 
   Raises:
-    RecordsError: no manifest, an unreadable one, or records of another format version
-      (named, with how to make these).
+    RecordsError: no manifest, an unreadable one, records of another format version
+      (named, with how to make these), or a video whose label is not one of its classes.
   """
   path = os.path.join(records_dir, MANIFEST)
   if not storage.isfile(path):
@@ -217,7 +217,21 @@ def read_manifest(records_dir):
         f"{records_dir} holds records of format {found!r}; this version "
         f"reads {FORMAT!r}: extract the videos again with python -m flow_tools.extract "
         "into a new --output_dir")
+  _check_labels(records_dir, manifest)
   return manifest
+
+
+def _check_labels(records_dir, manifest):
+  """Refuses, naming the video, a label that is not one of the manifest's classes: readers
+  would drop such a video from every selection without a word."""
+  classes = len(manifest["class_names"])
+  for video_id, info in manifest["videos"].items():
+    label = info.get("label")
+    if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label < classes:
+      raise RecordsError(
+          f"{records_dir}/{MANIFEST}: video {video_id!r} has label {label!r}, but "
+          f"{manifest['dataset']} has {classes} classes (labels 0..{classes - 1}): the "
+          "manifest was edited or damaged; extract the videos again into a new --output_dir")
 
 
 def _expected_files(records_dir, manifest):

@@ -60,28 +60,13 @@ class RecordsSource:
             if info["splits"][split - 1] == code and info["label"] in labels}
 
 
-def _checked_manifest(records_dir):
-  """The manifest of `records_dir`, refused (naming the video) if a video's label is not
-  one of its classes: such a video would be dropped from every selection without a word."""
-  manifest = records.read_manifest(records_dir)
-  classes = len(manifest["class_names"])
-  for video_id, info in manifest["videos"].items():
-    label = info.get("label")
-    if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label < classes:
-      raise records.RecordsError(
-          f"{records_dir}/{records.MANIFEST}: video {video_id!r} has label {label!r}, but "
-          f"{manifest['dataset']} has {classes} classes (labels 0..{classes - 1}): the "
-          "manifest was edited or damaged; extract the videos again into a new --output_dir")
-  return manifest
-
-
 def open_sources(records_dirs, added=()):
   """`RecordsSource`s of several directories, one per dataset: first the heads' (in head
   order), then those of `added` (`added_classes.AddedClasses`), each labelled after its
   head's classes and the classes added to it before."""
   if isinstance(records_dirs, str):
     records_dirs = [records_dirs]
-  sources = [RecordsSource(d, _checked_manifest(d), head=i)
+  sources = [RecordsSource(d, records.read_manifest(d), head=i)
              for i, d in enumerate(records_dirs)]
   heads = [s.dataset for s in sources]
   next_label = [len(s.class_names) for s in sources]
@@ -89,7 +74,7 @@ def open_sources(records_dirs, added=()):
     if extra.head not in heads:
       raise ValueError(f"classes of {extra.records_dir} are added to head {extra.head!r}, "
                        f"which is not one of the heads {heads}")
-    manifest = _checked_manifest(extra.records_dir)
+    manifest = records.read_manifest(extra.records_dir)
     unknown = [c for c in extra.class_names if c not in manifest["class_names"]]
     if unknown:
       raise ValueError(f"{extra.records_dir}: {manifest['dataset']} has no classes {unknown}")
