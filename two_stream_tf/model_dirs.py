@@ -197,7 +197,7 @@ def check_resumable(model_dir, spec):
                        "another --model_dir or the same flags")
 
 
-def build(spec, weights=None, train_last_layer_only=False, initialization="caffe",
+def build(spec, weights=None, train_last_layer_only=False, initialization=models.DEFAULT_INITIALIZATION,
           partial_bn=False):
   """The network `spec` describes (untrained unless `weights`; `initialization` and
   `partial_bn`, which changes training only, as `models.build_model`)."""

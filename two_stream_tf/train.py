@@ -72,9 +72,11 @@ flags.DEFINE_bool("partial_bn", False,
                   "TSN's partial batch normalisation: every batch-norm layer of a "
                   "keras.applications trunk but the first keeps its pre-trained mean and "
                   "variance in training (gamma and beta train). Needs --weights or --init_from.")
-flags.DEFINE_enum("initialization", "caffe", list(cnn_m.INITIALIZATIONS),
-                  "How a CNN-M-2048 from scratch starts: caffe (the paper's: Gaussian std 0.01, "
-                  "0.005 for full6/full7, biases 1 for conv2/4/5 and full6/7) or keras (Glorot).")
+flags.DEFINE_enum("initialization", cnn_m.DEFAULT_INITIALIZATION, list(cnn_m.INITIALIZATIONS),
+                  "How a CNN-M-2048 from scratch starts: keras (Glorot uniform, zero biases) or "
+                  "caffe (the paper's: Gaussian std 0.01, 0.005 for full6/full7, biases 1 for "
+                  "conv2/4/5 and full6/7; at lr 1e-2 it diverges on flow and stays at chance "
+                  "on RGB, README: Models).")
 
 # What the network sees (data.InputConfig; kept in the run spec).
 flags.DEFINE_integer("crop_size", _INPUT.crop_size, "Input crop side.", lower_bound=1)
@@ -319,7 +321,7 @@ def main(argv):
   except training.TrainingDiverged as e:
     from_caffe_start = (FLAGS.trunk == "cnn_m_2048" and FLAGS.initialization == "caffe"
                         and FLAGS.weights is None and FLAGS.init_from is None)
-    hint = (", or --initialization=keras (the paper's Caffe start is unstable on small crops)"
+    hint = (", or --initialization=keras (the paper's Caffe start diverges at lr 1e-2)"
             if from_caffe_start else "")
     print(f"error: training diverged: {e}{hint}", file=sys.stderr)
     sys.exit(EXIT_DIVERGED)

@@ -10,8 +10,10 @@ scratch on them with the recipe of experiments/table1a_spatial_scratch_dropout0.
 table1b_temporal_flow_L10.flags (224 crops, L = 10, momentum 0.9, weight decay 5e-4,
 dropout 0.5 / 0.9, the paper's sampling and augmentation) for --steps steps, once per start
 in --starts: 'caffe' or 'keras' (`--initialization`), each with biases at 1x or 2x the rate
-('caffe2': Caffe's `blobs_lr: 1 2`). The batch is --batch_size with the learning rate scaled
-from the paper's 1e-2 at 256 (linear scaling), unless --learning_rate is given. Every run
+('caffe2': Caffe's `blobs_lr: 1 2`), and Caffe's start with full6/full7 biases 0
+('caffe_fc0') or every bias-1 layer's biases 0.1 ('caffe_b01'). The batch is --batch_size
+with the learning rate scaled from the paper's 1e-2 at 256 (linear scaling), unless
+--learning_rate is given. Every run
 starts from the same seed and sees the same batches. Prints a table of head losses by step
 and, for the first --norm_steps steps, the layers whose gradient and update norms are largest.
 """
@@ -37,9 +39,13 @@ from two_stream_tf.training import losses
 from two_stream_tf.training import loop
 from two_stream_tf.training import schedule
 
-# start name -> (--initialization, --bias_lr_multiplier)
-STARTS = {"caffe": ("caffe", 1.0), "caffe2": ("caffe", 2.0), "keras": ("keras", 1.0),
-          "keras2": ("keras", 2.0)}
+# start name -> (--initialization, --bias_lr_multiplier, {trunk layer: its biases' start}):
+# the last two are Caffe's start with its bias-1 layers changed, to see which of them blows up.
+_BIAS_ONE = ("conv2", "conv4", "conv5", "full6", "full7")
+STARTS = {"caffe": ("caffe", 1.0, {}), "caffe2": ("caffe", 2.0, {}),
+          "keras": ("keras", 1.0, {}), "keras2": ("keras", 2.0, {}),
+          "caffe_fc0": ("caffe", 1.0, {"full6": 0.0, "full7": 0.0}),
+          "caffe_b01": ("caffe", 1.0, dict.fromkeys(_BIAS_ONE, 0.1))}
 
 flags.DEFINE_enum("stream", "spatial", ["spatial", "temporal"], "Which recipe.")
 flags.DEFINE_list("starts", list(STARTS), f"Starts to compare, of {sorted(STARTS)}.")
@@ -77,7 +83,7 @@ def _layer_norms(variables, values):
 def run_start(start, records_dir, stream, steps, batch_size, learning_rate, crop_size,
               norm_steps):
   """One start's first steps: [{step, loss, head_loss, (gradient, update norms)}]."""
-  initialization, multiplier = STARTS[start]
+  initialization, multiplier, biases = STARTS[start]
   paper = stream == "spatial"
   spec = model_dirs.RunSpec.of_records(
       [records_dir], 1, data.InputConfig(stream=stream, crop_size=crop_size,
@@ -87,6 +93,9 @@ def run_start(start, records_dir, stream, steps, batch_size, learning_rate, crop
                                 batch_size=batch_size, bias_lr_multiplier=multiplier)
   keras.utils.set_random_seed(0)
   model = model_dirs.build(spec, initialization=initialization)
+  for layer, value in biases.items():
+    bias = model.get_layer("trunk").get_layer(layer).bias
+    bias.assign(tf.fill(bias.shape, value))
   optimizer = schedule.make_optimizer(config.schedule, config.momentum)
   batches = iter(data.training_dataset([records_dir], 1, spec.input, batch_size, seed=1,
                                        deterministic=True))

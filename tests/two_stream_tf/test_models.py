@@ -82,14 +82,22 @@ def test_the_mean_a_weights_file_states_is_what_the_spatial_cnn_m_subtracts(tmp_
     models.cnn_m_mean(path)
 
 
-def test_cnn_m_starts_as_caffes_reference_models_unless_asked_for_keras():
+def test_cnn_m_starts_as_keras_does_unless_asked_for_caffes_reference_start():
+  keras.utils.set_random_seed(0)
+  glorot = models.build_model("spatial", {"a": 101}, crop_size=64)
+  for name, fan_in, fan_out in (("conv1", 7 * 7 * 3, 7 * 7 * 96),
+                                ("conv3", 3 * 3 * 256, 3 * 3 * 512)):
+    kernel, biases = glorot.get_layer("trunk").get_layer(name).get_weights()
+    # Glorot uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out)), std a / sqrt(3).
+    assert abs(kernel.std() - np.sqrt(2 / (fan_in + fan_out))) < 0.05 * kernel.std(), name
+    assert np.abs(kernel).max() <= np.sqrt(6 / (fan_in + fan_out)), name
+    assert not biases.any(), name
   # BVLC CaffeNet's train_val.prototxt: Gaussian std 0.01 (0.005 for fc6/fc7), bias 1 for
   # conv2, conv4, conv5, fc6, fc7 and 0 elsewhere; the classifier std 0.01, bias 0.
   caffe = {"conv1": (0.01, 0.0), "conv2": (0.01, 1.0), "conv3": (0.01, 0.0),
            "conv4": (0.01, 1.0), "conv5": (0.01, 1.0), "full6": (0.005, 1.0),
            "full7": (0.005, 1.0)}
-  keras.utils.set_random_seed(0)
-  model = models.build_model("spatial", {"a": 101}, crop_size=64)
+  model = models.build_model("spatial", {"a": 101}, crop_size=64, initialization="caffe")
   trunk = model.get_layer("trunk")
   for name, (std, bias) in caffe.items():
     kernel, biases = trunk.get_layer(name).get_weights()
@@ -97,11 +105,6 @@ def test_cnn_m_starts_as_caffes_reference_models_unless_asked_for_keras():
     np.testing.assert_array_equal(biases, bias, err_msg=name)
   kernel, biases = model.get_layer("a_logits").get_weights()
   assert abs(kernel.std() - 0.01) < 0.0005 and not biases.any()
-  glorot = models.build_model("spatial", {"a": 101}, crop_size=64, initialization="keras")
-  kernel, biases = glorot.get_layer("trunk").get_layer("conv1").get_weights()
-  fan_in, fan_out = 7 * 7 * 3, 7 * 7 * 96
-  assert abs(kernel.std() - np.sqrt(2 / (fan_in + fan_out))) < 0.05 * kernel.std()
-  assert not biases.any()
   with pytest.raises(ValueError, match="unknown initialization 'he'"):
     models.build_model("spatial", {"a": 3}, crop_size=64, initialization="he")
 

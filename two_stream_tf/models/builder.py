@@ -104,7 +104,7 @@ def _application_trunk(trunk, input_shape, weights, dropout, partial_bn):
 
 def build_model(stream, heads, trunk="cnn_m_2048", crop_size=streams.CROP_SIZE,
                 stack_length=streams.STACK_LENGTH, dropout=None, weights=None,
-                train_last_layer_only=False, rgb_mean=None, initialization="caffe",
+                train_last_layer_only=False, rgb_mean=None, initialization=cnn_m.DEFAULT_INITIALIZATION,
                 partial_bn=False):
   """A two-stream network with one softmax head per dataset.
 
@@ -123,9 +123,9 @@ def build_model(stream, heads, trunk="cnn_m_2048", crop_size=streams.CROP_SIZE,
     train_last_layer_only: freeze everything but the heads (needs `weights`).
     rgb_mean: (R, G, B) the spatial CNN-M-2048 subtracts (`weights.cnn_m_mean` of its
       weights); None: Caffe's ImageNet mean.
-    initialization: how CNN-M-2048 and its heads start, 'caffe' (the paper's Caffe
-      defaults, `cnn_m.INITIALIZATIONS`) or 'keras' (Glorot); keras.applications trunks and
-      their heads start as Keras does.
+    initialization: how CNN-M-2048 and its heads start, 'keras' (Glorot; the default) or
+      'caffe' (the paper's Caffe defaults, `cnn_m.INITIALIZATIONS`); keras.applications
+      trunks and their heads start as Keras does.
     partial_bn: TSN's partial batch normalisation: every BatchNormalization layer of the
       trunk but the first keeps its (pre-trained) mean and variance in training; gamma
       and beta train. Inference is unchanged. keras.applications trunks only.

@@ -28,11 +28,15 @@ FULL6, FEATURES = 4096, 2048
 WEIGHT_LAYERS = tuple(c[0] for c in CONVOLUTIONS) + ("full6", "full7")
 POOL_SIZE, POOL_STRIDE = 3, 2  # every max-pooling
 LRN = {"local_size": 5, "alpha": 5e-4, "beta": 0.75, "k": 2.0}  # Caffe's parameters
+INITIALIZATIONS = ("caffe", "keras")
+# Keras' (Glorot uniform kernels, zero biases): the one of the two whose first steps at lr 1e-2
+# neither diverge nor stall at chance (issue 36; measurements in the README, Models). Caffe's
+# bias-1 full6/full7 start every ReLU open, the features a large near-constant vector, and
+# the classifier's steps on it swing every logit together.
+DEFAULT_INITIALIZATION = "keras"
 # How Caffe's reference ImageNet models start (BVLC CaffeNet's train_val.prototxt): Gaussian
 # weights, std 0.01 for convolutions and classifiers and 0.005 for the wide fully connected
 # layers; biases 1 where a ReLU must start open (conv2, conv4, conv5, fc6, fc7), else 0.
-# Keras' Glorot default is what made the spatial stream diverge at the paper's lr 1e-2.
-INITIALIZATIONS = ("caffe", "keras")
 CLASSIFIER_STD = 0.01
 _CAFFE_INIT = {"conv1": (0.01, 0.0), "conv2": (0.01, 1.0), "conv3": (0.01, 0.0),
                "conv4": (0.01, 1.0), "conv5": (0.01, 1.0), "full6": (0.005, 1.0),
@@ -72,7 +76,7 @@ def _conv(x, filters, kernel, stride, pad, name, initialization):
 
 
 def cnn_m_2048(input_shape, lrn_after_conv2=True, dropout=0.5, name="cnn_m_2048",
-               initialization="caffe"):
+               initialization=DEFAULT_INITIALIZATION):
   """The CNN-M-2048 trunk: image or flow stack -> 2048 full7 features (after dropout).
 
   Args:
@@ -80,7 +84,8 @@ def cnn_m_2048(input_shape, lrn_after_conv2=True, dropout=0.5, name="cnn_m_2048"
     lrn_after_conv2: True for the spatial net; the temporal net drops it (paper, Sec. 5).
     dropout: dropout rate after full6 and full7.
     name: model name.
-    initialization: 'caffe' (the paper's, see `INITIALIZATIONS`) or 'keras' (Glorot).
+    initialization: 'keras' (Glorot, the default) or 'caffe' (the paper's Caffe start, see
+      `INITIALIZATIONS`).
   Returns:
     A `keras.Model`.
   """

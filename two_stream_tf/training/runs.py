@@ -7,6 +7,7 @@ from flow_tools import records
 from flow_tools import storage
 from two_stream_tf import data
 from two_stream_tf import model_dirs
+from two_stream_tf import models
 from two_stream_tf.data import selection
 from two_stream_tf.training import loop
 from two_stream_tf.training import strategy as strategy_lib
@@ -40,7 +41,8 @@ def _dataset_maker(spec, augmentation, shuffle_buffer, deterministic, tf_data_se
 def train_stream(model_dir, spec, config, *, augmentation=None, weights=None, init_from=None,
                  last_layer_only=False, shuffle_buffer=1024, deterministic_input=False,
                  tf_data_service=None, strategy=None, hparams=None, flags_text=None,
-                 checkpoint=None, initialization="caffe", partial_bn=False):
+                 checkpoint=None, initialization=models.DEFAULT_INITIALIZATION,
+                 partial_bn=False):
   """Trains the stream `spec` describes in `model_dir`, resuming what is there.
 
   Args:
@@ -58,8 +60,8 @@ def train_stream(model_dir, spec, config, *, augmentation=None, weights=None, in
     hparams: {name: value} for TensorBoard's HParams tab.
     flags_text: the app's effective flags, saved in `model_dir` (None: not saved).
     checkpoint: resume from this checkpoint prefix (default: the newest readable one).
-    initialization: how a CNN-M-2048 trained from scratch starts ('caffe', the paper's, or
-      'keras'); pre-trained layers are loaded over it.
+    initialization: how a CNN-M-2048 trained from scratch starts ('keras', the default, or
+      'caffe', the paper's); pre-trained layers are loaded over it.
     partial_bn: TSN's partial batch normalisation (`models.build_model`); needs `weights`
       or `init_from` (statistics worth keeping).
   Returns:
