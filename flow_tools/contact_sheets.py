@@ -14,7 +14,7 @@ import numpy as np
 from flow_tools import datasets
 from flow_tools import extraction
 from flow_tools import figures
-from flow_tools import records
+from flow_tools import record_parsing
 from flow_tools import storage
 from flow_tools import visualization
 
@@ -146,7 +146,7 @@ def _name(video):
 
 
 def extracted_video(path, work_dir, config):
-  """The `records.LoadedVideo` of a video file, extracted with `config` into `work_dir`,
+  """The `record_parsing.LoadedVideo` of a video file, extracted with `config` into `work_dir`,
   named by the file (its id is the file name, its dataset `FILE`)."""
   if not os.path.isfile(path):
     raise FileNotFoundError(f"no video file {path}")
@@ -156,5 +156,5 @@ def extracted_video(path, work_dir, config):
   for failure in summary.failures.values():
     raise ValueError(f"{path}: {failure['reason']}")
   (video_id,) = path_of
-  return dataclasses.replace(records.load_video(records_dir, video_id),
+  return dataclasses.replace(record_parsing.load_video(records_dir, video_id),
                              video_id=os.path.basename(path), dataset=FILE, class_name="")

@@ -179,36 +179,55 @@ def configure_worker_process():
   process_memory.keep_freed_memory(*process_memory.EXTRACTION_WORKER)
 
 
-# Worker processes of flow_tools.extraction: one flow function per process, and the file
-# where each notes the video it is on (so that a worker that dies can be named).
+# Worker processes of flow_tools.extraction: one flow function per process, what writes
+# each video's outcome, and the file where each notes the video it is on (so that a worker
+# that dies can be named).
 _worker_flow = None
+_worker_save = None
 _worker_note = None
 
 
-def init_worker(algorithm, notes_dir=None):
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+  """What a worker tells the main process of one video it wrote (or found unusable)."""
+  key: str
+  facts: dict  # the manifest's facts of the video written, or None if it failed
+  reason: str  # why it failed, or None
+  seconds: float  # the task's time in the worker
+  flow_pairs: int = 0
+  flow_seconds: float = 0.0
+
+
+def init_worker(algorithm, save, notes_dir=None):
   """Pool initializer: `configure_worker_process`, the flow function of `algorithm` (None:
-  a worker that computes no flow), and (with `notes_dir`) a file `notes_dir/<pid>` that
-  holds the key of the task under way."""
-  global _worker_flow, _worker_note
+  a worker that computes no flow), `save(key, fingerprint, EncodedVideo or None, reason)`
+  -> the video's facts (None for a failure), which writes what the worker made (e.g.
+  `flow_tools.extraction.OutputLayout.save`), and (with `notes_dir`) a file
+  `notes_dir/<pid>` that holds the key of the task under way."""
+  global _worker_flow, _worker_save, _worker_note
   # Ctrl-C reaches every process of the terminal's group: the main process alone handles
   # it (stops the run, says what is kept), the workers end with its pool.
   signal.signal(signal.SIGINT, signal.SIG_IGN)
   configure_worker_process()
   _worker_flow = flow_lib.create(algorithm) if algorithm else None
+  _worker_save = save
   _worker_note = os.path.join(notes_dir, str(os.getpid())) if notes_dir else None
 
 
 def run_task(task, explain):
-  """(key, source, config) -> (key, fingerprint, EncodedVideo or None, failure reason or
-  None, seconds the task took in the worker), of `explain(source, config)` -> (fingerprint,
-  EncodedVideo or None, reason or None) run in a worker of `init_worker`."""
+  """(key, source, config) -> the `Outcome` of `explain(source, config)` -> (fingerprint,
+  EncodedVideo or None, reason or None), saved by the worker's `save` (`init_worker`)."""
   key, source, config = task
   if _worker_note:
     with open(_worker_note, "w", encoding="utf-8") as f:
       f.write(key)
   start = time.perf_counter()
   fingerprint, encoded, reason = explain(source, config)
-  return key, fingerprint, encoded, reason, time.perf_counter() - start
+  facts = _worker_save(key, fingerprint, encoded, reason)
+  if encoded is None:
+    return Outcome(key, None, reason, time.perf_counter() - start)
+  return Outcome(key, facts, None, time.perf_counter() - start, encoded.num_frames - 1,
+                 encoded.flow_seconds)
 
 
 def encode_task(task):

@@ -1,9 +1,10 @@
 """Parallel, resumable extraction of a dataset into records (flow_tools.records, v2).
 
-Worker processes (spawned, OpenCV only) encode videos; the main process writes each
-finished video's files (one per modality, each written to `<output_dir>/.incomplete/`
-and then renamed into place), so a video whose files all exist is finished, and
-nothing partial is ever where readers look. A run killed at any point, even by
+Worker processes (spawned, OpenCV and numpy only: no TensorFlow) encode videos and write
+each finished video's files (one per modality, each written to `<output_dir>/.incomplete/`
+and then renamed into place, then its index), so a video whose files all exist is
+finished, and nothing partial is ever where readers look; the main process gathers their
+facts for the manifest. A run killed at any point, even by
 SIGKILL, is finished by running it again: finished videos are kept, and the result
 is byte-identical to an uninterrupted run. Every run, finished or not, redoes the videos
 whose file changed since it was encoded (a re-download, a repaired clip: size, time and
@@ -172,6 +173,11 @@ class OutputLayout:
         lambda video_id, recorded: sources.changed(recorded, self.entries[video_id].path))
     self._folders_made = set()  # a request each on an object store: once per folder
 
+  def __getstate__(self):
+    # Workers get a copy to write videos with; only the launching process checks sources,
+    # and its function may be a closure, which does not pickle.
+    return dict(self.__dict__, _source_changed=None)
+
   def path(self, video_id, modality):
     return os.path.join(self.output_dir, records.video_file(self.number[video_id], modality))
 
@@ -277,6 +283,7 @@ class OutputLayout:
     _removed(self._note_path(_FAILED, video_id))
     for modality in self.modalities:
       _removed(self.path(video_id, modality))
+      _removed(records.index_path(self.path(video_id, modality)))
     _removed(self._note_path(_SOURCES, video_id))
 
   def open_run(self, retry_failed=False):
@@ -326,6 +333,14 @@ class OutputLayout:
     self._save_source(video_id, fingerprint)
     storage.write_json(self._note_path(_FAILED, video_id), {"reason": reason})
 
+  def save(self, video_id, fingerprint, encoded, reason):
+    """Writes a video's files (`save_video`), or its failure if `encoded` is None; returns
+    its manifest facts (None for a failure)."""
+    if encoded is None:
+      self.save_failure(video_id, reason, fingerprint)
+      return None
+    return self.save_video(video_id, encoded, fingerprint)
+
   def save_video(self, video_id, encoded, fingerprint):
     """Writes a video's files, in `self.modalities` order; returns its manifest facts."""
     self._save_source(video_id, fingerprint)
@@ -334,11 +349,10 @@ class OutputLayout:
     if folder not in self._folders_made:
       storage.makedirs(folder)
       self._folders_made.add(folder)
-    for modality in self.modalities:
-      records.write_tfrecords(self.path(video_id, modality), files[modality],
-                              os.path.join(self.work_dir, _TMP))
-    return _facts(encoded.num_frames, encoded.height, encoded.width,
-                  {m: records.file_bytes(files[m]) for m in self.modalities})
+    sizes = {m: records.write_video_file(self.path(video_id, m), files[m],
+                                         os.path.join(self.work_dir, _TMP))
+             for m in self.modalities}
+    return _facts(encoded.num_frames, encoded.height, encoded.width, sizes)
 
   def _read_facts(self, video_id):
     header = records.read_header(self.path(video_id, records.RGB))
@@ -359,7 +373,7 @@ class OutputLayout:
     recorded = self._recorded_sources(previous)
     failures = {v: {"path": self.entries[v].path, "reason": failed[v]["reason"],
                     "source": recorded.get(v)} for v in self.video_ids if v in failed}
-    facts = dict(facts or {})
+    this_run, facts = facts, dict(facts or {})
     if previous is not None:
       # Videos a reopened directory kept (no run since wrote their fingerprint): their facts
       # are in the previous manifest, not worth a header read each on an object store.
@@ -368,8 +382,13 @@ class OutputLayout:
                    for v, info in previous["videos"].items()
                    if v not in facts and v not in encoded_since and "bytes" in info)
     unknown = [v for v in self.video_ids if v not in failures and v not in facts]
+    # Files this process did not see written (another runner's, a run killed between a
+    # file and its index, records made before indexes) get their index if they lack it.
+    unseen = [self.path(v, m) for v in self.video_ids if v not in failures
+              and v not in (this_run or {}) for m in self.modalities]
     with concurrent.futures.ThreadPoolExecutor(_READERS) as pool:
       facts.update(zip(unknown, pool.map(self._read_facts, unknown)))
+      list(pool.map(records.write_missing_index, unseen))
     videos = {}
     for video_id in self.video_ids:
       if video_id not in failures:
@@ -506,18 +525,16 @@ def extract(index, output_dir, config, num_workers=2, progress=True, read_videos
       with tempfile.TemporaryDirectory(prefix="flow_tools-workers-") as notes_dir, \
           concurrent.futures.ProcessPoolExecutor(
               num_workers, mp_context=context, initializer=encoding.init_worker,
-              initargs=(algorithm, notes_dir)) as executor:
+              initargs=(algorithm, layout.save, notes_dir)) as executor:
         try:
-          for video_id, fingerprint, encoded, reason, seconds in _unordered_results(
-              executor, task or encoding.encode_task, tasks, 2 * num_workers):
-            worker_seconds += seconds
-            if encoded is None:
-              layout.save_failure(video_id, reason, fingerprint)
-            else:
-              facts[video_id] = layout.save_video(video_id, encoded, fingerprint)
-              pairs_done += encoded.num_frames - 1
-              flow_seconds += encoded.flow_seconds
-            handled.add(video_id)
+          for outcome in _unordered_results(executor, task or encoding.encode_task, tasks,
+                                            2 * num_workers):
+            worker_seconds += outcome.seconds
+            if outcome.facts is not None:
+              facts[outcome.key] = outcome.facts
+              pairs_done += outcome.flow_pairs
+              flow_seconds += outcome.flow_seconds
+            handled.add(outcome.key)
             bar.update(1)
             rate = pairs_done / max(time.time() - pair_start, 1e-9)
             bar.set_postfix(pairs_per_s=f"{rate:.1f}", refresh=False)

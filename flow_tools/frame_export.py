@@ -19,6 +19,7 @@ import numpy as np
 from flow_tools import annotation_lists
 from flow_tools import quantization
 from flow_tools import rawframes
+from flow_tools import record_parsing
 from flow_tools import records
 from flow_tools import storage
 
@@ -101,9 +102,9 @@ def export_records(records_dir, output_dir, layout=rawframes.LAYOUTS["mmaction2"
     video_id, info = item
     if all(storage.isdir(f) for f in layout.folders(output_dir, video_id)):
       return False
-    frames = records.read_steps(records.video_path(records_dir, info, records.RGB),
+    frames = record_parsing.read_steps(records.video_path(records_dir, info, records.RGB),
                                 records.RGB)["image/encoded"].numpy().tolist()
-    flow = records.read_steps(records.video_path(records_dir, info, records.FLOW),
+    flow = record_parsing.read_steps(records.video_path(records_dir, info, records.FLOW),
                               records.FLOW)
     xs = flow["flow/x/encoded"].numpy().tolist()
     ys = flow["flow/y/encoded"].numpy().tolist()

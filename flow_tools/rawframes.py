@@ -284,8 +284,8 @@ def _listing(video):
 
 
 def import_task(task):
-  """`encoding.encode_task` for frame folders: (key, `VideoFolders`, config) -> (key,
-  fingerprint, EncodedVideo or None, failure reason or None, seconds)."""
+  """`encoding.encode_task` for frame folders: (key, `VideoFolders`, config) -> its
+  `encoding.Outcome`."""
   return encoding.run_task(task, _read_or_explain)
 
 

@@ -1,10 +1,13 @@
 """THE record schema shared by flow_tools (writer) and two_stream_tf (reader), version 2.
 
 The unit of reading is a time step: every video has one TFRecord file per modality,
-and in it one small `tf.train.Example` per time step, so a reader fetches the steps a
-sample uses with `TFRecordDataset(file).skip(HEADER_RECORDS + first).take(n)` (skipping
-reads only each record's 12-byte length header) and never the rest of the video, the
-other modality or other videos.
+and in it one small `tf.train.Example` per time step; beside each file, its index holds
+every record's byte offset, so a reader fetches the steps a sample uses with one ranged
+read and never the rest of the video, the other modality or other videos.
+
+Pure Python (no TensorFlow: extraction workers write the files,
+`flow_tools.tfrecord_format`); TensorFlow's side of the schema, the parsing specs and
+step readers, is `flow_tools.record_parsing`.
 
 A records directory (local or remote, e.g. gs://...):
   manifest.json                       what the readers load once: the dataset, its class
@@ -18,7 +21,13 @@ A records directory (local or remote, e.g. gs://...):
                                       video number n (its position among the sorted video
                                       ids; ids hold '/', '[', '&', spaces...: never a file
                                       name), 5 and 7 digits; modalities 'rgb', 'flow' and,
-                                      if extracted, 'flow_backward'; at most 3000 files a folder
+                                      if extracted, 'flow_backward'; at most 6000 files a folder
+  videos/<n // 1000>/<n>.<modality>.index
+                                      the file's index: INDEX_MAGIC, then little-endian
+                                      uint64 byte offsets of each record's start and, last,
+                                      the file's size (written with the file; for records
+                                      made before, python -m flow_tools.index_records
+                                      --records_dir=DIR)
 
 Each file is record 0, the header (the video's facts, so that a file describes itself),
 then one record per step:
@@ -40,54 +49,51 @@ q -> 255 - q with (lo, hi) -> (-hi, -lo), for either scheme.
 """
 
 import concurrent.futures
-import contextlib
-import dataclasses
 import os
-import re
 import struct
 
-import google_crc32c
 import numpy as np
-import tensorflow as tf
 
-from flow_tools import quantization
 from flow_tools import storage
+from flow_tools import tfrecord_format
 
 MANIFEST = "manifest.json"
 FORMAT = "two_stream_tf.records/2"
 RGB, FLOW, FLOW_BACKWARD = "rgb", "flow", "flow_backward"
 FLOW_KINDS = (FLOW, FLOW_BACKWARD)
 HEADER_RECORDS = 1  # records before a file's first step
-_RECORD_FRAMING = 16  # a TFRecord's length (8 bytes), the length's CRC and the data's CRC (4 each)
 _STATS = 16  # threads asking a filesystem for file sizes: an object store takes tens of ms each
 VIDEOS_DIR = "videos"
 VIDEOS_PER_FOLDER = 1000
+INDEX_MAGIC = b"tsindex1"  # an index file's first 8 bytes: its format version
 
+# Features: name -> (kind, shape): 'bytes', 'int64' or 'float'; () one value, (n,) n
+# values, None any number (flow_tools.record_parsing turns these into parsing specs).
 HEADER_FEATURES = {
-    "record/format": tf.io.FixedLenFeature([], tf.string),
-    "record/modality": tf.io.FixedLenFeature([], tf.string),
-    "clip/media_id": tf.io.FixedLenFeature([], tf.string),
-    "clip/label/index": tf.io.FixedLenFeature([], tf.int64),
-    "clip/label/string": tf.io.FixedLenFeature([], tf.string),
-    "clip/dataset": tf.io.FixedLenFeature([], tf.string),
-    "clip/split_membership": tf.io.VarLenFeature(tf.int64),
-    "clip/frame_count": tf.io.FixedLenFeature([], tf.int64),
-    "clip/flow_count": tf.io.FixedLenFeature([], tf.int64),
-    "image/height": tf.io.FixedLenFeature([], tf.int64),
-    "image/width": tf.io.FixedLenFeature([], tf.int64),
-    "image/jpeg_quality": tf.io.FixedLenFeature([], tf.int64),
-    "video/short_side": tf.io.FixedLenFeature([], tf.int64),
-    "flow/algorithm": tf.io.FixedLenFeature([], tf.string),
-    "flow/quantization": tf.io.FixedLenFeature([], tf.string),
-    "flow/bound": tf.io.FixedLenFeature([], tf.float32),
-    "flow/jpeg_quality": tf.io.FixedLenFeature([], tf.int64),
-    "flow/has_backward": tf.io.FixedLenFeature([], tf.int64),
+    "record/format": ("bytes", ()),
+    "record/modality": ("bytes", ()),
+    "clip/media_id": ("bytes", ()),
+    "clip/label/index": ("int64", ()),
+    "clip/label/string": ("bytes", ()),
+    "clip/dataset": ("bytes", ()),
+    "clip/split_membership": ("int64", None),
+    "clip/frame_count": ("int64", ()),
+    "clip/flow_count": ("int64", ()),
+    "image/height": ("int64", ()),
+    "image/width": ("int64", ()),
+    "image/jpeg_quality": ("int64", ()),
+    "video/short_side": ("int64", ()),
+    "flow/algorithm": ("bytes", ()),
+    "flow/quantization": ("bytes", ()),
+    "flow/bound": ("float", ()),
+    "flow/jpeg_quality": ("int64", ()),
+    "flow/has_backward": ("int64", ()),
 }
-RGB_STEP_FEATURES = {"image/encoded": tf.io.FixedLenFeature([], tf.string)}
+RGB_STEP_FEATURES = {"image/encoded": ("bytes", ())}
 FLOW_STEP_FEATURES = {
-    "flow/x/encoded": tf.io.FixedLenFeature([], tf.string),
-    "flow/y/encoded": tf.io.FixedLenFeature([], tf.string),
-    "flow/range": tf.io.FixedLenFeature([4], tf.float32),
+    "flow/x/encoded": ("bytes", ()),
+    "flow/y/encoded": ("bytes", ()),
+    "flow/range": ("float", (4,)),
 }
 
 
@@ -98,11 +104,6 @@ class RecordsError(ValueError):
 def modalities(has_backward):
   """The modalities a video's files hold, in the order they are written."""
   return (RGB, FLOW) + ((FLOW_BACKWARD,) if has_backward else ())
-
-
-def step_features(modality):
-  """The parsing spec of one step record of `modality`."""
-  return RGB_STEP_FEATURES if modality == RGB else FLOW_STEP_FEATURES
 
 
 def video_folder(number):
@@ -120,22 +121,20 @@ def video_path(records_dir, info, modality):
   return os.path.join(records_dir, video_file(info["number"], modality))
 
 
-def _bytes(*values):
-  return tf.train.Feature(bytes_list=tf.train.BytesList(
-      value=[v.encode("utf-8") if isinstance(v, str) else v for v in values]))
+def index_path(path):
+  """The path of the index of the video file `path`."""
+  return path[:-len(".tfrecord")] + ".index"
 
 
-def _ints(*values):
-  return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
+_bytes = tfrecord_format.bytes_feature
+_ints = tfrecord_format.int64_feature
 
 
 def _floats(values):
-  return tf.train.Feature(float_list=tf.train.FloatList(value=np.ravel(values).tolist()))
+  return tfrecord_format.float_feature(np.ravel(values).astype(np.float32).tolist())
 
 
-def _example(features):
-  return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString(
-      deterministic=True)
+_example = tfrecord_format.encode_example
 
 
 def video_records(entry, dataset, encoded, config):
@@ -178,21 +177,113 @@ def video_records(entry, dataset, encoded, config):
           for modality, steps in files.items()}
 
 
-def file_bytes(serialized):
-  """The size of the TFRecord file of `serialized` records."""
-  return sum(len(record) + _RECORD_FRAMING for record in serialized)
+def _write_index(path, offsets):
+  storage.write_bytes(index_path(path),
+                      INDEX_MAGIC + np.asarray(offsets, "<u8").tobytes())
 
 
-def write_tfrecords(path, serialized, tmp_dir=None):
-  """Writes a TFRecord file of `serialized` records, atomically."""
+def write_video_file(path, serialized, tmp_dir=None):
+  """Writes a TFRecord file of `serialized` records, then its index, each atomically
+  (`storage.write_atomically`; `tmp_dir`: where the file is written aside); returns the
+  file's size."""
+  offsets = []
+
   def write(tmp):
-    try:
-      with tf.io.TFRecordWriter(tmp) as writer:
-        for record in serialized:
-          writer.write(record)
-    except tf.errors.OpError as error:  # "<tmp path>; File too large": the cause, as an OSError
-      raise OSError(error.message.rsplit(";", 1)[-1].strip()) from error
+    with storage.open_file(tmp, "wb") as f:
+      offsets[:] = tfrecord_format.write_records(f, serialized)
   storage.write_atomically(path, write, tmp_dir)
+  _write_index(path, offsets)
+  return offsets[-1]
+
+
+def scan_offsets(path):
+  """The index of the TFRecord file `path` (its records' start offsets and its size),
+  found by walking its length fields.
+
+  Raises:
+    RecordsError: a length field fails its checksum, or a record runs past the end.
+  """
+  size = storage.stat(path)[0]
+  offsets = [0]
+  with storage.open_file(path) as f:
+    while offsets[-1] < size:
+      f.seek(offsets[-1])
+      head = f.read(tfrecord_format.LENGTH_BYTES)
+      length = (tfrecord_format.read_length(head)
+                if len(head) == tfrecord_format.LENGTH_BYTES else None)
+      end = None if length is None else offsets[-1] + length + tfrecord_format.FRAMING
+      if end is None or end > size:
+        raise RecordsError(f"{path}: the record at byte {offsets[-1]} is damaged or cut "
+                           "short: copy the records again, or extract into a new --output_dir")
+      offsets.append(end)
+  return offsets
+
+
+def write_missing_index(path):
+  """Writes the index of the video file `path` if it has none; returns whether it did."""
+  if storage.exists(index_path(path)):
+    return False
+  _write_index(path, scan_offsets(path))
+  return True
+
+
+def index_directory(records_dir, num_threads=_STATS):
+  """Writes the missing indexes of a finished records directory's files (idempotent: the
+  ones there are kept); returns (indexes written, indexes kept).
+
+  Raises:
+    RecordsError: a file is missing, of another size than the manifest says, or damaged
+      (named; the indexes written before it are kept).
+    storage.OutputError: the directory cannot be written.
+  """
+  manifest = read_manifest(records_dir)
+  damaged = size_damage(records_dir, manifest)
+  if damaged:
+    raise damage_error(records_dir, damaged, "found before indexing")
+  paths = [path for _, path, _ in _expected_files(records_dir, manifest)]
+  records_count = sum(info["frames"] + info["flow_pairs"] * (len(info["bytes"]) - 1)
+                      for info in manifest["videos"].values())
+  storage.check_writable(os.path.join(records_dir, VIDEOS_DIR),
+                         needed_bytes=8 * (records_count + 3 * len(paths)))
+  with concurrent.futures.ThreadPoolExecutor(num_threads) as pool:
+    written = sum(pool.map(write_missing_index, paths))
+  return written, len(paths) - written
+
+
+def read_index(path, records, file_size):
+  """The index of the video file `path`: int64 [records + 1] offsets.
+
+  Raises:
+    RecordsError: the index is missing (with the command that makes it), or is not that
+      of a file of `records` records and `file_size` bytes (None: not checked).
+  """
+  index = index_path(path)
+  if not storage.exists(index):
+    raise RecordsError(f"{index} is missing: these records were made before indexes; run "
+                       "python -m flow_tools.index_records "
+                       f"--records_dir={_records_dir_of(path)}")
+  with storage.open_file(index) as f:
+    data = f.read()
+  offsets = np.frombuffer(data[len(INDEX_MAGIC):], "<u8").astype(np.int64)
+  if (not data.startswith(INDEX_MAGIC) or (len(data) - len(INDEX_MAGIC)) % 8
+      or len(offsets) != records + 1 or offsets[0] != 0
+      or (file_size is not None and offsets[-1] != file_size)
+      or np.any(np.diff(offsets) < tfrecord_format.FRAMING)):
+    raise RecordsError(f"{index} is not the index of {path} ({records} records, {file_size} "
+                       "bytes): remove it and run python -m flow_tools.index_records "
+                       f"--records_dir={_records_dir_of(path)}")
+  return offsets
+
+
+def read_indexes(paths_records_sizes, num_threads=_STATS):
+  """`read_index` of many (path, records, file size), on `num_threads` threads."""
+  with concurrent.futures.ThreadPoolExecutor(num_threads) as pool:
+    return list(pool.map(lambda args: read_index(*args), paths_records_sizes))
+
+
+def _records_dir_of(path):
+  """The records directory of a video file path (videos/<folder>/<file>)."""
+  return os.path.dirname(os.path.dirname(os.path.dirname(path))) or "."
 
 
 def read_manifest(records_dir):
@@ -254,12 +345,6 @@ def damaged_files(records_dir, manifest):
           if size != want]
 
 
-def _masked_crc(data):
-  """TFRecord's checksum of `data`: CRC-32C, rotated right by 15 bits plus a constant."""
-  crc = google_crc32c.value(data)
-  return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
-
 def _corrupted_at(path, offset):
   """Whether the TFRecord file `path` fails a checksum in the record holding byte `offset`
   or in a length field before it (found by walking the length fields from the start)."""
@@ -267,16 +352,17 @@ def _corrupted_at(path, offset):
     position = 0
     while position <= offset:
       f.seek(position)
-      head = f.read(12)
-      if len(head) < 12:
+      head = f.read(tfrecord_format.LENGTH_BYTES)
+      if len(head) < tfrecord_format.LENGTH_BYTES:
         return False
-      length, length_crc = struct.unpack("<QI", head)
-      if _masked_crc(head[:8]) != length_crc:
+      length = tfrecord_format.read_length(head)
+      if length is None:
         return True
-      end = position + _RECORD_FRAMING + length
+      end = position + tfrecord_format.FRAMING + length
       if offset < end:  # TensorFlow points at the record's start or at its data
         data, data_crc = f.read(length), f.read(4)
-        return len(data_crc) < 4 or _masked_crc(data) != struct.unpack("<I", data_crc)[0]
+        return (len(data_crc) < 4
+                or tfrecord_format.masked_crc(data) != struct.unpack("<I", data_crc)[0])
       position = end
   return False
 
@@ -313,111 +399,36 @@ def size_damage(records_dir, manifest, videos=None):
           for video, path, size, want in damaged_files(records_dir, manifest)]
 
 
-@contextlib.contextmanager
-def naming_damaged_files(records_dirs):
-  """Turns a TensorFlow error met while reading `records_dirs` into a one-line RecordsError
-  naming the file and video that are damaged (TensorFlow's own names none: 'truncated
-  record at 15382', 'corrupted record at 12018'); an error with no damaged file behind it
-  is raised as it is."""
-  try:
-    yield
-  except tf.errors.OpError as error:
-    # TensorFlow's line, without the op names around it.
-    said = re.sub(r"\{\{[^}]*\}\}|\[Op:[^]]*\].*", "", error.message).strip().splitlines()
-    cause = f"TensorFlow: {said[0] if said else type(error).__name__}"
-    corrupted_at = re.search(r"corrupted record at (\d+)", error.message)
-    for records_dir in records_dirs:
-      manifest = read_manifest(records_dir)
-      damaged = size_damage(records_dir, manifest)
-      if not damaged and corrupted_at:
-        damaged = [(video, path, "fails its checksum")
-                   for video, path in corrupted_files(records_dir, manifest,
-                                                      int(corrupted_at.group(1)))]
-      if damaged:
-        raise damage_error(records_dir, damaged, cause) from error
-    raise
-
-
-def _parsed_value(value):
-  """A parsed feature tensor as a Python value."""
-  if isinstance(value, tf.SparseTensor):
-    value = tf.sparse.to_dense(value)
-  value = value.numpy()
-  if isinstance(value, bytes):
-    return value.decode("utf-8")
-  return value.tolist() if isinstance(value, np.ndarray) else value.item()
-
-
 def parse_header(serialized):
-  """A file's header record -> {feature: Python value}."""
-  parsed = tf.io.parse_single_example(serialized, HEADER_FEATURES)
-  return {k: _parsed_value(v) for k, v in parsed.items()}
+  """A file's header record -> {feature: Python value} (a str for bytes, a list for
+  features of any length).
+
+  Raises:
+    RecordsError: a feature of the schema is missing or of another kind or length.
+  """
+  features = tfrecord_format.decode_example(serialized)
+  header = {}
+  for name, (kind, shape) in HEADER_FEATURES.items():
+    found_kind, values = features.get(name, (None, []))
+    if found_kind != kind or (shape is not None and len(values) != 1):
+      raise RecordsError(f"header feature {name!r}: expected {kind} {shape}, found "
+                         f"{found_kind} of {len(values)} values")
+    if kind == "bytes":
+      values = [v.decode("utf-8") for v in values]
+    header[name] = values if shape is None else values[0]
+  return header
 
 
 def read_header(path):
   """The header of one video file, read as its first record's bytes only."""
   with storage.open_file(path) as f:
-    length_bytes = f.read(8)
-    if len(length_bytes) < 8:
+    head = f.read(tfrecord_format.LENGTH_BYTES)
+    if len(head) < tfrecord_format.LENGTH_BYTES:
       raise RecordsError(f"{path}: empty or truncated record file")
-    (length,) = struct.unpack("<Q", length_bytes)
-    f.read(4)  # the length's CRC
+    length = tfrecord_format.read_length(head)
+    if length is None:
+      raise RecordsError(f"{path}: the header record's length fails its checksum")
     serialized = f.read(length)
   if len(serialized) < length:
     raise RecordsError(f"{path}: truncated header record")
   return parse_header(serialized)
-
-
-@dataclasses.dataclass
-class LoadedVideo:
-  """A decoded video: what the networks see, in numpy."""
-  video_id: str
-  label: int
-  class_name: str
-  dataset: str
-  frames: np.ndarray          # T x H x W x 3 uint8 RGB
-  flow: np.ndarray            # (T - 1) x H x W x 2 float32, pixels, (dx, dy)
-  backward_flow: np.ndarray   # (T - 1) x H x W x 2 float32, or None
-  metadata: dict              # the header's other fields, and flow/range (flattened per field)
-
-
-def read_steps(path, modality):
-  """Every step of one video file, parsed: {feature: tensor with a leading step axis}."""
-  serialized = list(tf.data.TFRecordDataset(path).skip(HEADER_RECORDS))
-  return tf.io.parse_example(tf.stack(serialized), step_features(modality))
-
-
-def _decode_flow(steps):
-  ranges = steps["flow/range"].numpy()
-  components = []
-  for axis, (lo, hi) in zip("xy", ((0, 1), (2, 3))):
-    q = np.stack([tf.io.decode_jpeg(b, channels=1).numpy()[..., 0]
-                  for b in steps[f"flow/{axis}/encoded"].numpy()])
-    components.append(quantization.dequantize(q, ranges[:, lo], ranges[:, hi]))
-  return np.stack(components, axis=-1), ranges
-
-
-def load_video(records_dir, video_id):
-  """Finds `video_id` through the manifest and returns its `LoadedVideo`."""
-  manifest = read_manifest(records_dir)
-  info = manifest["videos"].get(video_id)
-  if info is None:
-    reason = manifest["failures"].get(video_id, {}).get("reason")
-    raise RecordsError(f"video {video_id!r} is not in {records_dir}"
-                       + (f" (extraction failed: {reason})" if reason else ""))
-  header = read_header(video_path(records_dir, info, RGB))
-  if header["clip/media_id"] != video_id:
-    raise RecordsError(f"{video_path(records_dir, info, RGB)} holds video "
-                       f"{header['clip/media_id']!r}, not {video_id!r} as {MANIFEST} says")
-  rgb = read_steps(video_path(records_dir, info, RGB), RGB)
-  frames = np.stack([tf.io.decode_jpeg(b, channels=3).numpy()
-                     for b in rgb["image/encoded"].numpy()])
-  flows = {}
-  metadata = {k: v for k, v in header.items() if k != "record/modality"}
-  for kind in modalities(header["flow/has_backward"])[1:]:
-    flows[kind], ranges = _decode_flow(read_steps(video_path(records_dir, info, kind), kind))
-    metadata[f"{kind}/range"] = ranges.ravel().tolist()
-  return LoadedVideo(
-      video_id=video_id, label=header["clip/label/index"],
-      class_name=header["clip/label/string"], dataset=header["clip/dataset"], frames=frames,
-      flow=flows[FLOW], backward_flow=flows.get(FLOW_BACKWARD), metadata=metadata)

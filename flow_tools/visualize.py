@@ -21,7 +21,7 @@ from absl import flags
 from flow_tools import contact_sheets
 from flow_tools import encoding
 from flow_tools import flow
-from flow_tools import records
+from flow_tools import record_parsing
 
 _DEFAULTS = encoding.ExtractionConfig()
 
@@ -61,7 +61,7 @@ def main(argv):
                                            short_side=FLAGS.short_side)
         video = contact_sheets.extracted_video(FLAGS.video, work_dir, config)
     else:
-      video = records.load_video(FLAGS.records_dir, FLAGS.video_id)
+      video = record_parsing.load_video(FLAGS.records_dir, FLAGS.video_id)
     contact_sheets.write(video, FLAGS.output, FLAGS.steps, FLAGS.max_magnitude or None, FLAGS.fps)
   except (OSError, ValueError) as e:
     sys.exit(f"error: {e}")

@@ -15,6 +15,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from flow_tools import record_parsing
 from flow_tools import records
 from flow_tools import storage
 from two_stream_tf import data
@@ -102,7 +103,7 @@ def score_videos(model, spec, *, subset="test", batch_size=50,
     if not first_views:
       first_views.append(x[:summaries.MAX_IMAGES].numpy())
     return forward(x)
-  with records.naming_damaged_files(records_dirs):
+  with record_parsing.naming_damaged_files(records_dirs):
     averaged = data.average_per_video(predict, views)
   out = {}
   for index, (head, class_names) in enumerate(spec.heads):

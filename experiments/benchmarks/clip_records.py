@@ -53,6 +53,7 @@ def make_records(root, frames, num_videos, quantization="minmax"):
 
 def video_steps(records_dir):
   """Per video: (id, its JPEGs per file: {'rgb': [T], 'x': [T-1], 'y': [T-1]})."""
+  from flow_tools import record_parsing  # pylint: disable=import-outside-toplevel
   from flow_tools import records  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   manifest = records.read_manifest(records_dir)
@@ -62,7 +63,7 @@ def video_steps(records_dir):
     for modality, keys in ((records.RGB, {"rgb": "image/encoded"}),
                            (records.FLOW, {"x": "flow/x/encoded", "y": "flow/y/encoded"})):
       path = records.video_path(records_dir, info, modality)
-      steps = [tf.io.parse_single_example(s, records.step_features(modality))
+      steps = [tf.io.parse_single_example(s, record_parsing.step_features(modality))
                for s in tf.data.TFRecordDataset(path).skip(records.HEADER_RECORDS)]
       for name, key in keys.items():
         jpegs[name] = [step[key].numpy() for step in steps]

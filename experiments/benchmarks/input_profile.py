@@ -71,12 +71,14 @@ def _microseconds_per_sample(records_dir, stream, stage, batches):
     sources = selection.open_sources(records_dir)
     selections = selection.check_selection(sources, 1, "train")
     count = batches_lib._visit_counts(sources, selections, augmentation, 0)
-    samples = (reading.selected_videos(reading.video_table(sources, selections, config), True, 0)
+    table = reading.video_table(sources, selections, config)
+    samples = (reading.selected_videos(table, True, 0)
                .batch(batches_lib._PLAN_BATCH).enumerate()
                .map(batches_lib._plan(config, augmentation, count, 0)).unbatch()
                .shuffle(1024, seed=0))
     if stage == "read":
-      samples = samples.map(lambda s: reading.stack_jpegs(s["video"], config, s["position"]),
+      reader = reading.DiskReader(table)
+      samples = samples.map(lambda s: reader.stack_jpegs(s["video"], config, s["position"]),
                             num_parallel_calls=tf.data.AUTOTUNE)
     dataset = samples.batch(BATCH)
   return _per_sample(dataset.with_options(options), batches)

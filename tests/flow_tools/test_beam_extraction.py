@@ -13,6 +13,7 @@ from flow_tools import beam_extraction
 from flow_tools import datasets
 from flow_tools import encoding
 from flow_tools import extraction
+from flow_tools import record_parsing
 from flow_tools import records
 from tests.flow_tools import helpers
 
@@ -49,7 +50,7 @@ def test_direct_runner_writes_the_local_runners_records(broken_dataset, local_re
   manifest = records.read_manifest(out)
   assert not os.path.exists(os.path.join(out, ".incomplete"))
   for video_id in manifest["videos"]:
-    local, beam = records.load_video(local_records, video_id), records.load_video(out, video_id)
+    local, beam = record_parsing.load_video(local_records, video_id), record_parsing.load_video(out, video_id)
     np.testing.assert_array_equal(beam.frames, local.frames)
     np.testing.assert_array_equal(beam.flow, local.flow)
     assert (beam.label, beam.class_name, beam.video_id) == (local.label, local.class_name,
@@ -126,5 +127,5 @@ def test_direct_runner_reads_and_writes_a_remote_filesystem(broken_dataset, loca
                             (os.path.dirname(data_dir).encode(), remote_data.encode()),
                             same_source_times=False)
   video_id = sorted(records.read_manifest(out)["videos"])[0]
-  np.testing.assert_array_equal(records.load_video(out, video_id).flow,
-                                records.load_video(local_records, video_id).flow)
+  np.testing.assert_array_equal(record_parsing.load_video(out, video_id).flow,
+                                record_parsing.load_video(local_records, video_id).flow)

@@ -21,6 +21,7 @@ from flow_tools import encoding
 from flow_tools import extraction
 from flow_tools import flow
 from flow_tools import locks
+from flow_tools import record_parsing
 from flow_tools import records
 from flow_tools import video
 from tests.flow_tools import helpers
@@ -47,7 +48,7 @@ def test_records_hold_the_videos_frames_and_flow(ucf_index, ucf_records):
   assert 0 < summary.flow_seconds < summary.worker_seconds < 2 * summary.seconds
   compute = flow.create("dis")
   for entry in ucf_index.entries[::9]:
-    loaded = records.load_video(out, entry.video_id)
+    loaded = record_parsing.load_video(out, entry.video_id)
     source = video.read_frames(entry.path, short_side=0)
     t = len(source)
     assert loaded.frames.shape == source.shape and loaded.frames.dtype == np.uint8
@@ -81,8 +82,10 @@ def test_manifest_and_files_agree(ucf_index, ucf_records):
   ids = sorted(e.video_id for e in ucf_index.entries)
   assert sorted(manifest["videos"]) == ids and manifest["modalities"] == ["rgb", "flow"]
   # Files are named by the video's position among the sorted ids, never by the id, two
-  # files a video, in folders of at most 1000 videos; nothing else is left.
-  expected = [f"videos/00000/{n:07d}.{m}.tfrecord" for n in range(len(ids)) for m in ("flow", "rgb")]
+  # record files a video and their indexes, in folders of at most 1000 videos; nothing
+  # else is left.
+  expected = [f"videos/00000/{n:07d}.{m}.{kind}" for n in range(len(ids))
+              for m in ("flow", "rgb") for kind in ("index", "tfrecord")]
   assert helpers.tree_files(out) == sorted(expected + ["manifest.json"])
   for video_id, info in manifest["videos"].items():
     assert info["number"] == ids.index(video_id)
@@ -96,7 +99,16 @@ def test_manifest_and_files_agree(ucf_index, ucf_records):
       assert list(header["clip/split_membership"].int64_list.value) == list(entry.splits)
       assert header["image/height"].int64_list.value == [info["height"]] == [48]
       assert header["image/width"].int64_list.value == [info["width"]] == [64]
-      assert sum(1 for _ in tf.data.TFRecordDataset(path)) == 1 + steps
+      lengths = [len(r.numpy()) for r in tf.data.TFRecordDataset(path)]
+      assert len(lengths) == 1 + steps
+      # The index: a version tag, then where each record starts (TFRecord framing: 16
+      # bytes around each record's data) and, last, the file's size.
+      with open(records.index_path(path), "rb") as f:
+        index = f.read()
+      assert index[:8] == b"tsindex1"
+      np.testing.assert_array_equal(np.frombuffer(index[8:], "<u8"),
+                                    np.cumsum([0] + [n + 16 for n in lengths]))
+      assert os.path.getsize(path) == sum(n + 16 for n in lengths) == info["bytes"][modality]
     assert info["flow_pairs"] == info["frames"] - 1 and info["splits"] == list(entry.splits)
   assert manifest["num_flow_pairs"] == sum(i["flow_pairs"] for i in manifest["videos"].values())
 
@@ -118,7 +130,7 @@ def test_a_step_is_read_alone_by_tensorflow_alone_and_equals_the_video(ucf_recor
   read_step = _readmes_plain_tensorflow_reader()
   manifest = records.read_manifest(out)
   video_id, info = sorted(manifest["videos"].items())[7]
-  loaded = records.load_video(out, video_id)
+  loaded = record_parsing.load_video(out, video_id)
   for t in (0, 3, info["flow_pairs"] - 1):
     np.testing.assert_array_equal(read_step(out, video_id, "rgb", t), loaded.frames[t])
     np.testing.assert_allclose(read_step(out, video_id, "flow", t), loaded.flow[t], atol=1e-5)
@@ -202,7 +214,7 @@ def test_a_rerun_redoes_changed_and_repaired_videos_and_says_so(ucf_index, tmp_p
   assert helpers.run_extract([*args, f"--output_dir={fresh}"]).returncode == 3
   # The touched clip keeps the time it had when it was extracted.
   helpers.assert_same_files(fresh, out, same_source_times=False)
-  np.testing.assert_array_equal(records.load_video(out, good[1][0]).frames.shape,
+  np.testing.assert_array_equal(record_parsing.load_video(out, good[1][0]).frames.shape,
                                 video.read_frames(ucf_index.entries[40].path, 0).shape)
 
 
@@ -279,7 +291,7 @@ def test_backward_flow_and_resizing(ucf_index, tmp_path):
   config = encoding.ExtractionConfig(algorithm="dis", short_side=32, backward=True,
                                    quantization="bound")
   extraction.extract(index, str(tmp_path), config, num_workers=1, progress=False)
-  loaded = records.load_video(str(tmp_path), entries[0].video_id)
+  loaded = record_parsing.load_video(str(tmp_path), entries[0].video_id)
   t = len(video.read_frames(entries[0].path, 0))
   assert loaded.frames.shape == (t, 32, 43, 3)  # 64x48 -> smaller side 32
   assert loaded.backward_flow.shape == loaded.flow.shape == (t - 1, 32, 43, 2)
@@ -313,7 +325,7 @@ def test_corrupt_videos_are_reported_not_fatal(ucf_index, tmp_path):
   for video_id in reasons:
     assert f"failed: {video_id}" in result.stdout
   with pytest.raises(records.RecordsError, match="extraction failed"):
-    records.load_video(str(tmp_path / "out"), "things/garbage")
+    record_parsing.load_video(str(tmp_path / "out"), "things/garbage")
 
 
 def test_unusable_output_dirs_and_manifests_are_named_in_one_line(ucf_index, tmp_path):
@@ -400,6 +412,11 @@ def test_resume_after_sigkill_gives_identical_output(ucf_index, tmp_path):
   assert [f for f in left if not f.startswith(".incomplete/") and ".tmp" in f] == []
   finished = [f for f in left if f.startswith("videos/")]
   assert finished, "killed before any video was finished"
+  # As if killed between a video's file and its index: the resumed run writes the index.
+  unindexed = next(f for f in finished if f.endswith(".flow.index"))
+  for copy in (killed, killed_for_beam):
+    os.remove(os.path.join(copy, unindexed))
+  finished.remove(unindexed)
   before = {f: os.path.getmtime(os.path.join(killed, f)) for f in finished}
   resumed = helpers.run_extract([*args, f"--output_dir={killed}"])
   assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -407,7 +424,8 @@ def test_resume_after_sigkill_gives_identical_output(ucf_index, tmp_path):
   assert before == {f: os.path.getmtime(os.path.join(killed, f)) for f in finished}
   reference = str(tmp_path / "reference")
   assert helpers.run_extract([*args, f"--output_dir={reference}"]).returncode == 0
-  assert len(helpers.tree_files(reference)) == 2 * 16 + 1  # rgb and flow of 16 videos, manifest
+  # rgb and flow files of 16 videos, their indexes, the manifest
+  assert len(helpers.tree_files(reference)) == 4 * 16 + 1
   helpers.assert_same_files(reference, killed)
   resumed = helpers.run_extract([*args, f"--output_dir={killed_for_beam}", "--runner=beam"])
   assert resumed.returncode == 0, resumed.stderr[-3000:]

@@ -21,6 +21,7 @@ from flow_tools import frame_export
 from flow_tools import frame_import
 from flow_tools import quantization
 from flow_tools import rawframes
+from flow_tools import record_parsing
 from flow_tools import records
 from tests.flow_tools import helpers
 
@@ -128,7 +129,7 @@ def _import(tmp_path, layout_name, frames_dir, dataset="folder", splits_dir=None
 
 def _step_bytes(records_dir, info, modality, key):
   path = records.video_path(records_dir, info, modality)
-  return records.read_steps(path, modality)[key].numpy().tolist()
+  return record_parsing.read_steps(path, modality)[key].numpy().tolist()
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +161,7 @@ def test_each_layout_is_imported_as_its_tool_wrote_it(tmp_path, layout):
   assert manifest["config"]["quantization"] == "bound" and manifest["config"]["bound"] == BOUND
   assert manifest["origin"]["rawframes"]["name"] == layout
   for video_id, (rgb, xs, ys) in expected.items():
-    video = records.load_video(out, video_id)
+    video = record_parsing.load_video(out, video_id)
     info = manifest["videos"][video_id]
     assert video.frames.shape == (len(rgb), H, W, 3) and video.flow.shape[0] == len(rgb) - 1
     assert (info["height"], info["width"], info["frames"]) == (H, W, len(rgb))
@@ -317,7 +318,7 @@ def test_a_rerun_keeps_unchanged_videos_and_redoes_a_changed_one(tmp_path):
   assert (summary.num_redone, summary.num_kept) == (1, len(VIDEOS) - 1)
   assert summary.run_report("imported", "imported") == (
       "this run: redid 1 whose files changed (Run/v_Run_g01_c01), kept 3 imported before")
-  video = records.load_video(out, "Run/v_Run_g01_c01")
+  video = record_parsing.load_video(out, "Run/v_Run_g01_c01")
   np.testing.assert_array_equal(video.frames[1],
                                 tf.io.decode_jpeg(_read_file(changed), channels=3))
 
@@ -427,7 +428,7 @@ def test_minmax_records_are_requantised_with_the_error_measured(tmp_path, small_
   # field with its own range, and the written one with the bound.
   errors, clipped, count = [], 0, 0
   for video_id, info in manifest["videos"].items():
-    steps = records.read_steps(records.video_path(source, info, records.FLOW), records.FLOW)
+    steps = record_parsing.read_steps(records.video_path(source, info, records.FLOW), records.FLOW)
     for k, ranges in enumerate(steps["flow/range"].numpy()):
       for axis, name in enumerate("xy"):
         q = cv2.imdecode(np.frombuffer(steps[f"flow/{name}/encoded"].numpy()[k], np.uint8),

@@ -9,7 +9,7 @@ import numpy as np
 from flow_tools import datasets
 from flow_tools import encoding
 from flow_tools import extraction
-from flow_tools import records
+from flow_tools import record_parsing
 
 
 def sample_video(name):
@@ -38,7 +38,7 @@ def test_real_clip_extracts_with_plausible_flow(tmp_path):
   config = encoding.ExtractionConfig(algorithm="dis")
   summary = extraction.extract(index, str(tmp_path / "out"), config, num_workers=2, progress=False)
   assert not summary.failures and summary.flow_pairs == 249  # 250 frames
-  loaded = records.load_video(str(tmp_path / "out"), "cycling/bikes")
+  loaded = record_parsing.load_video(str(tmp_path / "out"), "cycling/bikes")
   assert loaded.frames.shape == (250, 256, 602, 3)  # 640x272 -> smaller side 256
   gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in loaded.frames]
   ratios = []

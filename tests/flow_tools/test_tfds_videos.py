@@ -13,6 +13,7 @@ import tensorflow_datasets as tfds
 from flow_tools import datasets
 from flow_tools import encoding
 from flow_tools import extraction
+from flow_tools import record_parsing
 from flow_tools import records
 from flow_tools import tfds_videos
 from tests.flow_tools import helpers
@@ -78,7 +79,7 @@ def test_extraction_from_tfds_holds_its_frames_and_labels(mocked_tfds, tmp_path)
   assert manifest["dataset"] == "ucf101" and len(manifest["class_names"]) == 101
   for video_id in manifest["videos"]:
     label, frames = truth[video_id]
-    loaded = records.load_video(out, video_id)
+    loaded = record_parsing.load_video(out, video_id)
     assert loaded.label == label and loaded.class_name == index.class_names[label]
     assert loaded.frames.shape == frames.shape
     assert loaded.flow.shape == (len(frames) - 1,) + frames.shape[1:3] + (2,)

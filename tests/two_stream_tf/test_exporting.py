@@ -15,6 +15,7 @@ from scipy import special
 from flow_tools import datasets
 from flow_tools import encoding
 from flow_tools import extraction
+from flow_tools import record_parsing
 from flow_tools import records
 from flow_tools import storage
 from flow_tools import synthetic
@@ -82,7 +83,7 @@ def test_fresh_process_export_equals_python_fusion(streams, records_dirs, tmp_pa
                             fusion_kind, 0.3, svms)
 
   video_id = sorted(records.read_manifest(records_dirs["ucf101"])["videos"])[4]
-  video = records.load_video(records_dirs["ucf101"], video_id)
+  video = record_parsing.load_video(records_dirs["ucf101"], video_id)
   raw_flow = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=STACK,
                               mean_subtraction=False)
   rgb = reference.views(video, spatial_spec.input).astype(np.float32)
@@ -141,7 +142,7 @@ def test_saved_model_cli_runs_a_stream_export_on_npy_views(streams, records_dirs
   temporal, spec, _ = model_dirs.load(streams["temporal"])
   export_dir = str(tmp_path / "temporal")
   exporting.export_stream(export_dir, temporal, spec)
-  video = records.load_video(records_dirs["hmdb51"],
+  video = record_parsing.load_video(records_dirs["hmdb51"],
                              sorted(records.read_manifest(records_dirs["hmdb51"])["videos"])[3])
   raw = reference.views(video, dataclasses.replace(spec.input, mean_subtraction=False))[:20]
   np.save(tmp_path / "flow_views.npy", raw.astype(np.float32))
@@ -228,7 +229,7 @@ def test_predict_on_video_files_with_per_file_errors(streams, synthetic_dir, rec
   # The answer is the export's output on the video's 25 x 10 views, built by the reference
   # from the video's record (extracted with the same settings the export names).
   model, metadata = prediction.load_export(export_dir)
-  video = records.load_video(records_dirs["ucf101"], "BlueRingsDown/v_BlueRingsDown_g01_c01")
+  video = record_parsing.load_video(records_dirs["ucf101"], "BlueRingsDown/v_BlueRingsDown_g01_c01")
   rgb = reference.views(video, data.InputConfig(stream="spatial", crop_size=CROP))
   flow = reference.views(video, data.InputConfig(stream="temporal", crop_size=CROP,
                                                  stack_length=STACK, mean_subtraction=False))

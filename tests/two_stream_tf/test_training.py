@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from flow_tools import record_parsing
 from flow_tools import records
 from two_stream_tf import data
 from two_stream_tf import evaluation
@@ -252,7 +253,7 @@ def test_evaluation_scores_are_the_models_outputs_averaged_over_250_views(record
   for head in ("ucf101", "hmdb51"):
     scores = head_scores[head]
     index = 2 if head == "ucf101" else 5
-    video = records.load_video(spec.records_dirs[spec.head_names.index(head)],
+    video = record_parsing.load_video(spec.records_dirs[spec.head_names.index(head)],
                                scores.video_ids[index])
     views = reference.views(video, spec.input)
     assert len(views) == 250

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from flow_tools import record_parsing
 from flow_tools import records
 from two_stream_tf import data
 from two_stream_tf.data import packed
@@ -37,7 +38,7 @@ def _find_flow_origin(sample, label, records_dir, config, cache, atol):
     if video_label != label:
       continue
     if video_id not in cache:
-      cache[video_id] = records.load_video(records_dir, video_id)
+      cache[video_id] = record_parsing.load_video(records_dir, video_id)
     video = cache[video_id]
     for start in range(len(video.flow)):
       stack = reference.flow_stack(video, config.stacking, config.stack_length, start)
@@ -92,7 +93,7 @@ def test_rgb_samples_are_crops_of_frames(records_dirs):
     for video_id, label in _train_videos(records_dirs["hmdb51"]).items():
       if label != int(labels["hmdb51"]):
         continue
-      video = cache.setdefault(video_id, records.load_video(records_dirs["hmdb51"], video_id))
+      video = cache.setdefault(video_id, record_parsing.load_video(records_dirs["hmdb51"], video_id))
       for frame in video.frames.astype(np.float32):
         for flipped in (False, True):
           candidate = frame[:, ::-1] if flipped else frame

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from flow_tools import datasets
-from flow_tools import records
+from flow_tools import record_parsing
 from two_stream_tf import data
 from two_stream_tf.data import views as views_lib
 from tests.two_stream_tf import reference
@@ -32,7 +32,7 @@ def test_flow_views_match_the_paper(records_dirs, stacking, stack_length, mean_s
   short = "RedCheckerUp/v_RedCheckerUp_g01_c01"
   assert short in got
   for video_id in sorted(got)[::6] + [short]:
-    video = records.load_video(records_dirs["ucf101"], video_id)
+    video = record_parsing.load_video(records_dirs["ucf101"], video_id)
     expected = reference.views(video, config)
     assert got[video_id].shape == (250, CROP, CROP, 2 * stack_length)
     # float32 sums (means, trajectories) differ in order from numpy's float64.
@@ -45,7 +45,7 @@ def test_short_clip_repeats_its_last_field(records_dirs):
                             mean_subtraction=False)
   video_id = "RedCheckerUp/v_RedCheckerUp_g01_c01"
   views = _views_by_video(records_dirs["ucf101"], config)[video_id]
-  video = records.load_video(records_dirs["ucf101"], video_id)
+  video = record_parsing.load_video(records_dirs["ucf101"], video_id)
   assert len(video.flow) == 5
   centre = views[4]  # first position, centre crop, unflipped
   y, x = (48 - CROP) // 2, (64 - CROP) // 2
@@ -58,7 +58,7 @@ def test_rgb_views_and_their_geometry(records_dirs):
   config = data.InputConfig(stream="spatial", crop_size=CROP)
   got = _views_by_video(records_dirs["hmdb51"], config, split=2)
   for video_id in sorted(got)[::10]:
-    video = records.load_video(records_dirs["hmdb51"], video_id)
+    video = record_parsing.load_video(records_dirs["hmdb51"], video_id)
     np.testing.assert_array_equal(got[video_id], reference.views(video, config))
   # Hand-made geometry: a 48 x 64 frame, 32 crops.
   assert views_lib.crop_corners(48, 64, 32) == [(0, 0), (0, 32), (16, 0), (16, 32), (8, 16)]
@@ -89,5 +89,5 @@ def test_average_per_video_folds_views_back(records_dirs):
   assert set(scores.heads) == {0, 1}
   video_id = scores.video_ids[5]
   dataset_dir = records_dirs["ucf101" if scores.heads[5] == 0 else "hmdb51"]
-  expected = reference.views(records.load_video(dataset_dir, video_id), config)
+  expected = reference.views(record_parsing.load_video(dataset_dir, video_id), config)
   np.testing.assert_allclose(scores.scores["a"][5, 0], expected[..., 0::2].mean(), atol=1e-5)

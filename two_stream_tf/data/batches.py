@@ -72,14 +72,15 @@ def _plan(config, augmentation, count, seed):
   return plan
 
 
-def _decode(config, head_names, segments):
+def _decode(config, head_names, segments, reader):
   """A chosen sample -> (network input, labels per head, sample weights per head); with
-  K > 1 segments the input is its K snippets, stacked on a second axis."""
+  K > 1 segments the input is its K snippets, stacked on a second axis. `reader`: a
+  `reading.DiskReader`."""
   size = config.crop_size
 
   def snippet(sample, position):
     window, video = sample["window"], sample["video"]
-    read = reading.stack_jpegs(video, config, position)
+    read = reader.stack_jpegs(video, config, position)
     if config.stream == "spatial":
       crop = tf.image.decode_and_crop_jpeg(read["jpegs"][0], window, channels=3)
       return packed.pack_rgb(tf.ensure_shape(crop, [size, size, 3]), sample["flip"],
@@ -166,6 +167,7 @@ def _batches(sources, selections, config, augmentation, batch_size, seed, shuffl
           .batch(_PLAN_BATCH).enumerate()
           .map(_plan(config, augmentation, count, seed)).unbatch()
           .shuffle(shuffle_buffer, seed=order_seed)
-          .map(_decode(config, head_names, augmentation.num_segments),
+          .map(_decode(config, head_names, augmentation.num_segments,
+                       reading.DiskReader(table)),
                num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
           .batch(batch_size, drop_remainder=True))

@@ -43,12 +43,12 @@ def ten_crops(image, size, flip):
   return tf.concat([crops, flip(crops)], axis=0)
 
 
-def _decode_views(config):
+def _decode_views(config, reader):
   size = config.crop_size
 
   def decode(sample):
     video = sample["video"]
-    read = reading.stack_jpegs(video, config, sample["position"])
+    read = reader.stack_jpegs(video, config, sample["position"])
     if config.stream == "spatial":
       image = decoding.decode_rgb(read["jpegs"][0])
       views = ten_crops(image, size, lambda crops: tf.reverse(crops, axis=[-2]))
@@ -81,12 +81,13 @@ def evaluation_views(records_dirs, split, config, subset="test", batch_size=50,
   if video_ids is not None:
     keep = set(video_ids)
     selections = [{v: label for v, label in s.items() if v in keep} for s in selections]
-  videos = reading.selected_videos(reading.video_table(sources, selections, config))
+  table = reading.video_table(sources, selections, config)
   sample = _position_sample(config, num_positions)
-  return (videos
+  return (reading.selected_videos(table)
           .flat_map(lambda video: tf.data.Dataset.range(num_positions).map(
               lambda position: sample(video, position)))
-          .map(_decode_views(config), num_parallel_calls=tf.data.AUTOTUNE)
+          .map(_decode_views(config, reading.DiskReader(table)),
+               num_parallel_calls=tf.data.AUTOTUNE)
           .unbatch()
           .batch(batch_size)
           .prefetch(tf.data.AUTOTUNE))

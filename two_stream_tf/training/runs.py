@@ -3,7 +3,7 @@
 import contextlib
 
 from flow_tools import locks
-from flow_tools import records
+from flow_tools import record_parsing
 from flow_tools import storage
 from two_stream_tf import data
 from two_stream_tf import model_dirs
@@ -83,7 +83,7 @@ def train_stream(model_dir, spec, config, *, augmentation=None, weights=None, in
       model_dirs.save_spec(model_dir, spec)
       if flags_text is not None:
         model_dirs.save_flags(model_dir, flags_text)
-    with records.naming_damaged_files(spec.records_read):
+    with record_parsing.naming_damaged_files(spec.records_read):
       return loop.train(_model_builder(spec, weights, init_from, last_layer_only, initialization,
                                        partial_bn),
                         _dataset_maker(spec, augmentation, shuffle_buffer, deterministic_input,

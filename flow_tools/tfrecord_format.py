@@ -1,0 +1,196 @@
+"""`tf.train.Example` and TFRecord files, written without TensorFlow.
+
+Extraction workers write their own record files and never import TensorFlow, so the
+Example encoding (the protocol buffer wire format of example.proto and feature.proto)
+and the TFRecord framing are done here: the bytes are those of
+`tf.train.Example(...).SerializeToString(deterministic=True)` and `tf.io.TFRecordWriter`
+for the same features (tested against both).
+
+A TFRecord file is a sequence of records, each
+    uint64 length, uint32 masked CRC-32C of the length's 8 bytes, data, uint32 masked CRC-32C
+    of the data
+little-endian; so a record of n bytes takes n + FRAMING bytes of the file.
+"""
+
+import functools
+import struct
+
+import google_crc32c
+
+FRAMING = 16  # a record's length (8 bytes), the length's CRC and the data's CRC (4 each)
+LENGTH_BYTES = 12  # the length and its CRC, before the data
+
+# Wire types of the protocol buffer encoding.
+_VARINT, _LEN, _FIXED32 = 0, 2, 5
+# Field numbers: Example.features, Features.feature (a map: entry key 1, value 2),
+# Feature.{bytes_list, float_list, int64_list}, and each list's repeated `value`.
+_KINDS = {"bytes": 1, "float": 2, "int64": 3}
+
+
+def bytes_feature(*values):
+  """A BytesList feature of `values` (str as UTF-8, or bytes)."""
+  return "bytes", [v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in values]
+
+
+def int64_feature(*values):
+  """An Int64List feature of `values`."""
+  return "int64", [int(v) for v in values]
+
+
+def float_feature(values):
+  """A FloatList feature of an iterable of numbers (stored as float32)."""
+  return "float", [float(v) for v in values]
+
+
+def _varint(value):
+  value &= 0xFFFFFFFFFFFFFFFF  # negative int64: two's complement, ten bytes
+  out = bytearray()
+  while value > 0x7F:
+    out.append((value & 0x7F) | 0x80)
+    value >>= 7
+  out.append(value)
+  return bytes(out)
+
+
+def _tag(field, wire_type):
+  return _varint(field << 3 | wire_type)
+
+
+def _length_delimited(field, payload):
+  return _tag(field, _LEN) + _varint(len(payload)) + payload
+
+
+def _list(kind, values):
+  """A BytesList, FloatList or Int64List message (numbers packed, as proto3 does)."""
+  if kind == "bytes":
+    return b"".join(_length_delimited(1, v) for v in values)
+  if not values:
+    return b""
+  if kind == "float":
+    return _length_delimited(1, struct.pack(f"<{len(values)}f", *values))
+  return _length_delimited(1, b"".join(_varint(v) for v in values))
+
+
+def _key_order(a, b):
+  """Deterministic serialization's order of map keys (protobuf's upb, which TensorFlow's
+  Python uses): bytewise over the common length, then the longer key first."""
+  common = min(len(a), len(b))
+  if a[:common] != b[:common]:
+    return -1 if a[:common] < b[:common] else 1
+  return len(b) - len(a)
+
+
+def encode_example(features):
+  """The serialized `tf.train.Example` of {name: feature} (`bytes_feature`,
+  `int64_feature`, `float_feature`), its map entries in the order deterministic
+  serialization writes them."""
+  entries = []
+  names = {name.encode("utf-8"): name for name in features}
+  for key in sorted(names, key=functools.cmp_to_key(_key_order)):
+    name = names[key]
+    kind, values = features[name]
+    feature = _length_delimited(_KINDS[kind], _list(kind, values))
+    entries.append(_length_delimited(1, _length_delimited(1, key)
+                                     + _length_delimited(2, feature)))
+  return _length_delimited(1, b"".join(entries))
+
+
+def masked_crc(data):
+  """TFRecord's checksum of `data`: CRC-32C, rotated right by 15 bits plus a constant."""
+  crc = google_crc32c.value(data)
+  return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def frame(record):
+  """One record as it is stored in a TFRecord file."""
+  length = struct.pack("<Q", len(record))
+  return (length + struct.pack("<I", masked_crc(length)) + record
+          + struct.pack("<I", masked_crc(record)))
+
+
+def write_records(f, serialized):
+  """Writes `serialized` records to the binary file `f`; returns the byte offset of each
+  record's start and, last, the end of the file (len(serialized) + 1 offsets)."""
+  offsets = [0]
+  for record in serialized:
+    f.write(frame(record))
+    offsets.append(offsets[-1] + len(record) + FRAMING)
+  return offsets
+
+
+def read_length(head):
+  """The data length of a record from its first LENGTH_BYTES bytes; None if its checksum
+  fails (the length field is damaged)."""
+  length, crc = struct.unpack("<QI", head)
+  return length if masked_crc(head[:8]) == crc else None
+
+
+def _read_varint(data, position):
+  value = shift = 0
+  while True:
+    byte = data[position]
+    position += 1
+    value |= (byte & 0x7F) << shift
+    shift += 7
+    if not byte & 0x80:
+      return value, position
+
+
+def _fields(data):
+  """(field number, wire type, value) of a message's fields: an int for varints, bytes
+  for length-delimited and fixed32 fields."""
+  position = 0
+  while position < len(data):
+    key, position = _read_varint(data, position)
+    field, wire_type = key >> 3, key & 7
+    if wire_type == _VARINT:
+      value, position = _read_varint(data, position)
+    elif wire_type == _LEN:
+      length, position = _read_varint(data, position)
+      value, position = data[position:position + length], position + length
+    elif wire_type == _FIXED32:
+      value, position = data[position:position + 4], position + 4
+    else:
+      raise ValueError(f"not a tf.train.Example: wire type {wire_type}")
+    yield field, wire_type, value
+
+
+def _signed(value):
+  return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _list_values(kind, data):
+  values = []
+  for _, wire_type, value in _fields(data):
+    if kind == "bytes":
+      values.append(bytes(value))
+    elif kind == "float":
+      values += struct.unpack(f"<{len(value) // 4}f", value)
+    elif wire_type == _VARINT:
+      values.append(_signed(value))
+    else:  # packed
+      position = 0
+      while position < len(value):
+        number, position = _read_varint(value, position)
+        values.append(_signed(number))
+  return values
+
+
+def decode_example(data):
+  """A serialized `tf.train.Example` -> {name: (kind, [values])}, `encode_example`'s
+  inverse (for any valid encoding: packed or not, in any field order)."""
+  kinds = {number: kind for kind, number in _KINDS.items()}
+  features = {}
+  for _, _, entries in _fields(memoryview(data)):
+    for _, _, entry in _fields(entries):
+      name, feature = b"", b""
+      for field, _, value in _fields(entry):
+        if field == 1:
+          name = bytes(value)
+        else:
+          feature = value
+      kind, values = "bytes", []
+      for number, _, value in _fields(feature):
+        kind, values = kinds[number], _list_values(kinds[number], value)
+      features[name.decode("utf-8")] = (kind, values)
+  return features
