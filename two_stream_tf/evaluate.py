@@ -29,6 +29,10 @@ flags.DEFINE_integer("num_positions", streams.NUM_POSITIONS, "Frames or stacks p
 flags.DEFINE_integer("batch_size", 50, "Views per forward pass.", lower_bound=1)
 flags.DEFINE_string("output", None, "Score file (default: <model_dir>/scores_<subset>_split<N>.npz).")
 flags.DEFINE_bool("jit_compile", False, "XLA-compile the forward pass.")
+flags.DEFINE_enum("input_cache", "auto", list(streams.INPUT_CACHES),
+                  "Where the views' steps are read from: memory (the selected records read "
+                  "into memory once), disk (through each file's index), or auto: memory when "
+                  "they take at most half the available memory.")
 flags.DEFINE_bool("accept_other_records", False,
                   "Score --records_dirs extracted with other settings than the training "
                   "records (another flow algorithm, size, quantisation); the score file says "
@@ -50,7 +54,7 @@ def main(argv):
         FLAGS.model_dir, subset=FLAGS.subset, checkpoint=FLAGS.checkpoint,
         records_dirs=FLAGS.records_dirs, num_positions=FLAGS.num_positions,
         batch_size=FLAGS.batch_size, output=FLAGS.output, jit_compile=FLAGS.jit_compile,
-        accept_other_records=FLAGS.accept_other_records)
+        accept_other_records=FLAGS.accept_other_records, input_cache=FLAGS.input_cache)
   except (ValueError, FileNotFoundError) as e:
     sys.exit(f"error: {e}")
   print(evaluation.report_table(report["heads"], (

@@ -80,7 +80,8 @@ def records_to_score(spec, model_dir, records_dirs=None, accept_other_records=Fa
 
 
 def score_videos(model, spec, *, subset="test", batch_size=50,
-                 num_positions=streams.NUM_POSITIONS, records_dirs=None, jit_compile=False):
+                 num_positions=streams.NUM_POSITIONS, records_dirs=None, jit_compile=False,
+                 input_cache="auto"):
   """`spec`'s split `subset` videos under the 25 x 10-view protocol.
 
   Args:
@@ -90,12 +91,14 @@ def score_videos(model, spec, *, subset="test", batch_size=50,
     batch_size: views per forward pass (memory does not grow with videos or frames).
     num_positions: frames or stacks per video (25 in the paper).
     records_dirs: records to read instead of the ones trained on (same datasets).
+    input_cache: where the views' steps are read from (`data.evaluation_views`).
   Returns:
     ({head: HeadScores}, the first few views seen, for pictures).
   """
   records_dirs = list(records_dirs or spec.records_dirs)
   views = data.evaluation_views(records_dirs, spec.split, spec.input, subset=subset,
-                                batch_size=batch_size, num_positions=num_positions)
+                                batch_size=batch_size, num_positions=num_positions,
+                                input_cache=input_cache)
   forward = tf.function(lambda x: model(x, training=False), jit_compile=jit_compile)
   first_views = []
 
@@ -186,13 +189,14 @@ def write_summaries(log_dir, head_scores, report, step, stream, sample_views):
 
 def evaluate(model_dir, *, subset="test", checkpoint=None, records_dirs=None,
              num_positions=streams.NUM_POSITIONS, batch_size=50, output=None, jit_compile=False,
-             accept_other_records=False):
+             accept_other_records=False, input_cache="auto"):
   """Scores the run in `model_dir` on its split's `subset` videos; writes the score file, its
   JSON report beside it and TensorBoard summaries in `model_dir`/eval_<subset>.
 
   `records_dirs` (default: those trained on) must hold the heads' datasets extracted as the
   training records were, unless `accept_other_records` (`records_to_score`); the score
   file says which records were scored and with what settings, so that fusion can check.
+  `input_cache`: as `score_videos`.
 
   Returns:
     The report (as written to the JSON file) with the score file's path under 'scores'.
@@ -207,7 +211,7 @@ def evaluate(model_dir, *, subset="test", checkpoint=None, records_dirs=None,
   model, spec, step = model_dirs.load(model_dir, checkpoint)
   head_scores, sample_views = score_videos(
       model, spec, subset=subset, batch_size=batch_size, num_positions=num_positions,
-      records_dirs=records_dirs, jit_compile=jit_compile)
+      records_dirs=records_dirs, jit_compile=jit_compile, input_cache=input_cache)
   heads = accuracy_report(head_scores)
   report = {"model_dir": model_dir, "step": step, "stream": spec.stream, "split": spec.split,
             "subset": subset, "views_per_video": num_positions * streams.VIEWS_PER_POSITION,

@@ -11,6 +11,8 @@ STACK_LENGTH = 10  # L, flow fields per stack (the paper's best)
 NUM_POSITIONS = 25
 NUM_CROPS = 5
 VIEWS_PER_POSITION = 2 * NUM_CROPS
+# Where a pipeline reads its samples' steps from (two_stream_tf.data.reading.with_reader).
+INPUT_CACHES = ("auto", "memory", "disk")
 
 
 def check_stream(stream):

@@ -102,6 +102,11 @@ flags.DEFINE_integer("num_segments", _AUGMENTATION.num_segments,
                      lower_bound=1)
 flags.DEFINE_integer("shuffle_buffer", 1024, "Samples mixed after their choice.", lower_bound=1)
 flags.DEFINE_bool("deterministic_input", False, "Reproducible input order (slower).")
+flags.DEFINE_enum("input_cache", "auto", list(streams.INPUT_CACHES),
+                  "Where samples' steps are read from: memory (the selected records read into "
+                  "memory once, by each process or tf.data service worker), disk (through each "
+                  "file's index), or auto: memory when they take at most half the available "
+                  "memory. The batches are the same.")
 flags.DEFINE_string("tf_data_service", None,
                     "grpc://HOST:PORT of a tf.data service dispatcher: its workers read, decode "
                     "and augment the input (each with its own random stream).")
@@ -313,6 +318,7 @@ def main(argv):
           augmentation=_fields(data.Augmentation), weights=FLAGS.weights,
           init_from=FLAGS.init_from, last_layer_only=FLAGS.last_layer_only,
           shuffle_buffer=FLAGS.shuffle_buffer, deterministic_input=FLAGS.deterministic_input,
+          input_cache=FLAGS.input_cache,
           tf_data_service=FLAGS.tf_data_service,
           strategy=strategy, hparams=values, checkpoint=FLAGS.checkpoint,
           initialization=FLAGS.initialization, partial_bn=FLAGS.partial_bn,

@@ -10,7 +10,10 @@ temporal stream (L = 10) and the spatial stream, 224 crops, batch 64:
   * pipeline: `two_stream_tf.data.training_dataset` (choose from the manifest, read only
     the sample's steps, decode only the crop, flip, batch; temporal batches are the uint8
     stacks with their per-channel maps that the training step expands on the accelerator),
-    with the paper's one sample per video visit and with samples_per_visit = 4;
+    reading from memory (`input_cache='memory'`: the records read into memory once) and
+    from disk (`'disk'`: each sample's byte range through the files' indexes; the page
+    cache warm), with the paper's one sample per video visit (and from memory with
+    samples_per_visit = 4);
   * decode bound: the same kind of JPEG bytes (per sample the 20 flow images of a stack,
     or one RGB frame, from the same records, held in memory) decoded full-frame with
     TensorFlow's decoder in a tf.data map over the same cores, batched, nothing else;
@@ -18,7 +21,12 @@ temporal stream (L = 10) and the spatial stream, 224 crops, batch 64:
     sample's files opened and decoded (OpenCV), then crop, flip, stack, float; one worker
     process per core, timed inside the workers (no transfer cost counted, so its rate is
     an upper bound);
-  * evaluation views/s: `two_stream_tf.data.evaluation_views` (25 x 10 views per video).
+  * evaluation views/s: `two_stream_tf.data.evaluation_views` (25 x 10 views per video,
+    from memory), against its own decode bound: the same positions' JPEGs (20 flow images
+    or one RGB frame each) decoded full-frame from memory, 10 views per position;
+  * memory: the resident memory the memory path adds by building its records (a process's
+    RSS after its first batch of 1, less before) over the bytes of the records it holds,
+    on --memory_videos copies of the clip.
 Rates vary by tens of percent from one measurement to the next on a shared machine, so
 every measurement is repeated in interleaved rounds and the table gives medians (ratios
 of medians). Last, bytes on disk per video against the version-1 layout (one
@@ -43,6 +51,7 @@ flags.DEFINE_integer("frames", 181, "Frames per video.")
 flags.DEFINE_integer("batches", 12, "Timed batches of 64 per measurement.")
 flags.DEFINE_integer("rounds", 3, "Rounds of all measurements; the table shows each one's median.")
 flags.DEFINE_list("streams", ["temporal", "spatial"], "Streams to measure.")
+flags.DEFINE_integer("memory_videos", 64, "Copies of the clip for the memory measurement.")
 FLAGS = flags.FLAGS
 
 STACK, CROP, BATCH = 10, 224, 64
@@ -70,14 +79,34 @@ def _rate(iterator, batches, per_batch):
   return batches * per_batch / (time.perf_counter() - start)
 
 
-def _pipeline(records_dir, stream, cores, batches, samples_per_visit):
+def _pipeline(records_dir, stream, cores, batches, samples_per_visit, input_cache):
   _, options = _pin(cores)
   from two_stream_tf import data  # pylint: disable=import-outside-toplevel
   config = data.InputConfig(stream=stream, crop_size=CROP, stack_length=STACK)
   dataset = data.training_dataset(
-      records_dir, 1, config, BATCH,
+      records_dir, 1, config, BATCH, input_cache=input_cache,
       augmentation=data.Augmentation(samples_per_visit=samples_per_visit)).with_options(options)
   return _rate(iter(dataset), batches, BATCH)
+
+
+def _resident_bytes():
+  with open("/proc/self/statm", encoding="ascii") as f:
+    return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _memory_ratio(records_dir, stream):
+  """Resident bytes the memory path adds by building its records, over their bytes."""
+  _pin(2)
+  # pylint: disable=import-outside-toplevel
+  from two_stream_tf import data
+  from two_stream_tf.data import reading, selection
+  config = data.InputConfig(stream=stream, crop_size=CROP, stack_length=STACK)
+  sources = selection.open_sources(records_dir)
+  table = reading.video_table(sources, selection.check_selection(sources, 1, "train"), config)
+  iterator = iter(data.training_dataset(records_dir, 1, config, 1, input_cache="memory"))
+  before = _resident_bytes()
+  next(iterator)
+  return (_resident_bytes() - before) / reading.records_bytes(table)
 
 
 def _decode_bound(videos, stream, cores, batches):
@@ -159,13 +188,30 @@ def _views(records_dir, cores):
   _, options = _pin(cores)
   from two_stream_tf import data  # pylint: disable=import-outside-toplevel
   config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=STACK)
-  dataset = data.evaluation_views(records_dir, 1, config, batch_size=50).with_options(options)
+  dataset = data.evaluation_views(records_dir, 1, config, batch_size=50,
+                                  input_cache="memory").with_options(options)
   iterator = iter(dataset)
   next(iterator)
   start, views = time.perf_counter(), 0
   for batch in iterator:
     views += int(batch["views"].shape[0])
   return views / (time.perf_counter() - start)
+
+
+def _views_bound(videos, cores, positions):
+  """Views/s of decoding the test videos' positions' JPEGs full-frame from memory."""
+  tf, options = _pin(cores)
+  samples = clip_records.sample_jpegs(videos, "temporal", STACK, positions)
+  dataset = (tf.data.Dataset.from_tensor_slices(samples)
+             .map(lambda jpegs: tf.stack([tf.io.decode_jpeg(jpegs[i], channels=1)
+                                          for i in range(2 * STACK)]),
+                  num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+             .with_options(options))
+  iterator = iter(dataset)
+  next(iterator)
+  start = time.perf_counter()
+  decoded = sum(1 for _ in iterator)
+  return 10 * decoded / (time.perf_counter() - start)
 
 
 def _in_process(function, *args):
@@ -176,8 +222,9 @@ def _in_process(function, *args):
 
 def _measure(records_dir, videos, folders, stream, cores):
   """One round of one stream: every rate, each measured right after the other."""
-  return (_in_process(_pipeline, records_dir, stream, cores, FLAGS.batches, 1),
-          _in_process(_pipeline, records_dir, stream, cores, FLAGS.batches, 4),
+  return (_in_process(_pipeline, records_dir, stream, cores, FLAGS.batches, 1, "memory"),
+          _in_process(_pipeline, records_dir, stream, cores, FLAGS.batches, 1, "disk"),
+          _in_process(_pipeline, records_dir, stream, cores, FLAGS.batches, 4, "memory"),
           _in_process(_decode_bound, videos, stream, cores, FLAGS.batches),
           _naive(folders, stream, cores, FLAGS.batches))
 
@@ -232,25 +279,36 @@ def main(argv):
     print(f"{FLAGS.videos} videos of {FLAGS.frames} frames at 340x256, DIS flow; "
           f"temporal L={STACK}, {CROP} crops, batch {BATCH}; {os.cpu_count()} CPU cores; "
           f"medians of {FLAGS.rounds} rounds\n")
-    print("| stream | cores | pipeline samples/s | decode bound samples/s "
-          "| pipeline / decode bound | naive loader samples/s | pipeline / naive "
-          "| pipeline, 4 samples per visit |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| stream | cores | memory samples/s | disk samples/s | decode bound samples/s "
+          "| memory / bound | disk / bound | naive loader samples/s | memory / naive "
+          "| memory, 4 samples per visit |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     views = {}
+    positions = FLAGS.videos // 4 * 25  # the test split's videos (1 in 4), 25 positions each
     for cores in (1, 2):
       rates = {stream: [] for stream in FLAGS.streams}
       views[cores] = []
       for _ in range(FLAGS.rounds):
         for stream in FLAGS.streams:
           rates[stream].append(_measure(records_dir, videos, folders, stream, cores))
-        views[cores].append(_in_process(_views, records_dir, cores))
+        views[cores].append((_in_process(_views, records_dir, cores),
+                             _in_process(_views_bound, videos, cores, positions)))
       for stream in FLAGS.streams:
-        ours, amortised, bound, naive = np.median(rates[stream], axis=0)
-        print(f"| {stream} | {cores} | {ours:.0f} | {bound:.0f} | {ours / bound:.2f} "
-              f"| {naive:.0f} | {ours / naive:.2f} | {amortised:.0f} |", flush=True)
-    print("\n| cores | evaluation views/s (temporal, 25 x 10 per video) |\n|---|---|")
+        memory, disk, amortised, bound, naive = np.median(rates[stream], axis=0)
+        print(f"| {stream} | {cores} | {memory:.0f} | {disk:.0f} | {bound:.0f} "
+              f"| {memory / bound:.2f} | {disk / bound:.2f} | {naive:.0f} "
+              f"| {memory / naive:.2f} | {amortised:.0f} |", flush=True)
+    print("\n| cores | evaluation views/s (temporal, 25 x 10 per video) | its decode bound "
+          "views/s | ratio |\n|---|---|---|---|")
     for cores, rates in views.items():
-      print(f"| {cores} | {np.median(rates):.0f} |")
+      ours, bound = np.median(rates, axis=0)
+      print(f"| {cores} | {ours:.0f} | {bound:.0f} | {ours / bound:.2f} |")
+    memory_dir = clip_records.make_records(os.path.join(root, "memory"), FLAGS.frames,
+                                           FLAGS.memory_videos)
+    print(f"\n| stream | resident memory / record bytes held ({FLAGS.memory_videos} videos) |"
+          "\n|---|---|")
+    for stream in FLAGS.streams:
+      print(f"| {stream} | {_in_process(_memory_ratio, memory_dir, stream):.2f} |")
     _sizes(records_dir)
 
 

@@ -50,7 +50,9 @@ def _write_manifest(records_dir, manifest):
     json.dump(manifest, f)
 
 
-def test_a_records_file_changed_at_its_size_is_named_with_its_video(records_dirs, tmp_path):
+@pytest.mark.parametrize("input_cache", ["memory", "disk"])
+def test_a_records_file_changed_at_its_size_is_named_with_its_video(records_dirs, tmp_path,
+                                                                     input_cache):
   """TensorFlow says only 'corrupted record at N'; the sizes all match the manifest."""
   copied, manifest = _copy(records_dirs, tmp_path)
   videos = manifest["videos"]
@@ -60,7 +62,7 @@ def test_a_records_file_changed_at_its_size_is_named_with_its_video(records_dirs
     _flip_bytes(path[video_id], os.path.getsize(path[video_id]) // 2)
   spec = _spec(copied)
   with pytest.raises(records.RecordsError) as raised:
-    training.train_stream(str(tmp_path / "model"), spec, _config(), initialization="keras")
+    training.train_stream(str(tmp_path / "model"), spec, _config(), input_cache=input_cache)
   message = str(raised.value)
   named = re.search(r"^(\S+) fails its checksum \(video '([^']+)'\)", message)
   assert named and "\n" not in message, message
@@ -76,7 +78,8 @@ def test_a_records_file_changed_at_its_size_is_named_with_its_video(records_dirs
   with pytest.raises(records.RecordsError,
                      match=rf"^{re.escape(path[test_id])} fails its checksum \(video "
                            rf"'{re.escape(test_id)}'\)"):
-    evaluation.score_videos(model, spec, batch_size=64, num_positions=2)
+    evaluation.score_videos(model, spec, batch_size=64, num_positions=2,
+                            input_cache=input_cache)
 
 
 @pytest.mark.parametrize("label", [99, -1, "3"])

@@ -2,6 +2,9 @@
 in the numpy reference), flips negate x, heads are masked, sampling is class-balanced."""
 
 import collections
+import os
+import re
+import shutil
 
 import numpy as np
 import pytest
@@ -11,6 +14,8 @@ from flow_tools import record_parsing
 from flow_tools import records
 from two_stream_tf import data
 from two_stream_tf.data import packed
+from two_stream_tf.data import reading
+from two_stream_tf.data import selection
 from tests.flow_tools import helpers
 from tests.two_stream_tf import reference
 
@@ -246,3 +251,76 @@ def test_training_batches_leave_the_pipeline_as_uint8(records_dirs):
   x, _, _ = next(iter(data.training_dataset(records_dirs["ucf101"], 1, config, batch_size=4)))
   assert x["rgb"].dtype == tf.uint8 and x["rgb"].shape == (4, CROP, CROP, 3)
   assert x["jitter"].shape == (4, 3) and float(np.abs(x["jitter"]).max()) > 0
+
+
+@pytest.mark.parametrize("config, segments", [
+    (data.InputConfig(stream="spatial", crop_size=CROP), 1),
+    (data.InputConfig(stream="temporal", crop_size=CROP, stack_length=3), 1),
+    (data.InputConfig(stream="temporal", crop_size=CROP, stack_length=4,
+                      stacking="bidirectional"), 3),
+    (data.InputConfig(stream="temporal", crop_size=CROP, stack_length=2,
+                      stacking="trajectory"), 1)])
+def test_memory_and_disk_reads_give_the_same_batches_and_views(records_dirs, config, segments):
+  """The other tests check the memory path (the default for records this small) against
+  the numpy reference; the disk path must give the same bytes."""
+  dirs = [records_dirs["ucf101"], records_dirs["hmdb51"]]
+
+  def batches(input_cache):
+    dataset = data.training_dataset(dirs, 1, config, 8, seed=6, deterministic=True,
+                                    augmentation=data.Augmentation(num_segments=segments),
+                                    input_cache=input_cache)
+    return [tf.nest.flatten(batch) for batch in dataset.take(3)]
+
+  def views(input_cache):
+    return [batch["views"].numpy() for batch in data.evaluation_views(
+        dirs[0], 1, config, batch_size=30, num_positions=2, input_cache=input_cache)]
+  for from_memory, from_disk in zip(batches("memory"), batches("disk")):
+    for a, b in zip(from_memory, from_disk):
+      np.testing.assert_array_equal(a.numpy(), b.numpy())
+  from_memory, from_disk = views("memory"), views("disk")
+  assert len(from_memory) == len(from_disk) > 1
+  for a, b in zip(from_memory, from_disk):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_the_read_path_is_chosen_by_memory_and_said(records_dirs, monkeypatch, caplog):
+  config = data.InputConfig(stream="spatial", crop_size=CROP)
+  sources = selection.open_sources(records_dirs["ucf101"])
+  table = reading.video_table(sources, selection.check_selection(sources, 1, "train"), config)
+  held = sum(info["bytes"]["rgb"] for v, info in records.read_manifest(
+      records_dirs["ucf101"])["videos"].items() if info["splits"][0] == 1)
+  assert reading.records_bytes(table) == held
+  chosen = []
+  for available in (2 * held, 2 * held - 1):
+    monkeypatch.setattr(reading, "available_memory", lambda a=available: a)
+    caplog.clear()
+    with caplog.at_level("INFO"):
+      reading.with_reader(table, "auto", lambda reader: chosen.append(type(reader).__name__)
+                          or tf.data.Dataset.range(1)).take(1).get_single_element()
+    assert (f"input: records read from {'memory' if available >= 2 * held else 'disk'} "
+            f"({held / 1e6:.1f} MB of records, {available / 1e6:.1f} MB of memory available; "
+            "--input_cache=memory|disk chooses)") in caplog.text
+  assert chosen == ["MemoryReader", "DiskReader"]
+  with pytest.raises(ValueError, match="unknown input cache 'ram'; choose from"):
+    data.training_dataset(records_dirs["ucf101"], 1, config, 4, input_cache="ram")
+
+
+def test_records_without_indexes_are_read_from_memory_and_named_for_disk(records_dirs,
+                                                                         tmp_path):
+  old = str(tmp_path / "old")
+  shutil.copytree(records_dirs["ucf101"], old)
+  for folder, _, names in os.walk(old):
+    for name in names:
+      if name.endswith(".index"):
+        os.remove(os.path.join(folder, name))
+  config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=2)
+
+  def first(records_dir, input_cache):
+    return next(iter(data.training_dataset(records_dir, 1, config, 4, seed=1, deterministic=True,
+                                           input_cache=input_cache)))[0]["quantized_flow"]
+  np.testing.assert_array_equal(first(old, "memory"), first(records_dirs["ucf101"], "disk"))
+  with pytest.raises(records.RecordsError, match=(
+      rf"^{re.escape(old)}/videos/00000/\d{{7}}\.flow\.index is missing: these records were "
+      rf"made before indexes; run python -m flow_tools\.index_records "
+      rf"--records_dir={re.escape(old)}$")):
+    data.training_dataset(old, 1, config, 4, input_cache="disk")

@@ -74,8 +74,8 @@ def _plan(config, augmentation, count, seed):
 
 def _decode(config, head_names, segments, reader):
   """A chosen sample -> (network input, labels per head, sample weights per head); with
-  K > 1 segments the input is its K snippets, stacked on a second axis. `reader`: a
-  `reading.DiskReader`."""
+  K > 1 segments the input is its K snippets, stacked on a second axis. `reader`: where
+  the sample's steps come from (`reading.with_reader`)."""
   size = config.crop_size
 
   def snippet(sample, position):
@@ -110,7 +110,8 @@ def _decode(config, head_names, segments, reader):
 
 
 def training_dataset(records_dirs, split, config, batch_size, seed=0, *, augmentation=None,
-                     subset="train", shuffle_buffer=1024, deterministic=False, added=()):
+                     subset="train", shuffle_buffer=1024, deterministic=False, added=(),
+                     input_cache="auto"):
   """Endless batches for `model.fit`: (inputs, {head: label}, {head: 0/1 weight}).
 
   Args:
@@ -127,6 +128,8 @@ def training_dataset(records_dirs, split, config, batch_size, seed=0, *, augment
     deterministic: the same batches every run with the same seed (slower).
     added: `added_classes.AddedClasses`: other datasets' videos trained as extra classes
       of a head (sampled class-balanced with its own classes).
+    input_cache: where samples read their steps: 'memory', 'disk' or 'auto'
+      (`reading.with_reader`); the batches are the same.
   Returns:
     A `tf.data.Dataset`. Inputs are the decoded uint8 RGB crops or flow planes with what
     makes network input of them (`packed.pack_rgb`, `packed.pack_flow`), which
@@ -141,9 +144,12 @@ def training_dataset(records_dirs, split, config, batch_size, seed=0, *, augment
   sources = selection.open_sources(records_dirs, added)
   selections = selection.check_selection(sources, split, subset)
 
+  table = reading.video_table(sources, selections, config)
+
   def batches(seed):
-    return _batches(sources, selections, config, augmentation, batch_size, seed,
-                    shuffle_buffer, deterministic)
+    return reading.with_reader(table, input_cache, lambda reader: _batches(
+        sources, selections, table, reader, config, augmentation, batch_size, seed,
+        shuffle_buffer, deterministic))
   if seed is None:
     # Evaluated where the dataset runs, not where it is built: the graph's own random ops
     # are seeded alike on every worker, which would make their streams identical.
@@ -156,18 +162,16 @@ def training_dataset(records_dirs, split, config, batch_size, seed=0, *, augment
   return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
-def _batches(sources, selections, config, augmentation, batch_size, seed, shuffle_buffer,
-             deterministic):
+def _batches(sources, selections, table, reader, config, augmentation, batch_size, seed,
+             shuffle_buffer, deterministic):
   head_names = selection.head_names(sources)
   # Shuffles take a Python seed only; a clock seed (a tensor) seeds the per-sample choices.
   order_seed = seed if isinstance(seed, int) else None
-  table = reading.video_table(sources, selections, config)
   count = _visit_counts(sources, selections, augmentation, seed)
   return (reading.selected_videos(table, endless=True, seed=order_seed)
           .batch(_PLAN_BATCH).enumerate()
           .map(_plan(config, augmentation, count, seed)).unbatch()
           .shuffle(shuffle_buffer, seed=order_seed)
-          .map(_decode(config, head_names, augmentation.num_segments,
-                       reading.DiskReader(table)),
+          .map(_decode(config, head_names, augmentation.num_segments, reader),
                num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
           .batch(batch_size, drop_remainder=True))

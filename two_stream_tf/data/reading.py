@@ -1,27 +1,38 @@
 """Which steps of which video files a sample reads, and reading only those.
 
 The selected videos come from the manifests (loaded once), as a dataset of small
-dicts: id, head, label, frame and field counts, frame size, the paths of the video's
-files and where each file's record offsets start in the table's offsets (the files'
-indexes, `flow_tools.records.read_index`, loaded once). A sample reads its steps as one
-byte range of each file it uses, through a TFRecord reader started at the range's first
-byte and buffered to its length (records keep their checksums): the other steps, the other
-modality and the other videos are never read.
+dicts: id, head, label, frame and field counts, frame size, and per file its path, size
+and where its steps sit. A sample's steps come from one of two readers, which give the
+same bytes (`with_reader` chooses):
+  * memory: every step record of the selected files, read whole once where the dataset
+    runs (a few files at once, sequentially: local disks and object stores alike), held
+    as one string tensor per modality; a sample's read is a gather;
+  * disk: per file the sample uses, one byte range (its first step to its last, found in
+    the file's index, `flow_tools.records.read_index`) read by a TFRecord reader started
+    there and buffered to the range.
+Both check the records' checksums; the other steps, the other modality and the other
+videos are never read by a sample.
 """
 
-import dataclasses
+import os
 
+from absl import logging
 import numpy as np
 import tensorflow as tf
 
 from flow_tools import process_memory
 from flow_tools import record_parsing
 from flow_tools import records
-from flow_tools import tfrecord_format
+from flow_tools import storage
+from two_stream_tf import streams
 from two_stream_tf.data import stacking
 
 
 _MEMORY_READS = 4  # files read at once into memory: sequential reads, local or remote
+_FILE_BUFFER = 1 << 20  # bytes a whole-file read asks for at a time
+# With 'auto', the share of the available memory the records may take: the rest is for the
+# batches in flight, the model and the other processes.
+MEMORY_SHARE = 0.5
 
 
 def configure_input_process():
@@ -43,36 +54,26 @@ def holds_crop(info, crop_size):
   return min(info["height"], info["width"]) >= crop_size
 
 
-@dataclasses.dataclass(frozen=True)
-class VideoTable:
-  """The selected videos as columns, and their files' record offsets.
-
-  Attributes:
-    columns: {column: numpy array, one row per video}: 'video_id', 'head', 'label',
-      'frames', 'fields', 'height', 'width', one path column per file read ('rgb', 'flow',
-      'flow_backward') and per file '<modality>_base', where its offsets start in
-      `offsets[modality]`.
-    offsets: {modality: int64 numpy array}: every file's index (the byte offsets of its
-      records, then its size), file after file in row order.
-  """
-  columns: dict
-  offsets: dict
-
-
 def video_table(sources, selections, config):
-  """The selected videos, source by source in file-number order, as a `VideoTable`.
+  """The selected videos as columns, source by source in file-number order.
 
   Args:
     sources: `selection.RecordsSource`s (`selection.open_sources`).
     selections: per source, {video id: head label} of the videos to read.
     config: the `InputConfig`: which files are read, and the crop every frame must hold.
+  Returns:
+    {column: numpy array, one row per video}: 'video_id', 'head', 'label', 'frames',
+    'fields', 'height', 'width', and per file read ('rgb', 'flow', 'flow_backward') its
+    path, '<modality>_bytes' (its size), '<modality>_step' (how many steps the files before
+    it hold: where its steps start in `memory_steps`) and '<modality>_base' (where its
+    index starts in `DiskReader`'s offsets: each index holds its records' starts and the
+    file's size).
   Raises:
     ValueError: naming a video whose frames are smaller than the crop, or records
       without the backward flow that bidirectional stacking needs.
-    flow_tools.records.RecordsError: a file's index is missing or not that file's.
   """
   files = _modality_files(config)
-  rows, indexes = [], {m: [] for m in files}
+  rows = []
   for source, selected in zip(sources, selections):
     missing = [m for m in files if m not in source.manifest["modalities"]]
     if missing:
@@ -85,24 +86,30 @@ def video_table(sources, selections, config):
         raise ValueError(f"{source.records_dir}: video {video_id!r} has {info['height']}x"
                          f"{info['width']} frames, smaller than the {config.crop_size} crop")
       paths = {m: records.video_path(source.records_dir, info, m) for m in files}
-      for m in files:
-        steps = info["frames"] if m == records.RGB else info["flow_pairs"]
-        indexes[m].append((paths[m], records.HEADER_RECORDS + steps,
-                           info.get("bytes", {}).get(m)))
       rows.append({"video_id": video_id, "head": source.head, "label": selected[video_id],
                    "frames": info["frames"], "fields": info["flow_pairs"],
-                   "height": info["height"], "width": info["width"], **paths})
+                   "height": info["height"], "width": info["width"], **paths,
+                   **{f"{m}_bytes": info["bytes"][m] if "bytes" in info
+                      else storage.stat(paths[m])[0] for m in files}})
   integers = ("head", "label", "frames", "fields", "height", "width")
-  columns = {k: np.array([r[k] for r in rows], np.int32 if k in integers else object)
-             for k in rows[0]}
-  offsets = {}
+  table = {k: np.array([r[k] for r in rows], np.int32 if k in integers else object)
+           for k in rows[0]}
   for m in files:
-    found = records.read_indexes(indexes[m])
-    columns[f"{m}_base"] = np.cumsum([0] + [len(o) for o in found[:-1]]).astype(np.int64)
-    columns[f"{m}_step"] = np.cumsum(
-        [0] + [len(o) - 1 - records.HEADER_RECORDS for o in found[:-1]]).astype(np.int64)
-    offsets[m] = np.concatenate(found)
-  return VideoTable(columns, offsets)
+    table[f"{m}_bytes"] = table[f"{m}_bytes"].astype(np.int64)
+    steps = _steps(table, m)
+    table[f"{m}_step"] = np.cumsum(np.append(0, steps[:-1]))
+    table[f"{m}_base"] = np.cumsum(np.append(0, steps[:-1] + records.HEADER_RECORDS + 1))
+  return table
+
+
+def _steps(table, modality):
+  """Steps of each row's `modality` file, int64."""
+  return table["frames" if modality == records.RGB else "fields"].astype(np.int64)
+
+
+def table_files(table):
+  """The modalities whose files the rows of a `video_table` read."""
+  return [m for m in (records.RGB, *records.FLOW_KINDS) if m in table]
 
 
 def selected_videos(table, endless=False, seed=None):
@@ -115,10 +122,9 @@ def selected_videos(table, endless=False, seed=None):
     seed: the shuffle's seed (None: from TensorFlow's global seed).
   """
   videos = tf.data.Dataset.from_tensor_slices(
-      {k: tf.constant(v.tolist() if v.dtype == object else v)
-       for k, v in table.columns.items()})
+      {k: tf.constant(v.tolist() if v.dtype == object else v) for k, v in table.items()})
   if endless:
-    videos = videos.shuffle(len(table.columns["video_id"]), seed=seed,
+    videos = videos.shuffle(len(table["video_id"]), seed=seed,
                             reshuffle_each_iteration=True).repeat()
   return videos
 
@@ -168,12 +174,18 @@ class _Reader:
 
 
 class DiskReader(_Reader):
-  """Reads a sample's steps from a `VideoTable`'s files through their indexes: per file the
+  """Reads a sample's steps from a `video_table`'s files through their indexes: per file the
   one byte range from its first step to its last, by a TFRecord reader started there and
   buffered to the range (checksums checked)."""
 
   def __init__(self, table):
-    self._offsets = {m: tf.constant(o) for m, o in table.offsets.items()}
+    """Loads the indexes of the table's files (`flow_tools.records.read_index`; a missing
+    one is a RecordsError naming the app that makes it)."""
+    self._offsets = {}
+    for m in table_files(table):
+      found = records.read_indexes(zip(table[m], _steps(table, m) + records.HEADER_RECORDS,
+                                       table[f"{m}_bytes"]))
+      self._offsets[m] = tf.constant(np.concatenate(found))
 
   def steps(self, video, modality, indices):
     first = tf.cast(tf.reduce_min(indices), tf.int64)
@@ -192,7 +204,7 @@ class DiskReader(_Reader):
 
 
 class MemoryReader(_Reader):
-  """A `VideoTable`'s step records held in memory: `steps` is a gather."""
+  """A `video_table`'s step records held in memory: `steps` is a gather."""
 
   def __init__(self, steps):
     """`steps`: {modality: [N] string tensor}, `memory_steps` of each file read."""
@@ -205,42 +217,61 @@ class MemoryReader(_Reader):
 
 def memory_steps(table, modality):
   """Every step record of the table's `modality` files as one [N] string tensor, in row
-  order: each file read whole (sequentially, local or remote), split at its index, its
-  records copied into the result as it goes (memory stays near the records' bytes).
+  order (column '<modality>_step'): each file read whole by a TFRecord reader
+  (sequentially, local or remote; checksums checked), a few files at once, its records
+  copied into the result as they come (memory stays near the records' bytes)."""
+  counts = _steps(table, modality)
 
-  Raises (when run):
-    tf.errors.InvalidArgumentError: a file is not as long as its index says, or a record's
-      length field is not the index's (`record_parsing.naming_damaged_files` names it).
+  def read(path, count):
+    whole = tf.data.TFRecordDataset(path, buffer_size=_FILE_BUFFER).batch(
+        count + records.HEADER_RECORDS).get_single_element()
+    return whole[records.HEADER_RECORDS:]
+  files = tf.data.Dataset.from_tensor_slices((table[modality].tolist(), counts))
+  return (files.map(read, num_parallel_calls=_MEMORY_READS, deterministic=True)
+          .unbatch().batch(int(counts.sum())).get_single_element())
+
+
+def records_bytes(table):
+  """Bytes of the table's files: what `memory_steps` holds, to within their headers."""
+  return int(sum(table[f"{m}_bytes"].sum() for m in table_files(table)))
+
+
+def available_memory():
+  """Bytes this machine can still allocate without swapping (Linux's MemAvailable; else
+  its free physical pages)."""
+  try:
+    with open("/proc/meminfo", encoding="ascii") as f:
+      for line in f:
+        if line.startswith("MemAvailable:"):
+          return int(line.split()[1]) * 1024
+  except OSError:
+    pass
+  return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def with_reader(table, input_cache, pipeline):
+  """`pipeline(reader)` (a dataset) on the reader `input_cache` chooses.
+
+  Args:
+    table: the `video_table` the pipeline reads.
+    input_cache: 'memory' (every step record of the table read into memory once, where the
+      dataset runs: each process, each tf.data service worker its own copy; then a sample's
+      read is a gather), 'disk' (`DiskReader`), or 'auto': memory if the records take at most
+      MEMORY_SHARE of the memory available, else disk (logged).
   """
-  offsets = table.offsets[modality]
-  ends = table.columns[f"{modality}_base"][1:].tolist() + [len(offsets)]
-  starts, lengths, limits = [], [], []
-  for base, end in zip(table.columns[f"{modality}_base"], ends):
-    at = offsets[base + records.HEADER_RECORDS:end]  # each step's start, then the size
-    starts.append(at[:-1])
-    lengths.append(np.diff(at) - tfrecord_format.FRAMING)
-    limits.append(len(starts[-1]))
-  rows = np.cumsum([0] + limits)
-  starts = tf.constant(np.concatenate(starts))
-  lengths = tf.constant(np.concatenate(lengths))
-
-  def split(path, first, last, size):
-    content = tf.io.read_file(path)
-    at, length = starts[first:last], lengths[first:last]
-    eight = tf.fill(tf.shape(at), tf.constant(8, tf.int64))
-    length_fields = tf.io.decode_raw(tf.strings.substr(content, at, eight), tf.int64,
-                                     little_endian=True)[:, 0]
-    checks = [tf.debugging.assert_equal(tf.cast(tf.strings.length(content), tf.int64), size,
-                                        message="a records file is not the size its index says"),
-              tf.debugging.assert_equal(length_fields, length,
-                                        message="a record's length is not its index's")]
-    with tf.control_dependencies(checks):
-      return tf.strings.substr(content, at + tfrecord_format.LENGTH_BYTES, length)
-  sizes = [offsets[end - 1] for end in ends]
-  files = tf.data.Dataset.from_tensor_slices(
-      (table.columns[modality].tolist(), rows[:-1], rows[1:], np.array(sizes, np.int64)))
-  return (files.map(split, num_parallel_calls=_MEMORY_READS, deterministic=True)
-          .unbatch().batch(int(rows[-1])).get_single_element())
+  if input_cache not in streams.INPUT_CACHES:
+    raise ValueError(f"unknown input cache {input_cache!r}; choose from {streams.INPUT_CACHES}")
+  if input_cache == "auto":
+    needed, available = records_bytes(table), available_memory()
+    input_cache = "memory" if needed <= MEMORY_SHARE * available else "disk"
+    logging.info("input: records read from %s (%.1f MB of records, %.1f MB of memory "
+                 "available; --input_cache=memory|disk chooses)", input_cache, needed / 1e6,
+                 available / 1e6)
+  if input_cache == "disk":
+    return pipeline(DiskReader(table))
+  # Built when the dataset is iterated, where it runs, not where it is defined.
+  return tf.data.Dataset.range(1).flat_map(lambda _: pipeline(MemoryReader(
+      {m: memory_steps(table, m) for m in table_files(table)})))
 
 
 def _interleaved(parts, fields):

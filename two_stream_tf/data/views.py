@@ -68,10 +68,11 @@ def _decode_views(config, reader):
 
 
 def evaluation_views(records_dirs, split, config, subset="test", batch_size=50,
-                     num_positions=streams.NUM_POSITIONS, video_ids=None):
+                     num_positions=streams.NUM_POSITIONS, video_ids=None, input_cache="auto"):
   """Every view of every selected video, in batches of `batch_size` views.
 
-  `video_ids` (optional) keeps only those of the selected videos.
+  `video_ids` (optional) keeps only those of the selected videos; `input_cache`: where the
+  views' steps are read from (`reading.with_reader`).
   Returns:
     A `tf.data.Dataset` of {'views': B x crop x crop x C, 'video_id': B, 'head': B,
     'label': B}; a video's `num_positions` x 10 views are consecutive.
@@ -83,14 +84,13 @@ def evaluation_views(records_dirs, split, config, subset="test", batch_size=50,
     selections = [{v: label for v, label in s.items() if v in keep} for s in selections]
   table = reading.video_table(sources, selections, config)
   sample = _position_sample(config, num_positions)
-  return (reading.selected_videos(table)
-          .flat_map(lambda video: tf.data.Dataset.range(num_positions).map(
-              lambda position: sample(video, position)))
-          .map(_decode_views(config, reading.DiskReader(table)),
-               num_parallel_calls=tf.data.AUTOTUNE)
-          .unbatch()
-          .batch(batch_size)
-          .prefetch(tf.data.AUTOTUNE))
+  return reading.with_reader(table, input_cache, lambda reader: (
+      reading.selected_videos(table)
+      .flat_map(lambda video: tf.data.Dataset.range(num_positions).map(
+          lambda position: sample(video, position)))
+      .map(_decode_views(config, reader), num_parallel_calls=tf.data.AUTOTUNE)
+      .unbatch()
+      .batch(batch_size))).prefetch(tf.data.AUTOTUNE)
 
 
 @dataclasses.dataclass

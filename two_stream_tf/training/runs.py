@@ -25,22 +25,24 @@ def _model_builder(spec, weights, init_from, last_layer_only, initialization, pa
   return build
 
 
-def _dataset_maker(spec, augmentation, shuffle_buffer, deterministic, tf_data_service):
+def _dataset_maker(spec, augmentation, shuffle_buffer, deterministic, tf_data_service,
+                   input_cache):
   def make(batch_size, seed):
     if tf_data_service:
       return data.service.distribute(data.training_dataset(
           list(spec.records_dirs), spec.split, spec.input, batch_size, None,
           augmentation=augmentation, shuffle_buffer=shuffle_buffer,
-          added=spec.added_classes), tf_data_service)
+          added=spec.added_classes, input_cache=input_cache), tf_data_service)
     return data.training_dataset(list(spec.records_dirs), spec.split, spec.input, batch_size,
                                  seed, augmentation=augmentation, shuffle_buffer=shuffle_buffer,
-                                 deterministic=deterministic, added=spec.added_classes)
+                                 deterministic=deterministic, added=spec.added_classes,
+                                 input_cache=input_cache)
   return make
 
 
 def train_stream(model_dir, spec, config, *, augmentation=None, weights=None, init_from=None,
                  last_layer_only=False, shuffle_buffer=1024, deterministic_input=False,
-                 tf_data_service=None, strategy=None, hparams=None, flags_text=None,
+                 input_cache="auto", tf_data_service=None, strategy=None, hparams=None, flags_text=None,
                  checkpoint=None, initialization=models.DEFAULT_INITIALIZATION,
                  partial_bn=False):
   """Trains the stream `spec` describes in `model_dir`, resuming what is there.
@@ -54,7 +56,7 @@ def train_stream(model_dir, spec, config, *, augmentation=None, weights=None, in
     weights: pre-trained trunk ('imagenet' or a weights file), or None.
     init_from: a model_dir whose trunk initialises this one, or None.
     last_layer_only: train the heads only (with `weights` or `init_from`).
-    shuffle_buffer, deterministic_input: as `data.training_dataset`.
+    shuffle_buffer, deterministic_input, input_cache: as `data.training_dataset`.
     tf_data_service: grpc://HOST:PORT of a tf.data service dispatcher, or None.
     strategy: a `tf.distribute.Strategy` (default: the current one).
     hparams: {name: value} for TensorBoard's HParams tab.
@@ -87,6 +89,6 @@ def train_stream(model_dir, spec, config, *, augmentation=None, weights=None, in
       return loop.train(_model_builder(spec, weights, init_from, last_layer_only, initialization,
                                        partial_bn),
                         _dataset_maker(spec, augmentation, shuffle_buffer, deterministic_input,
-                                       tf_data_service),
+                                       tf_data_service, input_cache),
                         model_dir, config, spec.stream, strategy, hparams=hparams,
                         checkpoint=checkpoint, num_segments=augmentation.num_segments)
