@@ -42,7 +42,12 @@ def float_feature(values):
   return "float", [float(v) for v in values]
 
 
+_ONE_BYTE = [bytes((i,)) for i in range(0x80)]
+
+
 def _varint(value):
+  if 0 <= value < 0x80:
+    return _ONE_BYTE[value]
   value &= 0xFFFFFFFFFFFFFFFF  # negative int64: two's complement, ten bytes
   out = bytearray()
   while value > 0x7F:
@@ -63,12 +68,15 @@ def _length_delimited(field, payload):
 def _list(kind, values):
   """A BytesList, FloatList or Int64List message (numbers packed, as proto3 does)."""
   if kind == "bytes":
-    return b"".join(_length_delimited(1, v) for v in values)
+    return b"".join([_BYTES_VALUE + _varint(len(v)) + v for v in values])
   if not values:
     return b""
   if kind == "float":
     return _length_delimited(1, struct.pack(f"<{len(values)}f", *values))
-  return _length_delimited(1, b"".join(_varint(v) for v in values))
+  return _length_delimited(1, b"".join([_varint(v) for v in values]))
+
+
+_BYTES_VALUE = _tag(1, _LEN)
 
 
 def _key_order(a, b):
@@ -80,18 +88,30 @@ def _key_order(a, b):
   return len(b) - len(a)
 
 
+@functools.lru_cache(maxsize=64)
+def _entry_keys(names):
+  """(name, its map entry's key field) of a feature set's names, in serialization order
+  (the same few sets are encoded over and over: computed once each)."""
+  keys = {name.encode("utf-8"): name for name in names}
+  return tuple((keys[key], _length_delimited(1, key))
+               for key in sorted(keys, key=functools.cmp_to_key(_key_order)))
+
+
+_FEATURE_TAGS = {kind: _tag(number, _LEN) for kind, number in _KINDS.items()}
+_VALUE_TAG = _tag(2, _LEN)
+
+
 def encode_example(features):
   """The serialized `tf.train.Example` of {name: feature} (`bytes_feature`,
   `int64_feature`, `float_feature`), its map entries in the order deterministic
   serialization writes them."""
   entries = []
-  names = {name.encode("utf-8"): name for name in features}
-  for key in sorted(names, key=functools.cmp_to_key(_key_order)):
-    name = names[key]
+  for name, key in _entry_keys(tuple(features)):
     kind, values = features[name]
-    feature = _length_delimited(_KINDS[kind], _list(kind, values))
-    entries.append(_length_delimited(1, _length_delimited(1, key)
-                                     + _length_delimited(2, feature)))
+    listed = _list(kind, values)
+    feature = _FEATURE_TAGS[kind] + _varint(len(listed)) + listed
+    entry = key + _VALUE_TAG + _varint(len(feature)) + feature
+    entries.append(_BYTES_VALUE + _varint(len(entry)) + entry)
   return _length_delimited(1, b"".join(entries))
 
 

@@ -24,9 +24,10 @@ temporal stream (L = 10) and the spatial stream, 224 crops, batch 64:
   * evaluation views/s: `two_stream_tf.data.evaluation_views` (25 x 10 views per video,
     from memory), against its own decode bound: the same positions' JPEGs (20 flow images
     or one RGB frame each) decoded full-frame from memory, 10 views per position;
-  * memory: the resident memory the memory path adds by building its records (a process's
-    RSS after its first batch of 1, less before) over the bytes of the records it holds,
-    on --memory_videos copies of the clip.
+  * memory: the resident memory the memory path's records take once built (a process's
+    RSS after building them, less before; the build first run on one video, so that
+    TensorFlow's runtime is not counted) over the bytes of the records it holds, on
+    --memory_videos copies of the clip.
 Rates vary by tens of percent from one measurement to the next on a shared machine, so
 every measurement is repeated in interleaved rounds and the table gives medians (ratios
 of medians). Last, bytes on disk per video against the version-1 layout (one
@@ -95,18 +96,23 @@ def _resident_bytes():
 
 
 def _memory_ratio(records_dir, stream):
-  """Resident bytes the memory path adds by building its records, over their bytes."""
+  """Resident bytes the memory path's records take once built, over their bytes: the
+  build run once on one video first (TensorFlow's runtime, thread pools), then on all."""
   _pin(2)
   # pylint: disable=import-outside-toplevel
+  from flow_tools import records
   from two_stream_tf import data
   from two_stream_tf.data import reading, selection
   config = data.InputConfig(stream=stream, crop_size=CROP, stack_length=STACK)
+  modality = records.RGB if stream == "spatial" else records.FLOW
   sources = selection.open_sources(records_dir)
   table = reading.video_table(sources, selection.check_selection(sources, 1, "train"), config)
-  iterator = iter(data.training_dataset(records_dir, 1, config, 1, input_cache="memory"))
+  reading.memory_steps({k: v[:1] for k, v in table.items()}, modality)
   before = _resident_bytes()
-  next(iterator)
-  return (_resident_bytes() - before) / reading.records_bytes(table)
+  held = reading.memory_steps(table, modality)
+  grown = _resident_bytes() - before
+  assert int(held.shape[0]) == int(reading.step_counts(table, modality).sum())
+  return grown / reading.records_bytes(table)
 
 
 def _decode_bound(videos, stream, cores, batches):

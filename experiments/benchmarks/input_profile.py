@@ -6,8 +6,10 @@ The same records as input_pipeline.py (copies of a real 340x256 clip, 181 frames
 flow). For each stream (224 crops, L = 10, batch 64) the cost per sample of, cumulatively:
   plan: choose videos and every sample's position, crop and flip from the manifest, and
     mix them in the shuffle buffer (nothing read);
-  + read: read the sample's steps (TFRecordDataset(file).skip(n).take(k)) and parse them;
-  + decode: decode the crop window of the sample's JPEGs and pack them (the whole pipeline);
+  + read: take the sample's steps and parse them, from memory (the records read into
+    memory once: a gather) or from disk (a byte range per file through its index);
+  + decode: decode the crop window of the sample's JPEGs and pack them (the whole pipeline,
+    `training_dataset` with that `input_cache`);
 and, apart, decoding the same JPEGs full-frame and nothing else (the decode bound).
 Each stage runs in a fresh process pinned to one core; medians of interleaved rounds.
 """
@@ -30,7 +32,7 @@ flags.DEFINE_integer("rounds", 3, "Rounds; the table shows medians.")
 FLAGS = flags.FLAGS
 
 STACK, CROP, BATCH = 10, 224, 64
-STAGES = ("plan", "read", "decode")
+STAGES = ("plan", "read memory", "read disk", "decode memory", "decode disk")
 
 
 def _one_core():
@@ -65,22 +67,26 @@ def _microseconds_per_sample(records_dir, stream, stage, batches):
   from two_stream_tf.data import batches as batches_lib, reading, selection
   config = data.InputConfig(stream=stream, crop_size=CROP, stack_length=STACK)
   augmentation = data.Augmentation()
-  if stage == "decode":
-    dataset = data.training_dataset(records_dir, 1, config, BATCH, seed=0)
+  if stage.startswith("decode"):
+    dataset = data.training_dataset(records_dir, 1, config, BATCH, seed=0,
+                                    input_cache=stage.split()[1])
   else:
     sources = selection.open_sources(records_dir)
     selections = selection.check_selection(sources, 1, "train")
     count = batches_lib._visit_counts(sources, selections, augmentation, 0)
     table = reading.video_table(sources, selections, config)
-    samples = (reading.selected_videos(table, True, 0)
-               .batch(batches_lib._PLAN_BATCH).enumerate()
-               .map(batches_lib._plan(config, augmentation, count, 0)).unbatch()
-               .shuffle(1024, seed=0))
-    if stage == "read":
-      reader = reading.DiskReader(table)
-      samples = samples.map(lambda s: reader.stack_jpegs(s["video"], config, s["position"]),
-                            num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = samples.batch(BATCH)
+
+    def pipeline(reader):
+      samples = (reading.selected_videos(table, True, 0)
+                 .batch(batches_lib._PLAN_BATCH).enumerate()
+                 .map(batches_lib._plan(config, augmentation, count, 0)).unbatch()
+                 .shuffle(1024, seed=0))
+      if reader is not None:
+        samples = samples.map(lambda s: reader.stack_jpegs(s["video"], config, s["position"]),
+                              num_parallel_calls=tf.data.AUTOTUNE)
+      return samples.batch(BATCH)
+    dataset = (pipeline(None) if stage == "plan"
+               else reading.with_reader(table, stage.split()[1], pipeline))
   return _per_sample(dataset.with_options(options), batches)
 
 
@@ -108,9 +114,9 @@ def main(argv):
     records_dir = clip_records.make_records(root, FLAGS.frames, FLAGS.videos)
     print(f"one core, {CROP} crops, temporal L={STACK}, batch {BATCH}; microseconds per "
           f"sample, medians of {FLAGS.rounds} rounds\n")
-    print("| stream | plan | + read | + decode (pipeline) | read alone | decode + pack alone "
-          "| decode bound (full frames) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| stream | plan | read from memory | read from disk | decode + pack "
+          "| pipeline from memory | pipeline from disk | decode bound (full frames) |")
+    print("|---|---|---|---|---|---|---|---|")
     for stream in ("temporal", "spatial"):
       rounds = []
       for _ in range(FLAGS.rounds):
@@ -118,9 +124,10 @@ def main(argv):
                                    FLAGS.batches) for stage in STAGES]
                       + [_in_process(_bound_microseconds_per_sample, records_dir, stream,
                                      FLAGS.batches)])
-      plan, read, decode, bound = np.median(rounds, axis=0)
-      print(f"| {stream} | {plan:.0f} | {read:.0f} | {decode:.0f} | {read - plan:.0f} "
-            f"| {decode - read:.0f} | {bound:.0f} |", flush=True)
+      plan, memory, disk, pipeline_memory, pipeline_disk, bound = np.median(rounds, axis=0)
+      print(f"| {stream} | {plan:.0f} | {memory - plan:.0f} | {disk - plan:.0f} "
+            f"| {pipeline_memory - memory:.0f} | {pipeline_memory:.0f} | {pipeline_disk:.0f} "
+            f"| {bound:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -32,10 +32,13 @@ def _dirs(records_dirs):
   return [records_dirs["ucf101"], records_dirs["hmdb51"]]
 
 
-def test_each_worker_draws_its_own_samples(records_dirs, dispatcher):
+@pytest.mark.parametrize("input_cache", ["memory", "disk"])
+def test_each_worker_draws_its_own_samples(records_dirs, dispatcher, input_cache):
+  """Each worker reads the records itself, into its own memory or through the indexes."""
   config = data.InputConfig(stream="temporal", crop_size=32, stack_length=2)
   dataset = data.service.distribute(
-      data.training_dataset(_dirs(records_dirs), 1, config, 4, seed=None), dispatcher.target)
+      data.training_dataset(_dirs(records_dirs), 1, config, 4, seed=None,
+                            input_cache=input_cache), dispatcher.target)
   batches = [inputs["quantized_flow"].numpy() for inputs, _, _ in dataset.take(8)]
   # Two workers with the same seed would send every batch twice.
   assert not any(np.array_equal(a, b) for i, a in enumerate(batches) for b in batches[i + 1:])

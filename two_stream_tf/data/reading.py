@@ -96,13 +96,13 @@ def video_table(sources, selections, config):
            for k in rows[0]}
   for m in files:
     table[f"{m}_bytes"] = table[f"{m}_bytes"].astype(np.int64)
-    steps = _steps(table, m)
+    steps = step_counts(table, m)
     table[f"{m}_step"] = np.cumsum(np.append(0, steps[:-1]))
     table[f"{m}_base"] = np.cumsum(np.append(0, steps[:-1] + records.HEADER_RECORDS + 1))
   return table
 
 
-def _steps(table, modality):
+def step_counts(table, modality):
   """Steps of each row's `modality` file, int64."""
   return table["frames" if modality == records.RGB else "fields"].astype(np.int64)
 
@@ -183,7 +183,7 @@ class DiskReader(_Reader):
     one is a RecordsError naming the app that makes it)."""
     self._offsets = {}
     for m in table_files(table):
-      found = records.read_indexes(zip(table[m], _steps(table, m) + records.HEADER_RECORDS,
+      found = records.read_indexes(zip(table[m], step_counts(table, m) + records.HEADER_RECORDS,
                                        table[f"{m}_bytes"]))
       self._offsets[m] = tf.constant(np.concatenate(found))
 
@@ -220,7 +220,7 @@ def memory_steps(table, modality):
   order (column '<modality>_step'): each file read whole by a TFRecord reader
   (sequentially, local or remote; checksums checked), a few files at once, its records
   copied into the result as they come (memory stays near the records' bytes)."""
-  counts = _steps(table, modality)
+  counts = step_counts(table, modality)
 
   def read(path, count):
     whole = tf.data.TFRecordDataset(path, buffer_size=_FILE_BUFFER).batch(
