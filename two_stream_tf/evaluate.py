@@ -26,7 +26,11 @@ flags.DEFINE_string("checkpoint", None, "Checkpoint prefix, e.g. MODEL_DIR/check
 flags.DEFINE_list("records_dirs", None, "Records to read instead of the ones trained on.")
 flags.DEFINE_integer("num_positions", streams.NUM_POSITIONS, "Frames or stacks per video.",
                      lower_bound=1)
-flags.DEFINE_integer("batch_size", 50, "Views per forward pass.", lower_bound=1)
+flags.DEFINE_integer("batch_size", 50, "Views per forward pass: a multiple of 10, the views "
+                     "of a position (5 positions by default).", lower_bound=10)
+flags.register_validator("batch_size", lambda n: n % streams.VIEWS_PER_POSITION == 0,
+                         f"must be a multiple of {streams.VIEWS_PER_POSITION}, the views of "
+                         "a position")
 flags.DEFINE_string("output", None, "Score file (default: <model_dir>/scores_<subset>_split<N>.npz).")
 flags.DEFINE_bool("jit_compile", False, "XLA-compile the forward pass.")
 flags.DEFINE_enum("input_cache", "auto", list(streams.INPUT_CACHES),

@@ -88,26 +88,34 @@ def score_videos(model, spec, *, subset="test", batch_size=50,
     model: the trained stream (dict outputs {head: softmax}).
     spec: its `two_stream_tf.model_dirs.RunSpec`.
     subset: 'test' (the paper's numbers) or 'train' (scores to fit a fusion SVM on).
-    batch_size: views per forward pass (memory does not grow with videos or frames).
+    batch_size: views per forward pass, a multiple of 10 (memory does not grow with videos
+      or frames).
     num_positions: frames or stacks per video (25 in the paper).
     records_dirs: records to read instead of the ones trained on (same datasets).
     input_cache: where the views' steps are read from (`data.evaluation_views`).
   Returns:
     ({head: HeadScores}, the first few views seen, for pictures).
   """
+  if batch_size % streams.VIEWS_PER_POSITION:
+    raise ValueError(f"batch_size {batch_size} is not a multiple of the "
+                     f"{streams.VIEWS_PER_POSITION} views of a position")
   records_dirs = list(records_dirs or spec.records_dirs)
-  views = data.evaluation_views(records_dirs, spec.split, spec.input, subset=subset,
-                                batch_size=batch_size, num_positions=num_positions,
-                                input_cache=input_cache)
-  forward = tf.function(lambda x: model(x, training=False), jit_compile=jit_compile)
+  positions = data.evaluation_positions(
+      records_dirs, spec.split, spec.input, subset=subset,
+      batch_size=batch_size // streams.VIEWS_PER_POSITION, num_positions=num_positions,
+      input_cache=input_cache)
+  # The views are cut from the decoded frames here, on the accelerator, not on the host.
+  forward = tf.function(lambda x: model(data.to_views(x, spec.input), training=False),
+                        jit_compile=jit_compile)
   first_views = []
 
-  def predict(x):
+  def predict(batch):
+    frames = {k: v for k, v in batch.items() if k not in data.VIDEO_INFO}
     if not first_views:
-      first_views.append(x[:summaries.MAX_IMAGES].numpy())
-    return forward(x)
+      first_views.append(data.to_views(frames, spec.input)[:summaries.MAX_IMAGES].numpy())
+    return forward(frames)
   with record_parsing.naming_damaged_files(records_dirs):
-    averaged = data.average_per_video(predict, views)
+    averaged = data.average_per_video(predict, positions)
   out = {}
   for index, (head, class_names) in enumerate(spec.heads):
     own = averaged.heads == index

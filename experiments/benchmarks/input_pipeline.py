@@ -21,13 +21,16 @@ temporal stream (L = 10) and the spatial stream, 224 crops, batch 64:
     sample's files opened and decoded (OpenCV), then crop, flip, stack, float; one worker
     process per core, timed inside the workers (no transfer cost counted, so its rate is
     an upper bound);
-  * evaluation views/s: `two_stream_tf.data.evaluation_views` (25 x 10 views per video,
-    from memory), against its own decode bound: the same positions' JPEGs (20 flow images
-    or one RGB frame each) decoded full-frame from memory, 10 views per position;
+  * evaluation views/s: `two_stream_tf.data.evaluation_positions` (the 25 test positions
+    of each test video as decoded, from memory, 5 positions of 10 views a batch; the
+    views are cut from them inside the forward pass, on the accelerator, as training
+    expands its packed batches), against its own decode bound: as many positions' JPEGs
+    (20 flow images or one RGB frame each) decoded full-frame from memory and batched
+    alike, 10 views per position;
   * memory: the resident memory the memory path's records take once built (a process's
     RSS after building them, less before; the build first run on one video, so that
     TensorFlow's runtime is not counted) over the bytes of the records it holds, on
-    --memory_videos copies of the clip.
+    --memory_videos copies of the clip (the evaluation measured on them too, for its length).
 Rates vary by tens of percent from one measurement to the next on a shared machine, so
 every measurement is repeated in interleaved rounds and the table gives medians (ratios
 of medians). Last, bytes on disk per video against the version-1 layout (one
@@ -56,6 +59,7 @@ flags.DEFINE_integer("memory_videos", 64, "Copies of the clip for the memory mea
 FLAGS = flags.FLAGS
 
 STACK, CROP, BATCH = 10, 224, 64
+EVAL_POSITIONS = 5  # per batch: the evaluate app's 50 views
 
 
 def _pin(cores):
@@ -190,33 +194,35 @@ def _naive(folders, stream, cores, batches):
   return sum(n for n, _ in results) / max(t for _, t in results)
 
 
-def _views(records_dir, cores):
+def _views(records_dir, stream, cores):
+  """Views/s of scoring's input: the test positions' frames, 5 positions (50 views) a batch."""
   _, options = _pin(cores)
   from two_stream_tf import data  # pylint: disable=import-outside-toplevel
-  config = data.InputConfig(stream="temporal", crop_size=CROP, stack_length=STACK)
-  dataset = data.evaluation_views(records_dir, 1, config, batch_size=50,
-                                  input_cache="memory").with_options(options)
+  config = data.InputConfig(stream=stream, crop_size=CROP, stack_length=STACK)
+  dataset = data.evaluation_positions(records_dir, 1, config, batch_size=EVAL_POSITIONS,
+                                      input_cache="memory").with_options(options)
   iterator = iter(dataset)
   next(iterator)
-  start, views = time.perf_counter(), 0
+  start, positions = time.perf_counter(), 0
   for batch in iterator:
-    views += int(batch["views"].shape[0])
-  return views / (time.perf_counter() - start)
+    positions += int(batch["video_id"].shape[0])
+  return 10 * positions / (time.perf_counter() - start)
 
 
-def _views_bound(videos, cores, positions):
-  """Views/s of decoding the test videos' positions' JPEGs full-frame from memory."""
+def _views_bound(videos, stream, cores, positions):
+  """Views/s of decoding as many positions' JPEGs full-frame from memory, batched alike."""
   tf, options = _pin(cores)
-  samples = clip_records.sample_jpegs(videos, "temporal", STACK, positions)
+  samples = clip_records.sample_jpegs(videos, stream, STACK, positions)
+  channels = 3 if stream == "spatial" else 1
   dataset = (tf.data.Dataset.from_tensor_slices(samples)
-             .map(lambda jpegs: tf.stack([tf.io.decode_jpeg(jpegs[i], channels=1)
-                                          for i in range(2 * STACK)]),
-                  num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-             .with_options(options))
+             .map(lambda jpegs: tf.stack([tf.io.decode_jpeg(jpegs[i], channels=channels)
+                                          for i in range(len(samples[0]))]),
+                  num_parallel_calls=tf.data.AUTOTUNE).batch(EVAL_POSITIONS)
+             .prefetch(tf.data.AUTOTUNE).with_options(options))
   iterator = iter(dataset)
   next(iterator)
   start = time.perf_counter()
-  decoded = sum(1 for _ in iterator)
+  decoded = sum(int(batch.shape[0]) for batch in iterator)
   return 10 * decoded / (time.perf_counter() - start)
 
 
@@ -289,28 +295,30 @@ def main(argv):
           "| memory / bound | disk / bound | naive loader samples/s | memory / naive "
           "| memory, 4 samples per visit |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    views = {}
-    positions = FLAGS.videos // 4 * 25  # the test split's videos (1 in 4), 25 positions each
+    memory_dir = clip_records.make_records(os.path.join(root, "memory"), FLAGS.frames,
+                                           FLAGS.memory_videos)
+    views = {stream: {} for stream in FLAGS.streams}
+    # Evaluation on the larger records: their test split's videos (1 in 4), 25 positions each.
+    positions = FLAGS.memory_videos // 4 * 25
     for cores in (1, 2):
       rates = {stream: [] for stream in FLAGS.streams}
-      views[cores] = []
       for _ in range(FLAGS.rounds):
         for stream in FLAGS.streams:
           rates[stream].append(_measure(records_dir, videos, folders, stream, cores))
-        views[cores].append((_in_process(_views, records_dir, cores),
-                             _in_process(_views_bound, videos, cores, positions)))
+          views[stream].setdefault(cores, []).append(
+              (_in_process(_views, memory_dir, stream, cores),
+               _in_process(_views_bound, videos, stream, cores, positions)))
       for stream in FLAGS.streams:
         memory, disk, amortised, bound, naive = np.median(rates[stream], axis=0)
         print(f"| {stream} | {cores} | {memory:.0f} | {disk:.0f} | {bound:.0f} "
               f"| {memory / bound:.2f} | {disk / bound:.2f} | {naive:.0f} "
               f"| {memory / naive:.2f} | {amortised:.0f} |", flush=True)
-    print("\n| cores | evaluation views/s (temporal, 25 x 10 per video) | its decode bound "
-          "views/s | ratio |\n|---|---|---|---|")
-    for cores, rates in views.items():
-      ours, bound = np.median(rates, axis=0)
-      print(f"| {cores} | {ours:.0f} | {bound:.0f} | {ours / bound:.2f} |")
-    memory_dir = clip_records.make_records(os.path.join(root, "memory"), FLAGS.frames,
-                                           FLAGS.memory_videos)
+    print("\n| stream | cores | evaluation input views/s (25 x 10 per video) "
+          "| its decode bound views/s | ratio |\n|---|---|---|---|---|")
+    for stream, by_cores in views.items():
+      for cores, rates in by_cores.items():
+        ours, bound = np.median(rates, axis=0)
+        print(f"| {stream} | {cores} | {ours:.0f} | {bound:.0f} | {ours / bound:.2f} |")
     print(f"\n| stream | resident memory / record bytes held ({FLAGS.memory_videos} videos) |"
           "\n|---|---|")
     for stream in FLAGS.streams:

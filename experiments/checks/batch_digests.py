@@ -9,7 +9,9 @@ Both runs make (or reuse) the same synthetic records under --work_dir: 72 UCF-10
 HMDB-51-style clips at 64x48, DIS flow forward and backward. Then, with seed 5 and
 deterministic input: SHA-256 of the first 3 batches of 8 for the spatial stream and for
 flow, bidirectional and trajectory stacking, each with the paper's sampling and with 2
-samples per visit; and the losses (repr, all digits) of 3 steps of a multi-task temporal
+samples per visit; of the 25 x 10 test views (3 positions per video) of split 1's test
+videos, all of them in order, for the same four inputs and flow without mean subtraction;
+and the losses (repr, all digits) of 3 steps of a multi-task temporal
 CNN-M-2048. Compare runs on one machine and library versions: other OpenCV or TensorFlow
 builds may give other records or other float rounding.
 """
@@ -45,6 +47,8 @@ _INPUTS = {
     "trajectory": data.InputConfig(stream="temporal", crop_size=48, stack_length=2,
                                    stacking="trajectory"),
 }
+_VIEWS = {**_INPUTS, "flow_no_mean_subtraction": data.InputConfig(
+    stream="temporal", crop_size=48, stack_length=3, mean_subtraction=False)}
 _AUGMENTATIONS = {"paper": data.Augmentation(),
                   "two_per_visit": data.Augmentation(samples_per_visit=2, sampling="shuffle")}
 
@@ -70,7 +74,9 @@ def _records(work_dir):
 def _digest(batch):
   sha = hashlib.sha256()
   for tensor in tf.nest.flatten(batch):
-    sha.update(np.asarray(tensor).tobytes())
+    array = np.asarray(tensor)
+    # An object array's bytes are its pointers: strings go in by value.
+    sha.update(b"\0".join(array.ravel()) if array.dtype == object else array.tobytes())
   return sha.hexdigest()
 
 
@@ -102,13 +108,18 @@ def main(argv):
       dataset = data.training_dataset(dirs, 1, config, 8, seed=5, deterministic=True,
                                       augmentation=augmentation)
       digests[f"{name}/{sampling}"] = [_digest(b) for b, _ in zip(dataset, range(3))]
+  for name, config in _VIEWS.items():
+    sha = hashlib.sha256()
+    for batch in data.evaluation_views(dirs, 1, config, batch_size=50, num_positions=3):
+      sha.update(_digest(batch).encode())
+    digests[f"views/{name}"] = sha.hexdigest()
   model_dir = os.path.join(FLAGS.work_dir, "run")
   if tf.io.gfile.exists(model_dir):  # a fresh run: a checkpoint there would be resumed
     tf.io.gfile.rmtree(model_dir)
   digests["training"] = _training_losses(dirs, model_dir)
   with open(FLAGS.output, "w", encoding="utf-8") as f:
     json.dump(digests, f, indent=1)
-  print(f"{len(digests) - 1} batch digests and 3 training steps' losses: {FLAGS.output}")
+  print(f"{len(digests) - 1} batch and view digests and 3 training steps' losses: {FLAGS.output}")
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ def test_a_records_file_changed_at_its_size_is_named_with_its_video(records_dirs
   with pytest.raises(records.RecordsError,
                      match=rf"^{re.escape(path[test_id])} fails its checksum \(video "
                            rf"'{re.escape(test_id)}'\)"):
-    evaluation.score_videos(model, spec, batch_size=64, num_positions=2,
+    evaluation.score_videos(model, spec, batch_size=60, num_positions=2,
                             input_cache=input_cache)
 
 

@@ -247,7 +247,7 @@ def test_evaluation_scores_are_the_models_outputs_averaged_over_250_views(record
                                                                            tmp_path):
   spec = _spec(records_dirs)
   model = _build(spec)()
-  head_scores, sample_views = evaluation.score_videos(model, spec, batch_size=64)
+  head_scores, sample_views = evaluation.score_videos(model, spec, batch_size=60)
   assert sample_views.shape[1:] == (CROP, CROP, 2 * STACK)
   assert set(head_scores) == {"ucf101", "hmdb51"}
   for head in ("ucf101", "hmdb51"):
@@ -358,10 +358,10 @@ def test_a_damaged_records_file_is_named_when_training_or_evaluation_reads_it(re
   with open(paths[test_id], "r+b") as f:
     f.truncate(os.path.getsize(paths[test_id]) // 2)
   with pytest.raises(records.RecordsError, match=f"{re.escape(paths[test_id])} holds"):
-    evaluation.score_videos(_build(spec)(), spec, batch_size=64)
+    evaluation.score_videos(_build(spec)(), spec, batch_size=60)
   os.remove(paths[test_id])
   with pytest.raises(records.RecordsError, match=f"{re.escape(paths[test_id])} is missing"):
-    evaluation.score_videos(_build(spec)(), spec, batch_size=64)
+    evaluation.score_videos(_build(spec)(), spec, batch_size=60)
 
 
 def test_init_from_copies_a_trained_trunk_and_not_the_heads(records_dirs, tmp_path):

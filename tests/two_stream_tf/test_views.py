@@ -81,8 +81,8 @@ def test_average_per_video_folds_views_back(records_dirs):
   dataset = data.evaluation_views([records_dirs["ucf101"], records_dirs["hmdb51"]], 1, config,
                                   batch_size=37)  # batches straddle videos
   # A "model" whose output is a known function of the view: the mean of its x-flow.
-  def predict(views):
-    mean_x = np.asarray(views)[..., 0::2].mean(axis=(1, 2, 3))
+  def predict(batch):
+    mean_x = np.asarray(batch["views"])[..., 0::2].mean(axis=(1, 2, 3))
     return {"a": np.stack([mean_x, -mean_x], axis=1)}
   scores = data.average_per_video(predict, dataset)
   assert np.all(scores.view_counts == 250)
@@ -91,3 +91,45 @@ def test_average_per_video_folds_views_back(records_dirs):
   dataset_dir = records_dirs["ucf101" if scores.heads[5] == 0 else "hmdb51"]
   expected = reference.views(record_parsing.load_video(dataset_dir, video_id), config)
   np.testing.assert_allclose(scores.scores["a"][5, 0], expected[..., 0::2].mean(), atol=1e-5)
+
+
+@pytest.mark.parametrize("stream", ["spatial", "temporal"])
+def test_views_cut_in_the_forward_pass_are_the_hosts(records_dirs, stream):
+  """Scoring cuts the views from batches of positions' frames; they are `evaluation_views`."""
+  config = data.InputConfig(stream=stream, crop_size=CROP, stack_length=3)
+  host = np.concatenate([b["views"].numpy() for b in data.evaluation_views(
+      records_dirs["ucf101"], 1, config, batch_size=40, num_positions=4)])
+  batches = list(data.evaluation_positions(records_dirs["ucf101"], 1, config, batch_size=3,
+                                           num_positions=4))
+  cut = np.concatenate([data.to_views(b, config).numpy() for b in batches])
+  assert len(batches) > 2 and host.shape == cut.shape
+  np.testing.assert_array_equal(cut, host)
+
+
+def test_a_batch_of_frames_of_two_sizes_cuts_each_at_its_own_corners():
+  rng = np.random.default_rng(3)
+  sizes, crop, fields = [(48, 64), (40, 52)], 32, 2
+  rgb = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in sizes]
+  planes = [rng.integers(0, 256, (2 * fields, h, w), dtype=np.uint8) for h, w in sizes]
+  lo = rng.uniform(-9, -1, (2, 2 * fields)).astype(np.float32)
+  hi = rng.uniform(1, 9, (2, 2 * fields)).astype(np.float32)
+
+  def padded(images):
+    out = np.zeros((2,) + tuple(max(i.shape[a] for i in images) for a in range(3)), np.uint8)
+    for k, image in enumerate(images):
+      out[(k,) + tuple(slice(0, s) for s in image.shape)] = image
+    return out
+  shape = {"height": np.array([h for h, _ in sizes]), "width": np.array([w for _, w in sizes])}
+  got = data.to_views({"rgb": padded(rgb), **shape},
+                      data.InputConfig(stream="spatial", crop_size=crop)).numpy()
+  expected = np.concatenate([reference.ten_views(i.astype(np.float32), crop, False) for i in rgb])
+  np.testing.assert_array_equal(got, expected)
+
+  flow_config = data.InputConfig(stream="temporal", crop_size=crop, stack_length=fields)
+  step, centre = (hi - lo) / 255, (hi + lo) / 2
+  got = data.to_views({"quantized_flow": padded(planes), "step": step, "centre": centre,
+                       **shape}, flow_config).numpy()
+  flows = [(p.transpose(1, 2, 0) - 127.5) * s + c for p, s, c in zip(planes, step, centre)]
+  expected = np.concatenate([[reference.mean_subtracted(v) for v in
+                              reference.ten_views(f, crop, True)] for f in flows])
+  np.testing.assert_allclose(got, expected, atol=1e-5)

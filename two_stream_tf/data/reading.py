@@ -137,40 +137,50 @@ class _Reader:
     raise NotImplementedError
 
   def rgb_jpeg(self, video, frame):
-    """The JPEG of one frame of `video`, as a [1] string tensor."""
-    serialized = self.steps(video, records.RGB, tf.reshape(frame, [1]))
-    return tf.io.parse_example(serialized, record_parsing.RGB_STEP_FEATURES)["image/encoded"]
+    """The JPEG of frame `frame` ([], or [P] frames) of `video`: a [1] (or [P, 1]) string
+    tensor."""
+    serialized = self.steps(video, records.RGB, tf.reshape(frame, [-1]))
+    jpegs = tf.io.parse_example(serialized, record_parsing.RGB_STEP_FEATURES)["image/encoded"]
+    return tf.reshape(jpegs, _static(frame.shape) + [1])
 
   def flow_jpegs(self, video, sources):
     """JPEGs and quantisation ranges of a stack's fields, in channel order (x, y per field).
 
     Args:
       video: an element of `selected_videos`.
-      sources: `stacking.field_sources(...)`: L (file, field index) in channel order.
+      sources: `stacking.field_sources(...)`: L (file, field index) in channel order, the
+        indices [] (one stack) or [P] (P stacks).
     Returns:
-      (jpegs [2L] string, lo [2L] float32, hi [2L] float32).
+      (jpegs [2L] string, lo [2L] float32, hi [2L] float32), each [P, 2L] for P stacks.
     """
     jpegs, lo, hi = [], [], []
     for kind in dict.fromkeys(kind for kind, _ in sources):
       positions = [p for p, (k, _) in enumerate(sources) if k == kind]
-      steps = tf.io.parse_example(
-          self.steps(video, kind, tf.stack([sources[p][1] for p in positions])),
-          record_parsing.FLOW_STEP_FEATURES)
-      jpegs.append((positions, steps["flow/x/encoded"], steps["flow/y/encoded"]))
-      ranges = steps["flow/range"]
-      lo.append((positions, ranges[:, 0], ranges[:, 2]))
-      hi.append((positions, ranges[:, 1], ranges[:, 3]))
+      indices = tf.stack([sources[p][1] for p in positions], axis=-1)
+      steps = tf.io.parse_example(self.steps(video, kind, tf.reshape(indices, [-1])),
+                                  record_parsing.FLOW_STEP_FEATURES)
+      shape = _static(indices.shape)
+      jpegs.append((positions, tf.reshape(steps["flow/x/encoded"], shape),
+                    tf.reshape(steps["flow/y/encoded"], shape)))
+      ranges = tf.reshape(steps["flow/range"], shape + [4])
+      lo.append((positions, ranges[..., 0], ranges[..., 2]))
+      hi.append((positions, ranges[..., 1], ranges[..., 3]))
     return tuple(_interleaved(parts, len(sources)) for parts in (jpegs, lo, hi))
 
   def stack_jpegs(self, video, config, position):
     """What one sample decodes: {'jpegs'} of frame `position` (spatial), or {'jpegs',
-    'lo', 'hi'} of the stack starting at field `position` (temporal)."""
+    'lo', 'hi'} of the stack starting at field `position` (temporal); for [P] positions,
+    each with a leading P axis."""
     if config.stream == "spatial":
       return {"jpegs": self.rgb_jpeg(video, position)}
     sources = stacking.field_sources(config.stacking, config.stack_length, position,
                                      video["fields"])
     jpegs, lo, hi = self.flow_jpegs(video, sources)
     return {"jpegs": jpegs, "lo": lo, "hi": hi}
+
+
+def _static(shape):
+  return [-1 if n is None else n for n in shape.as_list()]
 
 
 class DiskReader(_Reader):
@@ -198,8 +208,7 @@ class DiskReader(_Reader):
                                      compression_type="", buffer_size=end - start,
                                      byte_offsets=tf.reshape(start, [1])),
         tf.TensorSpec([], tf.string))
-    # At most as many records as indices: a short video's stack repeats its fields.
-    serialized = run.take(count).batch(int(indices.shape[0])).get_single_element()
+    serialized = run.take(count).batch(count).get_single_element()
     return tf.gather(serialized, tf.cast(indices, tf.int64) - first)
 
 
@@ -275,15 +284,15 @@ def with_reader(table, input_cache, pipeline):
 
 
 def _interleaved(parts, fields):
-  """[2 * fields] in channel order (x, y of each field) of per-file (field positions,
-  x values, y values)."""
+  """[..., 2 * fields] in channel order (x, y of each field) of per-file (field positions,
+  x values [..., n], y values [..., n])."""
   if len(parts) == 1:
     _, x, y = parts[0]
-    return tf.reshape(tf.stack([x, y], axis=1), [2 * fields])
-  order = np.argsort(np.concatenate([positions for positions, _, _ in parts]))
-  x = tf.gather(tf.concat([p[1] for p in parts], 0), order)
-  y = tf.gather(tf.concat([p[2] for p in parts], 0), order)
-  return tf.reshape(tf.stack([x, y], axis=1), [2 * fields])
+  else:
+    order = np.argsort(np.concatenate([positions for positions, _, _ in parts]))
+    x = tf.gather(tf.concat([p[1] for p in parts], -1), order, axis=-1)
+    y = tf.gather(tf.concat([p[2] for p in parts], -1), order, axis=-1)
+  return tf.reshape(tf.stack([x, y], axis=-1), _static(x.shape)[:-1] + [2 * fields])
 
 
 def head_targets(head, label, head_names):
