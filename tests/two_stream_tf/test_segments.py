@@ -13,7 +13,9 @@ from two_stream_tf import training
 from two_stream_tf.data import packed
 from two_stream_tf.data import sampling
 from tests.two_stream_tf import reference
+from flow_tools import record_parsing
 from tests.two_stream_tf.test_training_data import _find_flow_origin
+from tests.two_stream_tf.test_training_data import _train_videos
 
 K = 3
 
@@ -95,6 +97,46 @@ def test_k_snippets_are_stacks_of_one_video_one_per_segment_under_one_crop(recor
         if np.allclose(window, sample[k], atol=1e-5):
           matches.append(start)
       assert matches, f"snippet {k} of a sample of {video_id} is no stack of segment {k}"
+      covered.add(k)
+  assert covered == set(range(K))
+
+
+def test_k_rgb_snippets_are_frames_of_one_video_one_per_segment_under_one_crop(records_dirs):
+  """RGB batches are read and decoded a batch at once: each sample's K crops still come
+  from one video, one frame per segment, at one window and flip."""
+  crop = 32
+  config = data.InputConfig(stream="spatial", crop_size=crop)
+  dataset = data.training_dataset(records_dirs["ucf101"], 1, config, batch_size=4, seed=3,
+                                  augmentation=data.Augmentation(num_segments=K,
+                                                                 rgb_jitter=False))
+  inputs, labels, _ = next(iter(dataset))
+  assert inputs[packed.RGB].shape == (4, K, crop, crop, 3)
+  assert inputs["flip"].shape == (4, K) and inputs["jitter"].shape == (4, K, 3)
+  snippets = data.to_network_input(packed.merge_segments(inputs)).numpy().reshape(
+      4, K, crop, crop, 3)
+  covered = set()
+  for sample, label in zip(snippets, labels["ucf101"].numpy()):
+    best = (np.inf, None)  # (error, (video, y, x, flipped)) of snippet 0 over every frame
+    for video_id, video_label in _train_videos(records_dirs["ucf101"]).items():
+      if video_label != label:
+        continue
+      video = record_parsing.load_video(records_dirs["ucf101"], video_id)
+      for frame in video.frames.astype(np.float32):
+        for flipped in (False, True):
+          candidate = frame[:, ::-1] if flipped else frame
+          errors = np.abs(np.lib.stride_tricks.sliding_window_view(
+              candidate, (crop, crop, 3))[..., 0, :, :, :] - sample[0]).mean(axis=(2, 3, 4))
+          if errors.min() < best[0]:
+            y, x = np.unravel_index(np.argmin(errors), errors.shape)
+            best = (errors.min(), (video, y, x, flipped))
+    assert best[0] < 1.0  # cropped and full decoding differ by a little chroma upsampling
+    video, y, x, flipped = best[1]
+    first, last = _valid_range(config, len(video.frames))
+    for k in range(K):
+      low, high = _segments(first, last, k)
+      frames = video.frames[low:high + 1, :, ::-1] if flipped else video.frames[low:high + 1]
+      errors = np.abs(frames[:, y:y + crop, x:x + crop].astype(np.float32) - sample[k])
+      assert errors.mean(axis=(1, 2, 3)).min() < 1.0, f"snippet {k} is no frame of segment {k}"
       covered.add(k)
   assert covered == set(range(K))
 

@@ -255,6 +255,7 @@ def test_training_batches_leave_the_pipeline_as_uint8(records_dirs):
 
 @pytest.mark.parametrize("config, segments", [
     (data.InputConfig(stream="spatial", crop_size=CROP), 1),
+    (data.InputConfig(stream="spatial", crop_size=CROP), 3),
     (data.InputConfig(stream="temporal", crop_size=CROP, stack_length=3), 1),
     (data.InputConfig(stream="temporal", crop_size=CROP, stack_length=4,
                       stacking="bidirectional"), 3),

@@ -136,6 +136,16 @@ class _Reader:
     """[n] serialized step records of `video`'s `modality` file, steps `indices` ([n])."""
     raise NotImplementedError
 
+  def step_of_each(self, videos, modality, indices):
+    """[B] serialized step records: step `indices[b]` of video b of a batch of
+    `selected_videos` rows, from each one's `modality` file."""
+    raise NotImplementedError
+
+  def rgb_jpegs_of_each(self, videos, frames):
+    """The JPEGs [B] of frame `frames[b]` of video b of a batch of videos."""
+    serialized = self.step_of_each(videos, records.RGB, frames)
+    return tf.io.parse_example(serialized, record_parsing.RGB_STEP_FEATURES)["image/encoded"]
+
   def rgb_jpeg(self, video, frame):
     """The JPEG of frame `frame` ([], or [P] frames) of `video`: a [1] (or [P, 1]) string
     tensor."""
@@ -211,6 +221,22 @@ class DiskReader(_Reader):
     serialized = run.take(count).batch(count).get_single_element()
     return tf.gather(serialized, tf.cast(indices, tf.int64) - first)
 
+  def step_of_each(self, videos, modality, indices):
+    at = videos[f"{modality}_base"] + records.HEADER_RECORDS + tf.cast(indices, tf.int64)
+    start = tf.gather(self._offsets[modality], at)
+    length = tf.gather(self._offsets[modality], at + 1) - start
+
+    def one(path, start, length):
+      return tf.data.experimental.from_variant(
+          tf.raw_ops.TFRecordDatasetV2(filenames=tf.reshape(path, [1]), compression_type="",
+                                       buffer_size=length, byte_offsets=tf.reshape(start, [1])),
+          tf.TensorSpec([], tf.string)).take(1)
+    # One pass over the batch's records, each read by its own short reader: measured ~20%
+    # more spatial samples/s on two cores than a reader run to completion per sample.
+    return (tf.data.Dataset.from_tensor_slices((videos[modality], start, length))
+            .interleave(one, cycle_length=1)
+            .batch(tf.size(indices, out_type=tf.int64)).get_single_element())
+
 
 class MemoryReader(_Reader):
   """A `video_table`'s step records held in memory: `steps` is a gather."""
@@ -222,6 +248,9 @@ class MemoryReader(_Reader):
   def steps(self, video, modality, indices):
     return tf.gather(self._steps[modality],
                      video[f"{modality}_step"] + tf.cast(indices, tf.int64))
+
+  def step_of_each(self, videos, modality, indices):
+    return self.steps(videos, modality, indices)
 
 
 def memory_steps(table, modality):
