@@ -1,10 +1,10 @@
 """Parallel, resumable extraction of a dataset into records (flow_tools.records, v2).
 
 Worker processes (spawned, OpenCV and numpy only: no TensorFlow) encode videos and write
-each finished video's files (one per modality, each written to `<output_dir>/.incomplete/`
-and then renamed into place, then its index), so a video whose files all exist is
-finished, and nothing partial is ever where readers look; the main process gathers their
-facts for the manifest. A run killed at any point, even by
+each finished video's files (one per modality, then its index holding its source's
+fingerprint; each written to `<output_dir>/.incomplete/` and then renamed into place), so
+a video whose index exists is finished, and nothing partial is ever where readers look;
+the main process gathers their facts for the manifest. A run killed at any point, even by
 SIGKILL, is finished by running it again: finished videos are kept, and the result
 is byte-identical to an uninterrupted run. Every run, finished or not, redoes the videos
 whose file changed since it was encoded (a re-download, a repaired clip: size, time and
@@ -34,7 +34,6 @@ from flow_tools import storage
 WORK_DIR = ".incomplete"
 _PLAN = "plan.json"
 _FAILED = "failed"
-_SOURCES = "sources"
 _PREVIOUS = "previous_manifest.json"
 _TMP = "tmp"
 # Threads reading finished videos' headers and checking sources: an object store answers
@@ -124,13 +123,13 @@ class RunPlan:
   finished: dict = None
 
 
-def _facts(num_frames, height, width, file_bytes):
+def _facts(num_frames, height, width, file_bytes, source):
   """The manifest's per-video facts that only the encoded video knows."""
   return {"frames": num_frames, "flow_pairs": num_frames - 1, "height": height, "width": width,
-          "bytes": file_bytes}
+          "bytes": file_bytes, "source": source}
 
 
-_FACT_KEYS = tuple(_facts(0, 0, 0, None))
+_FACT_KEYS = tuple(_facts(0, 0, 0, None, None))
 
 
 def _removed(path):
@@ -142,13 +141,12 @@ class OutputLayout:
   """Files and bookkeeping of one output directory, whichever runner fills it.
 
   Videos are numbered by their position among the sorted ids (`records.video_file`).
-  A video is finished when all its files exist (each appears whole, by rename); a
-  video that cannot be used leaves `.incomplete/failed/<number>.json`. Whoever encodes a
-  video first writes its source's fingerprint (`flow_tools.sources`) to
-  `.incomplete/sources/<number>.json`, so that every run can tell which finished
-  videos' sources have changed since. The manifest is written last, from the dataset
-  index and each finished video's facts (from the encoding, or from its file's header
-  when a previous run finished it) and fingerprint.
+  A video is finished when its index exists (written, whole by rename, after its files);
+  the index holds its source's fingerprint (`flow_tools.sources`), so that every run can
+  tell which finished videos' sources have changed since. A video that cannot be used
+  leaves `.incomplete/failed/<number>.json` with its reason and fingerprint. The manifest
+  is written last, from the dataset index and each finished video's facts (from the
+  encoding, or from its files when a previous run finished it).
   """
 
   def __init__(self, index, output_dir, config, origin=None, changed=None):
@@ -181,16 +179,22 @@ class OutputLayout:
   def path(self, video_id, modality):
     return os.path.join(self.output_dir, records.video_file(self.number[video_id], modality))
 
-  def _note_path(self, folder, video_id):
-    return os.path.join(self.work_dir, folder, f"{self.number[video_id]:07d}.json")
+  def paths(self, video_id):
+    """{modality: path} of a video's files."""
+    return {m: self.path(video_id, m) for m in self.modalities}
 
-  def _notes(self, folder):
-    """{video id: note} of the notes in one work-directory folder."""
-    names = set(storage.listdir(os.path.join(self.work_dir, folder)))
-    ids = [v for v in self.video_ids if os.path.basename(self._note_path(folder, v)) in names]
+  def index_path(self, video_id):
+    return records.index_path(self.path(video_id, records.RGB))
+
+  def _failure_path(self, video_id):
+    return os.path.join(self.work_dir, _FAILED, f"{self.number[video_id]:07d}.json")
+
+  def _failures(self):
+    """{video id: {'reason', 'source'}} of the failure notes."""
+    names = set(storage.listdir(os.path.join(self.work_dir, _FAILED)))
+    ids = [v for v in self.video_ids if os.path.basename(self._failure_path(v)) in names]
     with concurrent.futures.ThreadPoolExecutor(_READERS) as pool:
-      return dict(zip(ids, pool.map(storage.read_json,
-                                    [self._note_path(folder, v) for v in ids])))
+      return dict(zip(ids, pool.map(storage.read_json, map(self._failure_path, ids))))
 
   def _finished_manifest(self):
     """The manifest if `output_dir` is finished (checked against this run), else None.
@@ -213,7 +217,7 @@ class OutputLayout:
 
   def _prepare(self):
     """Creates or checks the work directory against this run's plan."""
-    for folder in (_FAILED, _SOURCES, _TMP):
+    for folder in (_FAILED, _TMP):
       storage.makedirs(os.path.join(self.work_dir, folder))
     plan_path = os.path.join(self.work_dir, _PLAN)
     if storage.exists(plan_path):
@@ -236,16 +240,28 @@ class OutputLayout:
     return storage.read_json(path) if storage.exists(path) else None
 
   def _reopen(self, manifest):
-    """Turns a finished directory back into an unfinished one, losing nothing: its manifest
-    moves into the work directory (readers now see an unfinished directory), and its
-    failures become failure notes again."""
+    """Turns a finished directory back into an unfinished one, losing nothing: its videos
+    made before indexes get theirs, its manifest moves into the work directory (readers now
+    see an unfinished directory), and its failures become failure notes again."""
+    with concurrent.futures.ThreadPoolExecutor(_READERS) as pool:
+      list(pool.map(lambda v: records.write_missing_index(self.paths(v),
+                                                          manifest["videos"][v].get("source")),
+                    manifest["videos"]))
     if storage.exists(self.work_dir):
       storage.rmtree(self.work_dir)  # a finished run's leftovers: the manifest says it all
     self._prepare()
     for video_id, failure in manifest["failures"].items():
-      storage.write_json(self._note_path(_FAILED, video_id), {"reason": failure["reason"]})
+      storage.write_json(self._failure_path(video_id),
+                         {"reason": failure["reason"], "source": failure.get("source")})
     storage.write_json(os.path.join(self.work_dir, _PREVIOUS), manifest)
     storage.remove(os.path.join(self.output_dir, records.MANIFEST))
+
+  def _forget_previous(self, video_ids):
+    """Drops `video_ids` from the previous manifest: their facts are this run's to find."""
+    previous = self._previous()
+    if previous is not None and not video_ids.isdisjoint(previous["videos"]):
+      storage.write_json(os.path.join(self.work_dir, _PREVIOUS), dict(
+          previous, videos={v: i for v, i in previous["videos"].items() if v not in video_ids}))
 
   def _done_videos(self, failed):
     """Ids of videos finished by earlier runs (from one listing per folder of videos), and
@@ -256,18 +272,21 @@ class OutputLayout:
       folder = os.path.join(self.output_dir, records.video_folder(self.number[video_id]))
       if folder not in listings:
         listings[folder] = set(storage.listdir(folder)) if storage.isdir(folder) else set()
-      if {os.path.basename(self.path(video_id, m)) for m in self.modalities} <= listings[folder]:
+      if os.path.basename(self.index_path(video_id)) in listings[folder]:
         done.add(video_id)
     return done
 
-  def _recorded_sources(self, previous):
-    """{video id: fingerprint} of every video a run did: this work directory's notes, else
-    what the previous manifest recorded."""
-    recorded = {}
-    if previous is not None:
-      for video_id, entry in (*previous["videos"].items(), *previous["failures"].items()):
-        recorded[video_id] = entry.get("source")  # None: made before sources were kept
-    recorded.update((v, note["source"]) for v, note in self._notes(_SOURCES).items())
+  def _recorded_sources(self, done, failed):
+    """{video id: fingerprint} of the videos `done`: from the failure notes `failed`, the
+    previous manifest (videos a reopened directory kept), or the videos' indexes."""
+    recorded = {v: note.get("source") for v, note in failed.items()}
+    previous = (self._previous() or {"videos": {}})["videos"]
+    recorded.update((v, previous[v].get("source")) for v in done
+                    if v not in recorded and v in previous)
+    unread = sorted(v for v in done if v not in recorded)
+    with concurrent.futures.ThreadPoolExecutor(_READERS) as pool:
+      recorded.update(zip(unread, pool.map(lambda v: records.read_source(self.index_path(v)),
+                                           unread)))
     return recorded
 
   def _changed(self, recorded, done):
@@ -278,13 +297,12 @@ class OutputLayout:
       return {v for v, changed in zip(done, flags) if changed}
 
   def _discard(self, video_id):
-    """Removes what a run left of a video; its fingerprint last, so that a run killed
-    meanwhile still knows the files left are stale."""
-    _removed(self._note_path(_FAILED, video_id))
-    for modality in self.modalities:
-      _removed(self.path(video_id, modality))
-      _removed(records.index_path(self.path(video_id, modality)))
-    _removed(self._note_path(_SOURCES, video_id))
+    """Removes what a run left of a video; its index first, so that a run killed meanwhile
+    finds the video unfinished."""
+    _removed(self.index_path(video_id))
+    for path in self.paths(video_id).values():
+      _removed(path)
+    _removed(self._failure_path(video_id))
 
   def open_run(self, retry_failed=False):
     """Plans this run and readies the directory for it.
@@ -297,9 +315,10 @@ class OutputLayout:
     manifest = self._finished_manifest()
     if manifest is None:
       self._prepare()
-      failed = set(self._notes(_FAILED))
+      notes = self._failures()
+      failed = set(notes)
       done = self._done_videos(failed)
-      recorded = self._recorded_sources(self._previous())
+      recorded = self._recorded_sources(done, notes)
     else:
       failed, done = set(manifest["failures"]), set(self.video_ids)
       recorded = {v: e.get("source") for v, e in (*manifest["videos"].items(),
@@ -314,6 +333,7 @@ class OutputLayout:
           storage.rmtree(self.work_dir)
         return RunPlan([], [], [], kept, skipped, finished=manifest)
       self._reopen(manifest)
+    self._forget_previous(redo)
     for video_id in sorted(redo):
       self._discard(video_id)
     return RunPlan([v for v in self.video_ids if v not in done or v in redo], sorted(changed),
@@ -326,12 +346,9 @@ class OutputLayout:
                    manifest["num_flow_pairs"], time.time() - start, self.output_dir,
                    num_kept=plan.num_kept, num_skipped=plan.num_skipped)
 
-  def _save_source(self, video_id, fingerprint):
-    storage.write_json(self._note_path(_SOURCES, video_id), {"source": fingerprint})
-
   def save_failure(self, video_id, reason, fingerprint):
-    self._save_source(video_id, fingerprint)
-    storage.write_json(self._note_path(_FAILED, video_id), {"reason": reason})
+    storage.write_json(self._failure_path(video_id),
+                       {"reason": reason, "source": fingerprint})
 
   def save(self, video_id, fingerprint, encoded, reason):
     """Writes a video's files (`save_video`), or its failure if `encoded` is None; returns
@@ -342,22 +359,22 @@ class OutputLayout:
     return self.save_video(video_id, encoded, fingerprint)
 
   def save_video(self, video_id, encoded, fingerprint):
-    """Writes a video's files, in `self.modalities` order; returns its manifest facts."""
-    self._save_source(video_id, fingerprint)
+    """Writes a video's files, in `self.modalities` order, then its index; returns its
+    manifest facts."""
     files = records.video_records(self.entries[video_id], self.index.name, encoded, self.config)
-    folder = os.path.dirname(self.path(video_id, records.RGB))
+    folder = os.path.dirname(self.index_path(video_id))
     if folder not in self._folders_made:
       storage.makedirs(folder)
       self._folders_made.add(folder)
-    sizes = {m: records.write_video_file(self.path(video_id, m), files[m],
-                                         os.path.join(self.work_dir, _TMP))
-             for m in self.modalities}
-    return _facts(encoded.num_frames, encoded.height, encoded.width, sizes)
+    sizes = records.write_video_files(self.paths(video_id), files, fingerprint,
+                                      os.path.join(self.work_dir, _TMP))
+    return _facts(encoded.num_frames, encoded.height, encoded.width, sizes, fingerprint)
 
   def _read_facts(self, video_id):
     header = records.read_header(self.path(video_id, records.RGB))
     return _facts(header["clip/frame_count"], header["image/height"], header["image/width"],
-                  {m: storage.stat(self.path(video_id, m))[0] for m in self.modalities})
+                  {m: storage.stat(p)[0] for m, p in self.paths(video_id).items()},
+                  records.read_source(self.index_path(video_id)))
 
   def finish(self, start, plan, facts=None):
     """Writes `manifest.json`, removes the work directory.
@@ -368,34 +385,27 @@ class OutputLayout:
       facts: video id -> facts of the videos this run encoded; the others' are read
         from their files' headers.
     """
-    failed = self._notes(_FAILED)
-    previous = self._previous()
-    recorded = self._recorded_sources(previous)
+    failed = self._failures()
     failures = {v: {"path": self.entries[v].path, "reason": failed[v]["reason"],
-                    "source": recorded.get(v)} for v in self.video_ids if v in failed}
-    this_run, facts = facts, dict(facts or {})
+                    "source": failed[v].get("source")} for v in self.video_ids if v in failed}
+    facts = dict(facts or {})
+    # Videos a reopened directory kept (the others are forgotten when redone): their facts
+    # are in the previous manifest, not worth a header read each on an object store.
+    previous = self._previous()
     if previous is not None:
-      # Videos a reopened directory kept (no run since wrote their fingerprint): their facts
-      # are in the previous manifest, not worth a header read each on an object store.
-      encoded_since = set(self._notes(_SOURCES))
-      facts.update((v, {k: info[k] for k in _FACT_KEYS})
+      facts.update((v, {k: info.get(k) for k in _FACT_KEYS})
                    for v, info in previous["videos"].items()
-                   if v not in facts and v not in encoded_since and "bytes" in info)
+                   if v not in facts and v not in failures and "bytes" in info)
     unknown = [v for v in self.video_ids if v not in failures and v not in facts]
-    # Files this process did not see written (another runner's, a run killed between a
-    # file and its index, records made before indexes) get their index if they lack it.
-    unseen = [self.path(v, m) for v in self.video_ids if v not in failures
-              and v not in (this_run or {}) for m in self.modalities]
     with concurrent.futures.ThreadPoolExecutor(_READERS) as pool:
       facts.update(zip(unknown, pool.map(self._read_facts, unknown)))
-      list(pool.map(records.write_missing_index, unseen))
     videos = {}
     for video_id in self.video_ids:
       if video_id not in failures:
         entry = self.entries[video_id]
         videos[video_id] = {"number": self.number[video_id], "label": entry.label,
                             "class_name": entry.class_name, "splits": list(entry.splits),
-                            "source": recorded.get(video_id), **facts[video_id]}
+                            **facts[video_id]}
     num_flow_pairs = sum(v["flow_pairs"] for v in videos.values())
     storage.write_json(os.path.join(self.output_dir, records.MANIFEST), {
         "format": records.FORMAT,

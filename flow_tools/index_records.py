@@ -1,12 +1,13 @@
-"""Writes the record index of every video file of records made before indexes existed.
+"""Writes the record index of every video of records made before indexes existed.
 
   python -m flow_tools.index_records --records_dir=records/ucf101
 
-Readers find a sample's steps through each file's index (`<n>.<modality>.index` beside
-`<n>.<modality>.tfrecord`, `flow_tools.records`), which extraction writes with the file.
-This finds the offsets of older files by walking their length fields and writes only
-the missing indexes, each whole; the record files are only read. Run it again at any time:
-what is there is kept.
+Readers find a sample's steps through its video's index (`<n>.index` beside the video's
+`<n>.<modality>.tfrecord` files, `flow_tools.records`), which extraction writes after the
+files. This finds the offsets of older files by walking their length fields and writes
+only the missing indexes, each whole; the record files are only read. Run it again at
+any time: what is there is kept. (Records indexed by an earlier version, one
+`<n>.<modality>.index` per file, get theirs too; those older files are no longer read.)
 """
 
 import sys
@@ -20,7 +21,7 @@ from flow_tools import storage
 
 flags.DEFINE_multi_string("records_dir", None, "A finished records directory (repeat the flag "
                           "for several).")
-flags.DEFINE_integer("num_threads", 16, "Files indexed at once.", lower_bound=1)
+flags.DEFINE_integer("num_threads", 16, "Videos indexed at once.", lower_bound=1)
 flags.mark_flags_as_required(["records_dir"])
 
 FLAGS = flags.FLAGS

@@ -1,7 +1,7 @@
 """THE record schema shared by flow_tools (writer) and two_stream_tf (reader), version 2.
 
 The unit of reading is a time step: every video has one TFRecord file per modality,
-and in it one small `tf.train.Example` per time step; beside each file, its index holds
+and in it one small `tf.train.Example` per time step; beside them, the video's index holds
 every record's byte offset, so a reader fetches the steps a sample uses with one ranged
 read and never the rest of the video, the other modality or other videos.
 
@@ -21,13 +21,17 @@ A records directory (local or remote, e.g. gs://...):
                                       video number n (its position among the sorted video
                                       ids; ids hold '/', '[', '&', spaces...: never a file
                                       name), 5 and 7 digits; modalities 'rgb', 'flow' and,
-                                      if extracted, 'flow_backward'; at most 6000 files a folder
-  videos/<n // 1000>/<n>.<modality>.index
-                                      the file's index: INDEX_MAGIC, then little-endian
-                                      uint64 byte offsets of each record's start and, last,
-                                      the file's size (written with the file; for records
-                                      made before, python -m flow_tools.index_records
-                                      --records_dir=DIR)
+                                      if extracted, 'flow_backward'; at most 4000 files a folder
+  videos/<n // 1000>/<n>.index        the video's index, written after its files (so a
+                                      video whose index exists is whole): INDEX_MAGIC, a
+                                      little-endian uint32 byte count and that many bytes
+                                      of JSON {'records': [[modality, records], ...],
+                                      'source': the source's fingerprint
+                                      (flow_tools.sources) or null}, then per modality in
+                                      that order little-endian uint64 byte offsets of each
+                                      record's start and, last, the file's size (for
+                                      records made before, python -m
+                                      flow_tools.index_records --records_dir=DIR)
 
 Each file is record 0, the header (the video's facts, so that a file describes itself),
 then one record per step:
@@ -49,6 +53,7 @@ q -> 255 - q with (lo, hi) -> (-hi, -lo), for either scheme.
 """
 
 import concurrent.futures
+import json
 import os
 import struct
 
@@ -65,7 +70,8 @@ HEADER_RECORDS = 1  # records before a file's first step
 _STATS = 16  # threads asking a filesystem for file sizes: an object store takes tens of ms each
 VIDEOS_DIR = "videos"
 VIDEOS_PER_FOLDER = 1000
-INDEX_MAGIC = b"tsindex1"  # an index file's first 8 bytes: its format version
+INDEX_MAGIC = b"tsindex2"  # an index file's first 8 bytes: its format version
+_INDEX_HEAD = struct.Struct("<8sI")  # the magic and the byte count of the JSON after it
 
 # Features: name -> (kind, shape): 'bytes', 'int64' or 'float'; () one value, (n,) n
 # values, None any number (flow_tools.record_parsing turns these into parsing specs).
@@ -122,8 +128,13 @@ def video_path(records_dir, info, modality):
 
 
 def index_path(path):
-  """The path of the index of the video file `path`."""
-  return path[:-len(".tfrecord")] + ".index"
+  """The path of the index of the video whose file (of any modality) is `path`."""
+  return path[:-len(".tfrecord")].rsplit(".", 1)[0] + ".index"
+
+
+def video_paths(records_dir, info, video_modalities):
+  """{modality: path} of the files of `video_modalities` of a video's manifest entry."""
+  return {m: video_path(records_dir, info, m) for m in video_modalities}
 
 
 _bytes = tfrecord_format.bytes_feature
@@ -177,23 +188,46 @@ def video_records(entry, dataset, encoded, config):
           for modality, steps in files.items()}
 
 
-def _write_index(path, offsets):
-  storage.write_bytes(index_path(path),
-                      INDEX_MAGIC + np.asarray(offsets, "<u8").tobytes())
+def encode_index(offsets, source):
+  """An index's bytes, of {modality: its file's offsets} (in file order) and the video's
+  source fingerprint."""
+  meta = json.dumps({"records": [[m, len(o) - 1] for m, o in offsets.items()],
+                     "source": source}, sort_keys=True).encode("utf-8")
+  return (_INDEX_HEAD.pack(INDEX_MAGIC, len(meta)) + meta
+          + b"".join(np.asarray(o, "<u8").tobytes() for o in offsets.values()))
 
 
-def write_video_file(path, serialized, tmp_dir=None):
-  """Writes a TFRecord file of `serialized` records, then its index, each atomically
-  (`storage.write_atomically`; `tmp_dir`: where the file is written aside); returns the
-  file's size."""
-  offsets = []
+def _decode_index(data):
+  """({modality: int64 offsets}, source) of an index's bytes; ValueError if malformed."""
+  magic, size = _INDEX_HEAD.unpack_from(data)
+  if magic != INDEX_MAGIC:
+    raise ValueError(f"starts with {magic!r}, not {INDEX_MAGIC!r}")
+  meta = json.loads(data[_INDEX_HEAD.size:_INDEX_HEAD.size + size].decode("utf-8"))
+  position, offsets = _INDEX_HEAD.size + size, {}
+  for modality, count in meta["records"]:
+    end = position + 8 * (count + 1)
+    if end > len(data):
+      raise ValueError("cut short")
+    offsets[modality] = np.frombuffer(data[position:end], "<u8").astype(np.int64)
+    position = end
+  if position != len(data):
+    raise ValueError("holds bytes after its offsets")
+  return offsets, meta["source"]
 
-  def write(tmp):
-    with storage.open_file(tmp, "wb") as f:
-      offsets[:] = tfrecord_format.write_records(f, serialized)
-  storage.write_atomically(path, write, tmp_dir)
-  _write_index(path, offsets)
-  return offsets[-1]
+
+def write_video_files(paths, serialized, source, tmp_dir=None):
+  """Writes a video's TFRecord files ({modality: path} of {modality: records}), then its
+  index, each atomically (`storage.write_atomically`; `tmp_dir`: where each is written
+  aside); returns {modality: file size}."""
+  offsets = {}
+  for modality, path in paths.items():
+    def write(tmp, modality=modality):
+      with storage.open_file(tmp, "wb") as f:
+        offsets[modality] = tfrecord_format.write_records(f, serialized[modality])
+    storage.write_atomically(path, write, tmp_dir)
+  storage.write_bytes(index_path(next(iter(paths.values()))), encode_index(offsets, source),
+                      tmp_dir)
+  return {m: o[-1] for m, o in offsets.items()}
 
 
 def scan_offsets(path):
@@ -219,16 +253,19 @@ def scan_offsets(path):
   return offsets
 
 
-def write_missing_index(path):
-  """Writes the index of the video file `path` if it has none; returns whether it did."""
-  if storage.exists(index_path(path)):
+def write_missing_index(paths, source):
+  """Writes the index of the video whose files are `paths` ({modality: path}) and whose
+  source's fingerprint is `source`, if it has none; returns whether it did."""
+  index = index_path(next(iter(paths.values())))
+  if storage.exists(index):
     return False
-  _write_index(path, scan_offsets(path))
+  storage.write_bytes(index, encode_index({m: scan_offsets(p) for m, p in paths.items()},
+                                          source))
   return True
 
 
 def index_directory(records_dir, num_threads=_STATS):
-  """Writes the missing indexes of a finished records directory's files (idempotent: the
+  """Writes the missing indexes of a finished records directory's videos (idempotent: the
   ones there are kept); returns (indexes written, indexes kept).
 
   Raises:
@@ -240,49 +277,68 @@ def index_directory(records_dir, num_threads=_STATS):
   damaged = size_damage(records_dir, manifest)
   if damaged:
     raise damage_error(records_dir, damaged, "found before indexing")
-  paths = [path for _, path, _ in _expected_files(records_dir, manifest)]
-  records_count = sum(info["frames"] + info["flow_pairs"] * (len(info["bytes"]) - 1)
+  videos = [(video_paths(records_dir, info, manifest["modalities"]), info.get("source"))
+            for info in manifest["videos"].values()]
+  records_count = sum(info["frames"] + info["flow_pairs"] * (len(manifest["modalities"]) - 1)
                       for info in manifest["videos"].values())
   storage.check_writable(os.path.join(records_dir, VIDEOS_DIR),
-                         needed_bytes=8 * (records_count + 3 * len(paths)))
+                         needed_bytes=8 * records_count + 1024 * len(videos))
   with concurrent.futures.ThreadPoolExecutor(num_threads) as pool:
-    written = sum(pool.map(write_missing_index, paths))
-  return written, len(paths) - written
+    written = sum(pool.map(lambda video: write_missing_index(*video), videos))
+  return written, len(videos) - written
 
 
-def read_index(path, records, file_size):
-  """The index of the video file `path`: int64 [records + 1] offsets.
-
-  Raises:
-    RecordsError: the index is missing (with the command that makes it), or is not that
-      of a file of `records` records and `file_size` bytes (None: not checked).
-  """
-  index = index_path(path)
-  if not storage.exists(index):
-    raise RecordsError(f"{index} is missing: these records were made before indexes; run "
+def _read_index_file(path):
+  """(offsets, source) of the index at `path`, or a RecordsError naming the fix."""
+  if not storage.exists(path):
+    raise RecordsError(f"{path} is missing: these records were made before indexes; run "
                        "python -m flow_tools.index_records "
                        f"--records_dir={_records_dir_of(path)}")
-  with storage.open_file(index) as f:
+  with storage.open_file(path) as f:
     data = f.read()
-  offsets = np.frombuffer(data[len(INDEX_MAGIC):], "<u8").astype(np.int64)
-  if (not data.startswith(INDEX_MAGIC) or (len(data) - len(INDEX_MAGIC)) % 8
-      or len(offsets) != records + 1 or offsets[0] != 0
-      or (file_size is not None and offsets[-1] != file_size)
-      or np.any(np.diff(offsets) < tfrecord_format.FRAMING)):
-    raise RecordsError(f"{index} is not the index of {path} ({records} records, {file_size} "
-                       "bytes): remove it and run python -m flow_tools.index_records "
-                       f"--records_dir={_records_dir_of(path)}")
-  return offsets
+  try:
+    return _decode_index(data)
+  except (ValueError, KeyError, TypeError, struct.error) as error:
+    raise RecordsError(f"{path} is not an index of these records ({error}): remove it and "
+                       "run python -m flow_tools.index_records "
+                       f"--records_dir={_records_dir_of(path)}") from error
 
 
-def read_indexes(paths_records_sizes, num_threads=_STATS):
-  """`read_index` of many (path, records, file size), on `num_threads` threads."""
+def read_index(path, files):
+  """The offsets, {modality: int64 [records + 1]}, of the index at `path` (`index_path`).
+
+  Args:
+    path: the index's path.
+    files: {modality: (records, file size)} it must describe (a size of None: not checked).
+  Raises:
+    RecordsError: the index is missing (with the command that makes it), or is not that
+      of files of these records and sizes.
+  """
+  offsets, _ = _read_index_file(path)
+  for modality, (count, file_size) in files.items():
+    found = offsets.get(modality)
+    if (found is None or len(found) != count + 1 or found[0] != 0
+        or (file_size is not None and found[-1] != file_size)
+        or np.any(np.diff(found) < tfrecord_format.FRAMING)):
+      raise RecordsError(f"{path} is not the index of the {modality} file ({count} records, "
+                         f"{file_size} bytes): remove it and run python -m "
+                         f"flow_tools.index_records --records_dir={_records_dir_of(path)}")
+  return {m: offsets[m] for m in files}
+
+
+def read_indexes(paths_files, num_threads=_STATS):
+  """`read_index` of many (path, files), on `num_threads` threads."""
   with concurrent.futures.ThreadPoolExecutor(num_threads) as pool:
-    return list(pool.map(lambda args: read_index(*args), paths_records_sizes))
+    return list(pool.map(lambda args: read_index(*args), paths_files))
+
+
+def read_source(path):
+  """The source fingerprint the index at `path` records (None: none was taken)."""
+  return _read_index_file(path)[1]
 
 
 def _records_dir_of(path):
-  """The records directory of a video file path (videos/<folder>/<file>)."""
+  """The records directory of a video's file or index path (videos/<folder>/<file>)."""
   return os.path.dirname(os.path.dirname(os.path.dirname(path))) or "."
 
 

@@ -240,12 +240,12 @@ def write_directory(path, write, owned, *, needed_bytes=0, errors=(OSError,)):
       rmtree(staging)
 
 
-def write_bytes(path, data):
-  """Writes `data` to `path`, atomically."""
+def write_bytes(path, data, tmp_dir=None):
+  """Writes `data` to `path`, atomically (`write_atomically`)."""
   def write(tmp):
     with open_file(tmp, "wb") as f:
       f.write(data)
-  write_atomically(path, write)
+  write_atomically(path, write, tmp_dir)
 
 
 def write_text(path, text):

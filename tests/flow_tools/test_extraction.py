@@ -82,14 +82,28 @@ def test_manifest_and_files_agree(ucf_index, ucf_records):
   ids = sorted(e.video_id for e in ucf_index.entries)
   assert sorted(manifest["videos"]) == ids and manifest["modalities"] == ["rgb", "flow"]
   # Files are named by the video's position among the sorted ids, never by the id, two
-  # record files a video and their indexes, in folders of at most 1000 videos; nothing
-  # else is left.
-  expected = [f"videos/00000/{n:07d}.{m}.{kind}" for n in range(len(ids))
-              for m in ("flow", "rgb") for kind in ("index", "tfrecord")]
+  # record files a video and its index, in folders of at most 1000 videos; nothing else
+  # is left.
+  expected = [f"videos/00000/{n:07d}.{name}" for n in range(len(ids))
+              for name in ("flow.tfrecord", "rgb.tfrecord", "index")]
   assert helpers.tree_files(out) == sorted(expected + ["manifest.json"])
   for video_id, info in manifest["videos"].items():
     assert info["number"] == ids.index(video_id)
     entry = next(e for e in ucf_index.entries if e.video_id == video_id)
+    # The index: a version tag, the byte count of a JSON part naming each file's records
+    # and the source's fingerprint, then per file where each record starts (TFRecord
+    # framing: 16 bytes around each record's data) and, last, the file's size.
+    with open(os.path.join(out, f"videos/00000/{info['number']:07d}.index"), "rb") as f:
+      index = f.read()
+    assert index[:8] == b"tsindex2"
+    meta_end = 12 + int.from_bytes(index[8:12], "little")
+    meta = json.loads(index[12:meta_end])
+    with open(entry.path, "rb") as f:
+      assert meta["source"]["sha256"] == hashlib.sha256(f.read()).hexdigest()
+    assert meta["source"] == info["source"] and meta["source"]["size"] == os.path.getsize(
+        entry.path)
+    assert meta["records"] == [["rgb", info["frames"] + 1], ["flow", info["flow_pairs"] + 1]]
+    index_offsets = np.frombuffer(index[meta_end:], "<u8")
     for modality, steps in (("rgb", info["frames"]), ("flow", info["flow_pairs"])):
       path = os.path.join(out, f"videos/00000/{info['number']:07d}.{modality}.tfrecord")
       header = _first_record(path).features.feature  # each file describes itself
@@ -101,12 +115,8 @@ def test_manifest_and_files_agree(ucf_index, ucf_records):
       assert header["image/width"].int64_list.value == [info["width"]] == [64]
       lengths = [len(r.numpy()) for r in tf.data.TFRecordDataset(path)]
       assert len(lengths) == 1 + steps
-      # The index: a version tag, then where each record starts (TFRecord framing: 16
-      # bytes around each record's data) and, last, the file's size.
-      with open(records.index_path(path), "rb") as f:
-        index = f.read()
-      assert index[:8] == b"tsindex1"
-      np.testing.assert_array_equal(np.frombuffer(index[8:], "<u8"),
+      start = 0 if modality == "rgb" else info["frames"] + 2
+      np.testing.assert_array_equal(index_offsets[start:start + steps + 2],
                                     np.cumsum([0] + [n + 16 for n in lengths]))
       assert os.path.getsize(path) == sum(n + 16 for n in lengths) == info["bytes"][modality]
     assert info["flow_pairs"] == info["frames"] - 1 and info["splits"] == list(entry.splits)
@@ -275,7 +285,7 @@ def test_a_video_source_is_read_only_as_videos_finish(ucf_index, tmp_path):
   def read_videos(video_ids):
     for video_id in video_ids:
       finished_when_read.append(len([f for f in os.listdir(videos_dir) if f.endswith(
-          ".flow.tfrecord")]) if videos_dir.is_dir() else 0)
+          ".index")]) if videos_dir.is_dir() else 0)
       yield video_id, next(e.path for e in index.entries if e.video_id == video_id)
 
   summary = extraction.extract(index, str(tmp_path), DIS, num_workers=1, progress=False,
@@ -382,7 +392,7 @@ def test_a_dead_worker_ends_the_run_naming_its_video(ucf_index, tmp_path):
                              env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   deadline = time.time() + 120
-  while not glob.glob(os.path.join(output_dir, "videos", "*", "*.flow.tfrecord")):
+  while not glob.glob(os.path.join(output_dir, "videos", "*", "*.index")):
     assert process.poll() is None and time.time() < deadline, "no video finished in time"
     time.sleep(0.05)
   finished = helpers.tree_files(os.path.join(output_dir, "videos"))
@@ -410,13 +420,13 @@ def test_resume_after_sigkill_gives_identical_output(ucf_index, tmp_path):
   # No partial file is visible where readers look: work in progress is in .incomplete/.
   left = helpers.tree_files(killed)
   assert [f for f in left if not f.startswith(".incomplete/") and ".tmp" in f] == []
-  finished = [f for f in left if f.startswith("videos/")]
-  assert finished, "killed before any video was finished"
-  # As if killed between a video's file and its index: the resumed run writes the index.
-  unindexed = next(f for f in finished if f.endswith(".flow.index"))
+  # A video is finished when its index is there (written after its files).
+  indexed = [f[:-len("index")] for f in left if f.startswith("videos/") and f.endswith(".index")]
+  assert len(indexed) >= 2, "killed before two videos were finished"
+  # As if killed between a video's files and its index: the resumed run encodes it again.
   for copy in (killed, killed_for_beam):
-    os.remove(os.path.join(copy, unindexed))
-  finished.remove(unindexed)
+    os.remove(os.path.join(copy, indexed[0] + "index"))
+  finished = [f for f in left if any(f.startswith(v) for v in indexed[1:])]
   before = {f: os.path.getmtime(os.path.join(killed, f)) for f in finished}
   resumed = helpers.run_extract([*args, f"--output_dir={killed}"])
   assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -425,7 +435,7 @@ def test_resume_after_sigkill_gives_identical_output(ucf_index, tmp_path):
   reference = str(tmp_path / "reference")
   assert helpers.run_extract([*args, f"--output_dir={reference}"]).returncode == 0
   # rgb and flow files of 16 videos, their indexes, the manifest
-  assert len(helpers.tree_files(reference)) == 4 * 16 + 1
+  assert len(helpers.tree_files(reference)) == 3 * 16 + 1
   helpers.assert_same_files(reference, killed)
   resumed = helpers.run_extract([*args, f"--output_dir={killed_for_beam}", "--runner=beam"])
   assert resumed.returncode == 0, resumed.stderr[-3000:]

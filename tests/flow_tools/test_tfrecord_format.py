@@ -106,22 +106,39 @@ def test_a_videos_records_are_those_tensorflow_builds(tmp_path):
   header = records.parse_header(ours["flow_backward"][0])
   assert (header["clip/media_id"], header["clip/split_membership"], header["flow/bound"],
           header["record/modality"]) == ("Class/v_Ü 1", [1, 2, 0], 20.0, "flow_backward")
-  path = str(tmp_path / "videos" / "00000" / "0000000.flow.tfrecord")
-  os.makedirs(os.path.dirname(path))
-  size = records.write_video_file(path, ours["flow"])
-  assert [r.numpy() for r in tf.data.TFRecordDataset(path)] == ours["flow"]
-  np.testing.assert_array_equal(records.read_index(path, 4, size),
-                                np.cumsum([0] + [len(r) + 16 for r in ours["flow"]]))
-  assert records.scan_offsets(path) == records.read_index(path, 4, size).tolist()
-  with pytest.raises(records.RecordsError, match=r"0000000\.flow\.index is not the index of "
-                     r".*0000000\.flow\.tfrecord \(5 records, .* bytes\): remove it and run "
-                     r"python -m flow_tools\.index_records --records_dir="):
-    records.read_index(path, 5, size)
-  os.remove(records.index_path(path))
-  with pytest.raises(records.RecordsError, match=r"0000000\.flow\.index is missing: these "
+  folder = tmp_path / "videos" / "00000"
+  paths = {m: str(folder / f"0000000.{m}.tfrecord") for m in ("flow", "flow_backward")}
+  os.makedirs(folder)
+  source = {"size": 3, "mtime_ns": 4, "sha256": "ab"}
+  sizes = records.write_video_files(paths, ours, source)
+  index = str(folder / "0000000.index")
+  assert records.index_path(paths["flow_backward"]) == index
+  files = {m: (4, sizes[m]) for m in paths}
+  offsets = records.read_index(index, files)
+  for m, path in paths.items():
+    assert [r.numpy() for r in tf.data.TFRecordDataset(path)] == ours[m]
+    expected = np.cumsum([0] + [len(r) + 16 for r in ours[m]])
+    np.testing.assert_array_equal(offsets[m], expected)
+    assert records.scan_offsets(path) == expected.tolist() and sizes[m] == expected[-1]
+  assert records.read_source(index) == source
+  assert list(records.read_index(index, {"flow_backward": files["flow_backward"]})) == [
+      "flow_backward"]
+  for wrong in ({"flow": (5, sizes["flow"])}, {"rgb": (4, None)},
+                {"flow": (4, sizes["flow"] + 1)}):
+    with pytest.raises(records.RecordsError, match=r"0000000\.index is not the index of the "
+                       r"\w+ file \(\d+ records, \w+ bytes\): remove it and run python -m "
+                       r"flow_tools\.index_records --records_dir=" + str(tmp_path)):
+      records.read_index(index, wrong)
+  with open(index, "r+b") as f:
+    f.truncate(os.path.getsize(index) - 8)
+  with pytest.raises(records.RecordsError, match=r"0000000\.index is not an index of these "
+                     r"records \(cut short\): remove it"):
+    records.read_index(index, files)
+  os.remove(index)
+  with pytest.raises(records.RecordsError, match=r"0000000\.index is missing: these "
                      r"records were made before indexes; run python -m "
                      r"flow_tools\.index_records --records_dir=" + str(tmp_path)):
-    records.read_index(path, 4, size)
+    records.read_index(index, files)
 
 
 def test_the_index_app_writes_what_extraction_writes_and_nothing_else(records_dirs, tmp_path):
@@ -141,7 +158,7 @@ def test_the_index_app_writes_what_extraction_writes_and_nothing_else(records_di
   assert again.stdout.startswith(f"{old}: wrote 0 indexes, kept {len(indexes)}")
 
   # A file cut short is named; nothing is written for it.
-  victim = os.path.join(old, indexes[0].replace(".index", ".tfrecord"))
+  victim = os.path.join(old, indexes[0].replace(".index", ".rgb.tfrecord"))
   os.remove(os.path.join(old, indexes[0]))
   with open(victim, "r+b") as f:
     f.truncate(100)

@@ -327,7 +327,7 @@ def test_records_without_indexes_are_read_from_memory_and_named_for_disk(records
                                            input_cache=input_cache)))[0]["quantized_flow"]
   np.testing.assert_array_equal(first(old, "memory"), first(records_dirs["ucf101"], "disk"))
   with pytest.raises(records.RecordsError, match=(
-      rf"^{re.escape(old)}/videos/00000/\d{{7}}\.flow\.index is missing: these records were "
+      rf"^{re.escape(old)}/videos/00000/\d{{7}}\.index is missing: these records were "
       rf"made before indexes; run python -m flow_tools\.index_records "
       rf"--records_dir={re.escape(old)}$")):
     data.training_dataset(old, 1, config, 4, input_cache="disk")

@@ -8,7 +8,7 @@ same bytes (`with_reader` chooses):
     runs (a few files at once, sequentially: local disks and object stores alike), held
     as one string tensor per modality; a sample's read is a gather;
   * disk: per file the sample uses, one byte range (its first step to its last, found in
-    the file's index, `flow_tools.records.read_index`) read by a TFRecord reader started
+    the video's index, `flow_tools.records.read_index`) read by a TFRecord reader started
     there and buffered to the range.
 Both check the records' checksums; the other steps, the other modality and the other
 videos are never read by a sample.
@@ -199,13 +199,16 @@ class DiskReader(_Reader):
   buffered to the range (checksums checked)."""
 
   def __init__(self, table):
-    """Loads the indexes of the table's files (`flow_tools.records.read_index`; a missing
+    """Loads the indexes of the table's videos (`flow_tools.records.read_index`; a missing
     one is a RecordsError naming the app that makes it)."""
-    self._offsets = {}
-    for m in table_files(table):
-      found = records.read_indexes(zip(table[m], step_counts(table, m) + records.HEADER_RECORDS,
-                                       table[f"{m}_bytes"]))
-      self._offsets[m] = tf.constant(np.concatenate(found))
+    files = table_files(table)
+    counts = {m: step_counts(table, m) + records.HEADER_RECORDS for m in files}
+    found = records.read_indexes(
+        (records.index_path(path), {m: (int(counts[m][row]), int(table[f"{m}_bytes"][row]))
+                                    for m in files})
+        for row, path in enumerate(table[files[0]]))
+    self._offsets = {m: tf.constant(np.concatenate([offsets[m] for offsets in found]))
+                     for m in files}
 
   def steps(self, video, modality, indices):
     first = tf.cast(tf.reduce_min(indices), tf.int64)
