@@ -210,7 +210,9 @@ def jpeg_size(data):
   Raises:
     ValueError: not a whole JPEG (no start or end marker, no frame header).
   """
-  if data[:2] != b"\xff\xd8" or not data.rstrip(b"\0").endswith(b"\xff\xd9"):
+  # Some writers pad with zeros after the end marker: stripped only then (a copy).
+  if data[:2] != b"\xff\xd8" or not (data.endswith(b"\xff\xd9")
+                                     or data.rstrip(b"\0").endswith(b"\xff\xd9")):
     raise ValueError("not a whole JPEG (its start or end marker is missing: cut short?)")
   at = 2
   while at + 4 <= len(data):

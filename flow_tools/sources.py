@@ -56,7 +56,10 @@ def changed(recorded, path):
 
 
 def _stats(paths):
-  sizes, times = zip(*(storage.stat(p) for p in paths))
+  return _total(*zip(*(storage.stat(p) for p in paths)))
+
+
+def _total(sizes, times):
   # A filesystem without times (0) for any file: none to trust.
   return sum(sizes), (max(times) if all(times) else 0)
 
@@ -69,21 +72,17 @@ def _contents_sha256(contents):
 
 
 def _read_all(paths):
-  contents = []
-  for path in paths:
-    with storage.open_file(path) as f:
-      contents.append(f.read())
-  return contents
+  return [storage.read_with_stat(path)[0] for path in paths]
 
 
 def read_files(paths):
-  """(fingerprint, contents) of a video stored as the files `paths`, in order. Their times
-  and sizes are taken before they are read, so a file replaced meanwhile counts as
+  """(fingerprint, contents) of a video stored as the files `paths`, in order. Each file's
+  time and size are taken before it is read, so a file changed meanwhile counts as
   changed on the next run."""
-  size, mtime_ns = _stats(paths)
-  contents = _read_all(paths)
+  contents, sizes, times = zip(*map(storage.read_with_stat, paths))
+  size, mtime_ns = _total(sizes, times)
   return ({"size": size, "mtime_ns": mtime_ns, "files": len(paths),
-           "sha256": _contents_sha256(contents)}, contents)
+           "sha256": _contents_sha256(contents)}, list(contents))
 
 
 def files_changed(recorded, paths):

@@ -17,6 +17,8 @@ import uuid
 
 import numpy as np
 
+_READ_CHUNK = 1 << 20
+
 
 class OutputError(ValueError):
   """An output path that cannot be written (a file where a directory goes, a read-only or
@@ -52,6 +54,24 @@ def stat(path):
     return found.length, found.mtime_nsec
   found = os.stat(path)
   return found.st_size, found.st_mtime_ns
+
+
+def read_with_stat(path):
+  """(contents, size in bytes, modification time in ns) of a file, the size and time taken
+  before the read (locally, of the very file opened: one open and no separate stat)."""
+  if is_remote(path):
+    size, mtime_ns = stat(path)
+    with open_file(path) as f:
+      return f.read(), size, mtime_ns
+  fd = os.open(path, os.O_RDONLY)
+  try:
+    found = os.fstat(fd)
+    chunks = [os.read(fd, found.st_size + 1)]
+    while chunks[-1]:  # a file that grew since the fstat is read whole
+      chunks.append(os.read(fd, _READ_CHUNK))
+  finally:
+    os.close(fd)
+  return b"".join(chunks) if len(chunks) > 2 else chunks[0], found.st_size, found.st_mtime_ns
 
 
 def listdir(path):
@@ -111,7 +131,7 @@ def local_copy(path):
   if not is_remote(path):
     yield path
     return
-  handle, local = tempfile.mkstemp(suffix=os.path.splitext(path)[1], prefix="flow_tools-")
+  handle, local = tempfile.mkstemp(suffix=os.path.splitext(path)[1], prefix="flow_tools-copy-")
   os.close(handle)
   try:
     _gfile().copy(path, local, overwrite=True)

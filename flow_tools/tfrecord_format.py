@@ -48,6 +48,10 @@ _ONE_BYTE = [bytes((i,)) for i in range(0x80)]
 def _varint(value):
   if 0 <= value < 0x80:
     return _ONE_BYTE[value]
+  if 0 < value < 0x200000:  # lengths of JPEGs and records: two or three bytes, unrolled
+    if value < 0x4000:
+      return bytes((value & 0x7F | 0x80, value >> 7))
+    return bytes((value & 0x7F | 0x80, (value >> 7) & 0x7F | 0x80, value >> 14))
   value &= 0xFFFFFFFFFFFFFFFF  # negative int64: two's complement, ten bytes
   out = bytearray()
   while value > 0x7F:
@@ -66,17 +70,24 @@ def _length_delimited(field, payload):
 
 
 def _list(kind, values):
-  """A BytesList, FloatList or Int64List message (numbers packed, as proto3 does)."""
+  """(pieces, byte count) of a BytesList, FloatList or Int64List message (numbers packed,
+  as proto3 does); bytes values are pieces of their own, never copied."""
   if kind == "bytes":
-    return b"".join([_BYTES_VALUE + _varint(len(v)) + v for v in values])
+    pieces = []
+    for value in values:
+      pieces += (_BYTES_VALUE, _varint(len(value)), value)
+    return pieces, sum(map(len, pieces))
   if not values:
-    return b""
+    return [], 0
   if kind == "float":
-    return _length_delimited(1, struct.pack(f"<{len(values)}f", *values))
-  return _length_delimited(1, b"".join([_varint(v) for v in values]))
+    listed = _length_delimited(1, struct.pack(f"<{len(values)}f", *values))
+  else:
+    listed = _length_delimited(1, b"".join([_varint(v) for v in values]))
+  return [listed], len(listed)
 
 
 _BYTES_VALUE = _tag(1, _LEN)
+_EXAMPLE_TAG = _tag(1, _LEN)
 
 
 def _key_order(a, b):
@@ -105,14 +116,19 @@ def encode_example(features):
   """The serialized `tf.train.Example` of {name: feature} (`bytes_feature`,
   `int64_feature`, `float_feature`), its map entries in the order deterministic
   serialization writes them."""
-  entries = []
+  # Lengths are worked out from the inside out and the pieces joined once: a JPEG's bytes
+  # are copied once, not once per level of nesting.
+  pieces, size = [], 0
   for name, key in _entry_keys(tuple(features)):
     kind, values = features[name]
-    listed = _list(kind, values)
-    feature = _FEATURE_TAGS[kind] + _varint(len(listed)) + listed
-    entry = key + _VALUE_TAG + _varint(len(feature)) + feature
-    entries.append(_BYTES_VALUE + _varint(len(entry)) + entry)
-  return _length_delimited(1, b"".join(entries))
+    listed, listed_size = _list(kind, values)
+    feature_head = _FEATURE_TAGS[kind] + _varint(listed_size)
+    entry_head = key + _VALUE_TAG + _varint(len(feature_head) + listed_size)
+    entry_size = len(entry_head) + len(feature_head) + listed_size
+    head = _BYTES_VALUE + _varint(entry_size) + entry_head + feature_head
+    pieces += (head, *listed)
+    size += len(head) + listed_size
+  return b"".join([_EXAMPLE_TAG, _varint(size), *pieces])
 
 
 def masked_crc(data):
@@ -121,20 +137,20 @@ def masked_crc(data):
   return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
-def frame(record):
-  """One record as it is stored in a TFRecord file."""
+def _framed(record):
+  """The pieces of one record as it is stored in a TFRecord file."""
   length = struct.pack("<Q", len(record))
-  return (length + struct.pack("<I", masked_crc(length)) + record
-          + struct.pack("<I", masked_crc(record)))
+  return length, struct.pack("<I", masked_crc(length)), record, struct.pack("<I", masked_crc(record))
 
 
 def write_records(f, serialized):
   """Writes `serialized` records to the binary file `f`; returns the byte offset of each
   record's start and, last, the end of the file (len(serialized) + 1 offsets)."""
-  offsets = [0]
+  offsets, pieces = [0], []
   for record in serialized:
-    f.write(frame(record))
     offsets.append(offsets[-1] + len(record) + FRAMING)
+    pieces += _framed(record)
+  f.write(b"".join(pieces))  # one copy and one write: few system calls
   return offsets
 
 

@@ -19,13 +19,14 @@ from tests.flow_tools import helpers
 
 # Keys that are prefixes of others (their order is protobuf's own), non-ASCII, empty.
 _FEATURES = {
-    "a": tfrecord_format.int64_feature(-1, 0, 1, 127, 128, 2**40, -2**63, 2**63 - 1),
+    "a": tfrecord_format.int64_feature(-1, 0, 1, 127, 128, 2**14 - 1, 2**14, 2**21 - 1,
+                                       2**21, 2**40, -2**63, 2**63 - 1),
     "ab": tfrecord_format.bytes_feature("héllo", b"\x00\xff", b""),
     "abc": tfrecord_format.float_feature([0.0, -0.1, 1.5, 3e38, -1e-40]),
     "b/empty_ints": tfrecord_format.int64_feature(),
     "b/empty_bytes": tfrecord_format.bytes_feature(),
     "b/empty_floats": tfrecord_format.float_feature([]),
-    "ü": tfrecord_format.bytes_feature(b"x" * 300),
+    "ü": tfrecord_format.bytes_feature(b"x" * 300, b"y" * 20000),
     "": tfrecord_format.int64_feature(5),
 }
 
