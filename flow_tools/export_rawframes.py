@@ -16,14 +16,15 @@ import sys
 from absl import app
 from absl import flags
 
-from flow_tools import rawframes
+from flow_tools.rawframes import layouts
 
-_WRITTEN = sorted(name for name, layout in rawframes.LAYOUTS.items()
-                  if layout.flow_count == rawframes.FRAMES_MINUS_ONE)
+_WRITTEN = sorted(name for name, layout in layouts.LAYOUTS.items()
+                  if layout.flow_count == layouts.FRAMES_MINUS_ONE)
 
 flags.DEFINE_string("records_dir", None, "A finished records directory.")
 flags.DEFINE_string("output_dir", None, "The root of the frame folders.")
-flags.DEFINE_enum("layout", "mmaction2", _WRITTEN, "The layout to write (flow_tools.rawframes).")
+flags.DEFINE_enum("layout", "mmaction2", _WRITTEN,
+                  "The layout to write (flow_tools.rawframes.layouts).")
 flags.DEFINE_float("flow_bound", None, "Quantisation bound in pixels (default: the records' "
                    "for bound-quantised records, else 20).")
 flags.DEFINE_string("lists_dir", None, "Where the annotation lists go (default: the parent of "
@@ -38,11 +39,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   # Imported late so that --help and flag errors do not wait for TensorFlow.
-  from flow_tools import frame_export  # pylint: disable=import-outside-toplevel
   from flow_tools import records  # pylint: disable=import-outside-toplevel
+  from flow_tools.rawframes import rawframes_export  # pylint: disable=import-outside-toplevel
   try:
-    summary = frame_export.export_records(
-        FLAGS.records_dir, FLAGS.output_dir, rawframes.LAYOUTS[FLAGS.layout], FLAGS.flow_bound,
+    summary = rawframes_export.export_records(
+        FLAGS.records_dir, FLAGS.output_dir, layouts.LAYOUTS[FLAGS.layout], FLAGS.flow_bound,
         FLAGS.lists_dir, FLAGS.num_threads)
   except (ValueError, OSError, records.RecordsError) as error:
     sys.exit(f"error: {error}")

@@ -17,11 +17,11 @@ from absl import app
 from absl import flags
 
 from flow_tools import datasets
-from flow_tools import encoding
-from flow_tools import flow
-from flow_tools import interrupts
-from flow_tools import locks
-from flow_tools import quantization
+from flow_tools.common import interrupts
+from flow_tools.common import locks
+from flow_tools.extraction import encoding
+from flow_tools.extraction import flow
+from flow_tools.extraction import quantization
 
 _DEFAULTS = encoding.ExtractionConfig()
 
@@ -42,15 +42,20 @@ flags.DEFINE_string("beam_pipeline_options", "", "With --runner=beam: Beam's opt
                     "command line, e.g. \"--runner=DirectRunner --direct_num_workers=2 "
                     "--direct_running_mode=multi_processing\" (default: DirectRunner, one worker).")
 flags.DEFINE_string("output_dir", None, "Where the records and manifest.json go (local or gs://...).")
-flags.DEFINE_enum("algorithm", _DEFAULTS.algorithm, sorted(flow.ALGORITHMS), "Optical flow algorithm.")
+flags.DEFINE_enum("algorithm", _DEFAULTS.algorithm, sorted(flow.ALGORITHMS),
+                  "Optical flow algorithm.")
 flags.DEFINE_integer("short_side", _DEFAULTS.short_side,
                      "Rescale frames so the smaller side has this many pixels (0: keep).")
 flags.DEFINE_enum("quantization", _DEFAULTS.quantization, list(quantization.SCHEMES),
-                  "minmax: per-field linear rescale (the paper); bound: clip to +-flow_bound (TSN).")
-flags.DEFINE_float("flow_bound", _DEFAULTS.bound, "Clipping bound in pixels for --quantization=bound.")
+                  "minmax: per-field linear rescale (the paper); "
+                  "bound: clip to +-flow_bound (TSN).")
+flags.DEFINE_float("flow_bound", _DEFAULTS.bound,
+                   "Clipping bound in pixels for --quantization=bound.")
 flags.DEFINE_integer("jpeg_quality", _DEFAULTS.jpeg_quality, "JPEG quality of the flow images.")
-flags.DEFINE_integer("rgb_jpeg_quality", _DEFAULTS.rgb_jpeg_quality, "JPEG quality of the RGB frames.")
-flags.DEFINE_bool("backward", _DEFAULTS.backward, "Also store backward flow (bi-directional stacking).")
+flags.DEFINE_integer("rgb_jpeg_quality", _DEFAULTS.rgb_jpeg_quality,
+                     "JPEG quality of the RGB frames.")
+flags.DEFINE_bool("backward", _DEFAULTS.backward,
+                  "Also store backward flow (bi-directional stacking).")
 flags.DEFINE_integer("num_workers", 2, "Encoding processes (--runner=local).", lower_bound=1)
 flags.DEFINE_bool("retry_failed", False, "Try again the videos an earlier run found unusable "
                   "although their files have not changed (changed ones are always redone).")
@@ -80,21 +85,23 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   # extraction is imported late so that --help and flag errors do not wait for TensorFlow.
-  from flow_tools import extraction  # pylint: disable=import-outside-toplevel
-  kept = lambda: (f"the videos finished are kept in {FLAGS.output_dir}; run the same "
-                  "command again to resume")
+  from flow_tools.extraction import job  # pylint: disable=import-outside-toplevel
+  from flow_tools.extraction import output_directory  # pylint: disable=import-outside-toplevel
+  def kept():
+    return (f"the videos finished are kept in {FLAGS.output_dir}; run the same "
+            "command again to resume")
   try:
     with interrupts.one_line_on_interrupt(kept):
       config = encoding.ExtractionConfig(
           algorithm=FLAGS.algorithm, short_side=FLAGS.short_side, quantization=FLAGS.quantization,
           bound=FLAGS.flow_bound, jpeg_quality=FLAGS.jpeg_quality,
           rgb_jpeg_quality=FLAGS.rgb_jpeg_quality, backward=FLAGS.backward)
-      index, summary = extraction.extract_dataset(
+      index, summary = job.extract_dataset(
           FLAGS.dataset, FLAGS.data_dir, FLAGS.output_dir, config, splits_dir=FLAGS.splits_dir,
           tfds_name=FLAGS.tfds_name, tfds_download=FLAGS.tfds_download, runner=FLAGS.runner,
           num_workers=FLAGS.num_workers, progress=FLAGS.progress,
           beam_pipeline_options=FLAGS.beam_pipeline_options, retry_failed=FLAGS.retry_failed)
-  except (ValueError, OSError, flow.FlowAlgorithmError, extraction.ExtractionError,
+  except (ValueError, OSError, flow.FlowAlgorithmError, output_directory.ExtractionError,
           locks.LockedError) as error:
     # OSError: an output directory that cannot be written (read-only, a full disk).
     sys.exit(f"error: {error}")
@@ -107,7 +114,7 @@ def main(argv):
   for video_id, failure in sorted(summary.failures.items()):
     print(f"failed: {video_id}: {failure['reason']}")
   if summary.failures:
-    sys.exit(extraction.EXIT_SOME_FAILED)
+    sys.exit(output_directory.EXIT_SOME_FAILED)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from absl import app
 from absl import flags
 
 from flow_tools import records
-from flow_tools import storage
+from flow_tools.common import storage
 
 flags.DEFINE_multi_string("records_dir", None, "A finished records directory (repeat the flag "
                           "for several).")

@@ -2,7 +2,7 @@
 
   python -m flow_tools.synthesize --output_dir=DIR [--seed=0]
 
-See flow_tools.synthetic for the layouts and what the classes are.
+See flow_tools.datasets.synthetic for the layouts and what the classes are.
 """
 
 import inspect
@@ -10,7 +10,7 @@ import inspect
 from absl import app
 from absl import flags
 
-from flow_tools import synthetic
+from flow_tools.datasets import synthetic
 
 # The defaults are generate()'s own.
 _DEFAULTS = {name: parameter.default

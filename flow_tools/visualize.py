@@ -18,10 +18,10 @@ import tempfile
 from absl import app
 from absl import flags
 
-from flow_tools import contact_sheets
-from flow_tools import encoding
-from flow_tools import flow
-from flow_tools import record_parsing
+from flow_tools.extraction import encoding
+from flow_tools.extraction import flow
+from flow_tools.pictures import visualization
+from flow_tools.records import record_parsing
 
 _DEFAULTS = encoding.ExtractionConfig()
 
@@ -45,8 +45,8 @@ flags.register_multi_flags_validator(
     and (v["video"] is None or (v["records_dir"] is None and v["video_id"] is None)),
     "give --records_dir and --video_id, or --video")
 flags.register_validator(
-    "output", lambda v: v is None or os.path.splitext(v)[1].lower() in contact_sheets.OUTPUTS,
-    f"--output must end in one of {contact_sheets.OUTPUTS}")
+    "output", lambda v: v is None or os.path.splitext(v)[1].lower() in visualization.OUTPUTS,
+    f"--output must end in one of {visualization.OUTPUTS}")
 
 FLAGS = flags.FLAGS
 
@@ -59,10 +59,10 @@ def main(argv):
       with tempfile.TemporaryDirectory() as work_dir:
         config = encoding.ExtractionConfig(algorithm=FLAGS.algorithm,
                                            short_side=FLAGS.short_side)
-        video = contact_sheets.extracted_video(FLAGS.video, work_dir, config)
+        video = visualization.extracted_video(FLAGS.video, work_dir, config)
     else:
       video = record_parsing.load_video(FLAGS.records_dir, FLAGS.video_id)
-    contact_sheets.write(video, FLAGS.output, FLAGS.steps, FLAGS.max_magnitude or None, FLAGS.fps)
+    visualization.write(video, FLAGS.output, FLAGS.steps, FLAGS.max_magnitude or None, FLAGS.fps)
   except (OSError, ValueError) as e:
     sys.exit(f"error: {e}")
   print(f"wrote {FLAGS.output}")

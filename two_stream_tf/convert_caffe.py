@@ -14,7 +14,7 @@ import sys
 from absl import app
 from absl import flags
 
-from flow_tools import storage
+from flow_tools.common import storage
 from two_stream_tf.models import caffe_conversion
 
 flags.DEFINE_string("caffemodel", None, "VGG_CNN_M_2048.caffemodel (V1 or V2 format).")

@@ -31,7 +31,8 @@ flags.DEFINE_integer("batch_size", 50, "Views per forward pass: a multiple of 10
 flags.register_validator("batch_size", lambda n: n % streams.VIEWS_PER_POSITION == 0,
                          f"must be a multiple of {streams.VIEWS_PER_POSITION}, the views of "
                          "a position")
-flags.DEFINE_string("output", None, "Score file (default: <model_dir>/scores_<subset>_split<N>.npz).")
+flags.DEFINE_string("output", None,
+                    "Score file (default: <model_dir>/scores_<subset>_split<N>.npz).")
 flags.DEFINE_bool("jit_compile", False, "XLA-compile the forward pass.")
 flags.DEFINE_enum("input_cache", "auto", list(streams.INPUT_CACHES),
                   "Where the views' steps are read from: memory (the selected records read "

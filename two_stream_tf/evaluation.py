@@ -15,9 +15,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from flow_tools import record_parsing
 from flow_tools import records
-from flow_tools import storage
+from flow_tools.common import storage
+from flow_tools.records import record_parsing
 from two_stream_tf import data
 from two_stream_tf import figures
 from two_stream_tf import model_dirs

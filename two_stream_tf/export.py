@@ -15,7 +15,7 @@ import sys
 from absl import app
 from absl import flags
 
-from flow_tools import interrupts
+from flow_tools.common import interrupts
 from two_stream_tf import exporting
 
 flags.DEFINE_string("spatial_model_dir", None, "Trained spatial stream (two_stream_tf.train).")
@@ -38,8 +38,9 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  kept = lambda: (f"{FLAGS.export_dir} is as it was (an export is moved in only when "
-                  "whole); run the same command again")
+  def kept():
+    return (f"{FLAGS.export_dir} is as it was (an export is moved in only when "
+            "whole); run the same command again")
   try:
     with interrupts.one_line_on_interrupt(kept):
       spatial_step, temporal_step = exporting.export(

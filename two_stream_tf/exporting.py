@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 
 from flow_tools import records
-from flow_tools import storage
+from flow_tools.common import storage
 from two_stream_tf import fusion as fusion_lib
 from two_stream_tf import model_dirs
 from two_stream_tf import streams

@@ -1,12 +1,12 @@
 """Figures a reader can read: confusion matrices, accuracy bar charts (matplotlib, no screen).
 
-Each function returns a `matplotlib.figure.Figure`; `flow_tools.figures.to_rgb` and
+Each function returns a `matplotlib.figure.Figure`; `flow_tools.pictures.figures.to_rgb` and
 `to_png` render it.
 """
 
 import numpy as np
 
-from flow_tools import figures as flow_figures
+from flow_tools.pictures import figures as flow_figures
 
 _METHOD_COLOURS = {"spatial": "tab:blue", "temporal": "tab:orange", "averaging": "tab:green",
                    "svm": "tab:red"}

@@ -50,7 +50,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   # pylint: disable=import-outside-toplevel
-  from flow_tools import storage
+  from flow_tools.common import storage
   from two_stream_tf import fusion
   try:
     report = fusion.fuse(FLAGS.spatial_scores, FLAGS.temporal_scores, FLAGS.output_dir,

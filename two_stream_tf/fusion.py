@@ -1,11 +1,11 @@
 """Late fusion of the two streams' softmax scores: (weighted) averaging and a linear SVM.
 
-The SVM is the paper's: a multi-class linear SVM (Crammer & Singer) on the stacked,
-L2-normalised softmax scores of both streams, fitted on the train split's scores, with C
-chosen by cross-validation on those scores only. Every score file says what it holds
-(`evaluation.score_source`): fusion refuses files of the wrong stream or subset (an SVM
-fitted on test scores would publish a leaked accuracy) and files of different splits. A fitted fusion is saved as plain arrays
-(weights, bias, class names, C): no pickle, nothing executed when it is loaded.
+The SVM is the paper's: a multi-class linear SVM (Crammer & Singer) on the stacked, L2-normalised
+softmax scores of both streams, fitted on the train split's scores, with C chosen by
+cross-validation on those scores only. Every score file says what it holds
+(`evaluation.score_source`): fusion refuses files of the wrong stream or subset (an SVM fitted on
+test scores would publish a leaked accuracy) and files of different splits. A fitted fusion is saved
+as plain arrays (weights, bias, class names, C): no pickle, nothing executed when it is loaded.
 """
 
 import dataclasses
@@ -19,8 +19,8 @@ from sklearn import exceptions
 from sklearn import model_selection
 from sklearn import svm
 
-from flow_tools import storage
-from flow_tools import figures as flow_figures
+from flow_tools.common import storage
+from flow_tools.pictures import figures as flow_figures
 from two_stream_tf import evaluation
 from two_stream_tf import figures
 from two_stream_tf import summaries
@@ -216,8 +216,9 @@ def fit_svm(first, second, labels, class_names, c_grid=DEFAULT_C_GRID, max_iter=
   labels = np.asarray(labels)
   if len(np.unique(labels)) < 2:
     raise FusionError("SVM fusion needs training videos of at least two classes")
-  make = lambda c: svm.LinearSVC(C=c, multi_class="crammer_singer", max_iter=max_iter,
-                                random_state=0)
+  def make(c):
+    return svm.LinearSVC(C=c, multi_class="crammer_singer", max_iter=max_iter,
+                         random_state=0)
   folds = _folds(labels)
   if folds is None or len(c_grid) == 1:
     best_c, best_accuracy = c_grid[0], float("nan")

@@ -12,7 +12,7 @@ import os
 from absl import logging
 import tensorflow as tf
 
-from flow_tools import storage
+from flow_tools.common import storage
 from two_stream_tf import data
 from two_stream_tf import models
 from two_stream_tf.data import added_classes
@@ -197,8 +197,8 @@ def check_resumable(model_dir, spec):
                        "another --model_dir or the same flags")
 
 
-def build(spec, weights=None, train_last_layer_only=False, initialization=models.DEFAULT_INITIALIZATION,
-          partial_bn=False):
+def build(spec, weights=None, train_last_layer_only=False,
+          initialization=models.DEFAULT_INITIALIZATION, partial_bn=False):
   """The network `spec` describes (untrained unless `weights`; `initialization` and
   `partial_bn`, which changes training only, as `models.build_model`)."""
   return models.build_model(spec.stream, spec.class_counts, spec.trunk,

@@ -1,14 +1,13 @@
 """The main job on the embedded data, end to end, with the apps and flagfiles a user runs.
 
-Generates the synthetic UCF-101 and HMDB-51 layouts, extracts their frames and optical
-flow into records, then runs, each as its own app with the stream flagfiles:
-two_stream_tf.train (spatial, temporal; multi-task over both datasets),
-two_stream_tf.evaluate (25 x 10 views, test and train videos), two_stream_tf.fuse
-(averaging, SVM), two_stream_tf.export (SVM fusion in the graph) and
-two_stream_tf.predict (one test video per dataset), and flow_tools.visualize writes a
-contact sheet of one test video's frames and flow (flow_sheet.png). Every stage's output goes to a log in
-<work_dir>/logs; a rerun resumes training from the checkpoints and redoes the rest.
-The app is two_stream_tf.run_pipeline.
+Generates the synthetic UCF-101 and HMDB-51 layouts, extracts their frames and optical flow into
+records, then runs, each as its own app with the stream flagfiles: two_stream_tf.train (spatial,
+temporal; multi-task over both datasets), two_stream_tf.evaluate (25 x 10 views, test and train
+videos), two_stream_tf.fuse (averaging, SVM), two_stream_tf.export (SVM fusion in the graph) and
+two_stream_tf.predict (one test video per dataset), and flow_tools.visualize writes a contact sheet
+of one test video's frames and flow (flow_sheet.png). Every stage's output goes to a log in
+<work_dir>/logs; a rerun resumes training from the checkpoints and redoes the rest. The app is
+two_stream_tf.run_pipeline.
 """
 
 import dataclasses
@@ -20,10 +19,10 @@ import sys
 import time
 
 from flow_tools import datasets
-from flow_tools import encoding
 from flow_tools import records
-from flow_tools import storage
-from flow_tools import synthetic
+from flow_tools.common import storage
+from flow_tools.datasets import synthetic
+from flow_tools.extraction import encoding
 from two_stream_tf import evaluation
 from two_stream_tf import fusion
 from two_stream_tf import streams
@@ -67,7 +66,7 @@ class StageError(RuntimeError):
 
 
 @dataclasses.dataclass(frozen=True)
-class Layout:
+class WorkDir:
   """Where the job puts everything under its work_dir."""
   root: str
 
@@ -113,9 +112,9 @@ def _cause(log_lines):
   return (errors or lines or [""])[-1]
 
 
-def _stage(name, work):
+def _stage(name, step):
   start = time.time()
-  result = work()
+  result = step()
   print(f"[{name}] {time.time() - start:.0f} s", flush=True)
   return result
 
@@ -125,10 +124,10 @@ def _directory_megabytes(path):
              for folder, _, names in os.walk(path) for name in names) / 1e6
 
 
-def make_records(layout, settings):
+def make_records(work, settings):
   """Synthetic datasets and their records; returns {dataset: DatasetIndex}."""
-  from flow_tools import extraction  # pylint: disable=import-outside-toplevel
-  data_dir = layout.path("data")
+  from flow_tools.extraction import local_runner  # pylint: disable=import-outside-toplevel
+  data_dir = work.path("data")
   generated = {"seed": settings.seed, "width": settings.width, "height": settings.height,
                "frames_range": [settings.min_frames, settings.max_frames], "ucf_groups": 6,
                "ucf_clips_per_group": settings.ucf_clips_per_group,
@@ -140,16 +139,16 @@ def make_records(layout, settings):
       made_with = json.load(f)
     if made_with != generated:
       differing = sorted(k for k in generated if made_with.get(k) != generated[k])
-      raise StageError(f"{layout.root} holds data made with other settings "
+      raise StageError(f"{work.root} holds data made with other settings "
                        f"({', '.join(differing)}): use another --work_dir or remove it")
-  elif os.path.isdir(layout.path("records")):
-    raise StageError(f"{layout.root} holds records of unknown data (made by an older "
+  elif os.path.isdir(work.path("records")):
+    raise StageError(f"{work.root} holds records of unknown data (made by an older "
                      "version?): use another --work_dir or remove it")
   for name in _VIDEO_DIRS:
-    manifest = os.path.join(layout.records_dir(name), records.MANIFEST)
+    manifest = os.path.join(work.records_dir(name), records.MANIFEST)
     found = storage.read_json(manifest).get("format") if os.path.isfile(manifest) else None
     if found not in (None, records.FORMAT):
-      raise StageError(f"{layout.root} holds records of another format ({found}): use "
+      raise StageError(f"{work.root} holds records of another format ({found}): use "
                        "another --work_dir or remove it")
   synthetic.generate(data_dir, seed=settings.seed, width=settings.width, height=settings.height,
                      frames_range=(settings.min_frames, settings.max_frames), ucf_groups=6,
@@ -161,8 +160,8 @@ def make_records(layout, settings):
   indexes, rows = {}, []
   for name, video_dir in _VIDEO_DIRS.items():
     index = datasets.load_dataset(name, os.path.join(data_dir, name, video_dir))
-    out = layout.records_dir(name)
-    summary = extraction.extract(index, out, config, settings.num_workers, progress=False)
+    out = work.records_dir(name)
+    summary = local_runner.extract(index, out, config, settings.num_workers, progress=False)
     if summary.failures:
       raise StageError(f"{len(summary.failures)} {name} videos failed extraction: see "
                        f"{os.path.join(out, 'manifest.json')}")
@@ -173,44 +172,45 @@ def make_records(layout, settings):
   return indexes
 
 
-def train_and_score(layout, settings, stream, split):
+def train_and_score(work, settings, stream, split):
   """Trains one stream with its flagfile, then scores its test and train videos."""
   flagfile = getattr(settings, f"{stream}_flagfile")
-  model_dir = layout.model_dir(stream)
+  model_dir = work.model_dir(stream)
   args = [f"--flagfile={flagfile}", f"--model_dir={model_dir}", f"--seed={settings.seed}",
           f"--split={split}",
-          "--records_dirs=" + ",".join(layout.records_dir(d) for d in _VIDEO_DIRS)]
+          "--records_dirs=" + ",".join(work.records_dir(d) for d in _VIDEO_DIRS)]
   if settings.train_steps:
     args.append(f"--train_steps={settings.train_steps}")
   _stage(f"train {stream}", lambda: run_app("two_stream_tf.train", args,
-                                             layout.path("logs", f"train_{stream}.log")))
+                                             work.path("logs", f"train_{stream}.log")))
   for subset in ("test", "train"):
     _stage(f"evaluate {stream} {subset}", lambda subset=subset: run_app(
         "two_stream_tf.evaluate",
-        [f"--model_dir={model_dir}", f"--subset={subset}", f"--num_positions={settings.num_positions}"],
-        layout.path("logs", f"evaluate_{stream}_{subset}.log")))
+        [f"--model_dir={model_dir}", f"--subset={subset}",
+         f"--num_positions={settings.num_positions}"],
+        work.path("logs", f"evaluate_{stream}_{subset}.log")))
 
 
-def fuse_export_predict(layout, settings, split, videos):
+def fuse_export_predict(work, settings, split, videos):
   """Fusion report, the two-stream export and its predictions for `videos`."""
-  scores = {f"--{stream}{suffix}_scores": layout.scores(stream, subset, split)
+  scores = {f"--{stream}{suffix}_scores": work.scores(stream, subset, split)
             for stream in streams.STREAMS for suffix, subset in (("", "test"), ("_train", "train"))}
-  fusion_dir = layout.path("fusion")
+  fusion_dir = work.path("fusion")
   _stage("fuse", lambda: run_app(
       "two_stream_tf.fuse", [f"{k}={v}" for k, v in scores.items()] +
-      [f"--output_dir={fusion_dir}"], layout.path("logs", "fuse.log")))
-  export_dir = layout.path("export")
+      [f"--output_dir={fusion_dir}"], work.path("logs", "fuse.log")))
+  export_dir = work.path("export")
   _stage("export", lambda: run_app(
-      "two_stream_tf.export", [f"--spatial_model_dir={layout.model_dir('spatial')}",
-                               f"--temporal_model_dir={layout.model_dir('temporal')}",
+      "two_stream_tf.export", [f"--spatial_model_dir={work.model_dir('spatial')}",
+                               f"--temporal_model_dir={work.model_dir('temporal')}",
                                f"--export_dir={export_dir}", "--fusion=svm",
-                               f"--svm_dir={fusion_dir}"], layout.path("logs", "export.log")))
-  predictions_path = layout.path("predictions.json")
+                               f"--svm_dir={fusion_dir}"], work.path("logs", "export.log")))
+  predictions_path = work.path("predictions.json")
 
   def predict():
     run_app("two_stream_tf.predict", [f"--export_dir={export_dir}", "--json",
                                       f"--num_workers={settings.num_workers}", *videos],
-            layout.path("logs", "predict.log"), predictions_path)
+            work.path("logs", "predict.log"), predictions_path)
     with open(predictions_path, encoding="utf-8") as f:
       return json.load(f)
 
@@ -246,19 +246,19 @@ def run(work_dir, settings):
   Raises:
     StageError: an app failed (named, with its log), or `work_dir` holds other data.
   """
-  layout = Layout(work_dir)
+  work = WorkDir(work_dir)
   split = 1
-  indexes = _stage("data + flow", lambda: make_records(layout, settings))
+  indexes = _stage("data + flow", lambda: make_records(work, settings))
   for stream in streams.STREAMS:
-    train_and_score(layout, settings, stream, split)
+    train_and_score(work, settings, stream, split)
   # The last test video of each dataset: its class is the prediction's ground truth.
   samples = [(name, index.select(split, "test")[-1]) for name, index in indexes.items()]
   dataset, entry = samples[0]
   _stage("flow sheet", lambda: run_app(
-      "flow_tools.visualize", [f"--records_dir={layout.records_dir(dataset)}",
+      "flow_tools.visualize", [f"--records_dir={work.records_dir(dataset)}",
                                f"--video_id={entry.video_id}",
-                               f"--output={layout.path(FLOW_SHEET)}"],
-      layout.path("logs", "visualize.log")))
-  report, answers, _ = fuse_export_predict(layout, settings, split,
+                               f"--output={work.path(FLOW_SHEET)}"],
+      work.path("logs", "visualize.log")))
+  report, answers, _ = fuse_export_predict(work, settings, split,
                                            [entry.path for _, entry in samples])
   return results_table(report, list(zip(samples, answers)))

@@ -14,11 +14,12 @@ import numpy as np
 import tensorflow as tf
 
 from flow_tools import datasets
-from flow_tools import encoding
 from flow_tools import records
+from flow_tools.extraction import encoding
 from two_stream_tf import data
 from two_stream_tf import streams
 from two_stream_tf.data import reading
+
 
 @dataclasses.dataclass
 class Prediction:
@@ -69,14 +70,14 @@ def _too_small(records_dir, crop_size):
 def predict_videos(export_dir, paths, work_dir, top_k=5, num_workers=2):
   """A `Prediction` per path, in order: top-k classes per head, or the reason there are none."""
   # pylint: disable=import-outside-toplevel
-  from flow_tools import extraction
+  from flow_tools.extraction import local_runner
   if os.path.isdir(work_dir) and os.listdir(work_dir):
     raise ValueError(f"--work_dir {work_dir} is not empty: give a new or empty directory")
   model, metadata = load_export(export_dir)
   index, path_of = datasets.stage_files(paths, work_dir)
   config = encoding.ExtractionConfig(**metadata["extraction"])
   records_dir = os.path.join(work_dir, "records")
-  summary = extraction.extract(index, records_dir, config, num_workers, progress=False)
+  summary = local_runner.extract(index, records_dir, config, num_workers, progress=False)
   unusable = {v: f["reason"] for v, f in summary.failures.items()}
   if summary.num_extracted:
     unusable.update(_too_small(records_dir, metadata["crop_size"]))

@@ -15,8 +15,8 @@ from absl import app
 from absl import flags
 
 from flow_tools import datasets
-from flow_tools import flow
-from flow_tools import interrupts
+from flow_tools.common import interrupts
+from flow_tools.extraction import flow
 from two_stream_tf import pipeline
 
 _JOB = pipeline.JobSettings()
@@ -75,9 +75,10 @@ def main(argv):
   except FileNotFoundError as e:
     sys.exit(f"error: {e}")
   start = time.time()
-  kept = lambda: (f"what is done is kept in {FLAGS.work_dir}; run the same command again: "
-                  "the records and checkpoints are reused, training resumes, the later stages "
-                  "are redone")
+  def kept():
+    return (f"what is done is kept in {FLAGS.work_dir}; run the same command again: "
+            "the records and checkpoints are reused, training resumes, the later stages "
+            "are redone")
   try:
     with interrupts.one_line_on_interrupt(kept):
       table = pipeline.run(FLAGS.work_dir, settings)

@@ -5,11 +5,11 @@ Every picture has a summary description (TensorBoard shows it beside the picture
 """
 
 import numpy as np
-import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
+import tensorflow as tf
 
-from flow_tools import figures as flow_figures
-from flow_tools import visualization
+from flow_tools.pictures import figures as flow_figures
+from flow_tools.pictures import flow_colors
 
 MAX_IMAGES = 4
 # Tags below a group (training_inputs, evaluation_views) for each stream's pictures.
@@ -28,7 +28,7 @@ def flow_pictures(inputs):
   largest magnitude among them: (uint8 pictures, that magnitude in pixels)."""
   fields = np.asarray(inputs, np.float32)[:MAX_IMAGES, ..., :2]
   largest = max(float(np.hypot(fields[..., 0], fields[..., 1]).max()), 1e-6)
-  return np.stack([visualization.flow_to_colour(f, largest) for f in fields]), largest
+  return np.stack([flow_colors.flow_to_colour(f, largest) for f in fields]), largest
 
 
 def write_inputs(group, stream, inputs, step):

@@ -19,9 +19,9 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from flow_tools import interrupts
-from flow_tools import locks
 from flow_tools import records
+from flow_tools.common import interrupts
+from flow_tools.common import locks
 from two_stream_tf import data
 from two_stream_tf import model_dirs
 from two_stream_tf import models

@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 
 from flow_tools import datasets
-from flow_tools import encoding
-from flow_tools import synthetic
-from flow_tools import video
+from flow_tools.datasets import synthetic
+from flow_tools.extraction import encoding
+from flow_tools.extraction import video
 
 
 def clip(frames):
@@ -32,7 +32,7 @@ def clip(frames):
 def make_records(root, frames, num_videos, quantization="minmax"):
   """A folder dataset of copies of the clip, 3 in 4 train (UCF-101 has 70%), extracted with DIS
   (the `quantization` scheme, at the default bound and qualities)."""
-  from flow_tools import extraction  # pylint: disable=import-outside-toplevel
+  from flow_tools.extraction import local_runner  # pylint: disable=import-outside-toplevel
   source = os.path.join(root, "clip.avi")
   synthetic.write_video(source, clip(frames))
   os.makedirs(os.path.join(root, "videos", "bikes"))
@@ -45,17 +45,18 @@ def make_records(root, frames, num_videos, quantization="minmax"):
     f.writelines(lines)
   index = datasets.load_folder(os.path.join(root, "videos"), os.path.join(root, "lists"))
   out = os.path.join(root, "records")
-  extraction.extract(index, out,
-                     encoding.ExtractionConfig(algorithm="dis", quantization=quantization),
-                     num_workers=2, progress=False)
+  local_runner.extract(index, out,
+                       encoding.ExtractionConfig(algorithm="dis", quantization=quantization),
+                       num_workers=2, progress=False)
   return out
 
 
 def video_steps(records_dir):
   """Per video: (id, its JPEGs per file: {'rgb': [T], 'x': [T-1], 'y': [T-1]})."""
-  from flow_tools import record_parsing  # pylint: disable=import-outside-toplevel
-  from flow_tools import records  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+  from flow_tools import records  # pylint: disable=import-outside-toplevel
+  from flow_tools.records import record_parsing  # pylint: disable=import-outside-toplevel
   manifest = records.read_manifest(records_dir)
   videos = []
   for video_id, info in sorted(manifest["videos"].items()):

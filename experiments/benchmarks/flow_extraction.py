@@ -36,11 +36,11 @@ import cv2
 import numpy as np
 
 from flow_tools import datasets
-from flow_tools import encoding
-from flow_tools import flow
-from flow_tools import quantization
-from flow_tools import synthetic
-from flow_tools import video
+from flow_tools.datasets import synthetic
+from flow_tools.extraction import encoding
+from flow_tools.extraction import flow
+from flow_tools.extraction import quantization
+from flow_tools.extraction import video
 
 flags.DEFINE_list("algorithms", ["tvl1", "dis", "farneback"], "Algorithms to measure.")
 flags.DEFINE_integer("jpeg_quality", encoding.ExtractionConfig().jpeg_quality, "Flow JPEG quality.")
@@ -79,9 +79,9 @@ def _pipeline_run(index, config, workers, out):
   """(frame pairs/s of one whole extraction run, its `Summary`)."""
   # Imported here: spawned workers re-import this script, and at the top this would load
   # TensorFlow into them, which the app's workers never do (it slows them down).
-  from flow_tools import extraction  # pylint: disable=import-outside-toplevel
+  from flow_tools.extraction import local_runner  # pylint: disable=import-outside-toplevel
   start = time.perf_counter()
-  summary = extraction.extract(index, out, config, num_workers=workers, progress=False)
+  summary = local_runner.extract(index, out, config, num_workers=workers, progress=False)
   assert not summary.failures, summary.failures
   return summary.flow_pairs / (time.perf_counter() - start), summary
 

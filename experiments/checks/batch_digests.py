@@ -27,9 +27,9 @@ import numpy as np
 import tensorflow as tf
 
 from flow_tools import datasets
-from flow_tools import encoding
-from flow_tools import extraction
-from flow_tools import synthetic
+from flow_tools.datasets import synthetic
+from flow_tools.extraction import encoding
+from flow_tools.extraction import local_runner
 from two_stream_tf import data
 from two_stream_tf import model_dirs
 from two_stream_tf import training
@@ -65,7 +65,7 @@ def _records(work_dir):
   for name, video_dir, records_dir in (("ucf101", "ucf101", dirs[0]),
                                        ("hmdb51", "hmdb51/hmdb51_org", dirs[1])):
     index = datasets.load_dataset(name, os.path.join(root, video_dir))
-    summary = extraction.extract(index, records_dir, config, num_workers=2, progress=False)
+    summary = local_runner.extract(index, records_dir, config, num_workers=2, progress=False)
     if summary.failures:
       raise RuntimeError(f"extraction failed: {summary.failures}")
   return dirs

@@ -28,15 +28,15 @@ import numpy as np
 import tensorflow as tf
 
 from flow_tools import datasets
-from flow_tools import encoding
-from flow_tools import extraction
-from flow_tools import synthetic
+from flow_tools.datasets import synthetic
+from flow_tools.extraction import encoding
+from flow_tools.extraction import local_runner
 from two_stream_tf import data
 from two_stream_tf import model_dirs
 from two_stream_tf import training
 from two_stream_tf.data import packed
-from two_stream_tf.training import losses
 from two_stream_tf.training import loop
+from two_stream_tf.training import losses
 from two_stream_tf.training import schedule
 
 # start name -> (--initialization, --bias_lr_multiplier, {trunk layer: its biases' start}):
@@ -68,8 +68,8 @@ def _records(work_dir):
   synthetic.generate_ucf101(os.path.join(root, "ucf101"), seed=3, groups=6, clips_per_group=3,
                             width=340, height=256, frames_range=(16, 24))
   index = datasets.load_dataset("ucf101", os.path.join(root, "ucf101"))
-  summary = extraction.extract(index, out, encoding.ExtractionConfig(algorithm="dis",
-                                                                     short_side=0),
+  summary = local_runner.extract(index, out, encoding.ExtractionConfig(algorithm="dis",
+                                                                       short_side=0),
                                num_workers=2, progress=False)
   assert not summary.failures, summary.failures
   return out

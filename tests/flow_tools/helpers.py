@@ -14,7 +14,7 @@ import uuid
 
 import numpy as np
 
-from flow_tools import synthetic
+from flow_tools.datasets import synthetic
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BROKEN = ("things/truncated", "things/garbage", "things/empty", "things/one_frame")

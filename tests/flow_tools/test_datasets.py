@@ -50,7 +50,8 @@ def test_hmdb51_synthetic_layout_as_shipped(synthetic_dir):
   odd = [e for e in index.entries if any(c in e.video_id for c in "#()[]&'!;+,")]
   assert len(odd) == 120
   for entry in index.entries:
-    assert entry.video_id == f"{entry.class_name}/{os.path.splitext(os.path.basename(entry.path))[0]}"
+    name = os.path.splitext(os.path.basename(entry.path))[0]
+    assert entry.video_id == f"{entry.class_name}/{name}"
 
 
 def test_ucf101_case_mismatch_between_list_and_disk_resolves(tmp_path):

@@ -4,9 +4,9 @@ import time
 
 import numpy as np
 
-from flow_tools import encoding
-from flow_tools import quantization
-from flow_tools import video
+from flow_tools.extraction import encoding
+from flow_tools.extraction import quantization
+from flow_tools.extraction import video
 
 _SLEEP = 0.02  # seconds per flow call, far above timer resolution and encoding cost
 

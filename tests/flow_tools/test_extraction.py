@@ -17,13 +17,14 @@ import pytest
 import tensorflow as tf
 
 from flow_tools import datasets
-from flow_tools import encoding
-from flow_tools import extraction
-from flow_tools import flow
-from flow_tools import locks
-from flow_tools import record_parsing
 from flow_tools import records
-from flow_tools import video
+from flow_tools.common import locks
+from flow_tools.extraction import encoding
+from flow_tools.extraction import flow
+from flow_tools.extraction import local_runner
+from flow_tools.extraction import output_directory
+from flow_tools.extraction import video
+from flow_tools.records import record_parsing
 from tests.flow_tools import helpers
 
 DIS = encoding.ExtractionConfig(algorithm="dis", short_side=0)
@@ -37,7 +38,7 @@ def ucf_index(synthetic_dir):
 @pytest.fixture(scope="module")
 def ucf_records(ucf_index, tmp_path_factory):
   out = str(tmp_path_factory.mktemp("records"))
-  summary = extraction.extract(ucf_index, out, DIS, num_workers=2, progress=False)
+  summary = local_runner.extract(ucf_index, out, DIS, num_workers=2, progress=False)
   return out, summary
 
 
@@ -164,14 +165,15 @@ def test_records_of_another_format_version_are_refused_in_one_line(ucf_records, 
 def test_rerun_of_a_finished_directory_changes_nothing(ucf_index, ucf_records):
   out, first = ucf_records
   before = {f: os.path.getmtime(os.path.join(out, f)) for f in helpers.tree_files(out)}
-  again = extraction.extract(ucf_index, out, DIS, num_workers=2, progress=False)
+  again = local_runner.extract(ucf_index, out, DIS, num_workers=2, progress=False)
   assert (again.num_extracted, again.flow_pairs) == (first.num_extracted, first.flow_pairs)
   assert again.worker_seconds == again.flow_seconds == 0.0  # nothing was encoded again
   assert (again.num_new, again.num_redone, again.num_kept, again.num_skipped) == (0, 0, 72, 0)
   assert before == {f: os.path.getmtime(os.path.join(out, f)) for f in helpers.tree_files(out)}
-  with pytest.raises(extraction.ExtractionError, match="other settings"):
-    extraction.extract(ucf_index, out, encoding.ExtractionConfig(algorithm="farneback", short_side=0),
-                       progress=False)
+  with pytest.raises(output_directory.ExtractionError, match="other settings"):
+    local_runner.extract(ucf_index, out,
+                         encoding.ExtractionConfig(algorithm="farneback", short_side=0),
+                         progress=False)
 
 
 def _change_videos(data_dir, good, other_clip):
@@ -207,9 +209,9 @@ def test_a_rerun_redoes_changed_and_repaired_videos_and_says_so(ucf_index, tmp_p
   _change_videos(data_dir, good, ucf_index.entries[40].path)
   # A rerun cut short after one redone video: the directory is unfinished, nothing is lost.
   index = datasets.load_folder(data_dir, splits_dir)
-  with pytest.raises(extraction.ExtractionError, match="did not yield 2 videos"):
-    extraction.extract(index, out, DIS, progress=False,
-                       read_videos=lambda ids: extraction.file_sources(index)(ids[:1]))
+  with pytest.raises(output_directory.ExtractionError, match="did not yield 2 videos"):
+    local_runner.extract(index, out, DIS, progress=False,
+                         read_videos=lambda ids: local_runner.file_sources(index)(ids[:1]))
   assert not os.path.exists(os.path.join(out, records.MANIFEST))
   rerun = helpers.run_extract([*args, f"--output_dir={out}"])
   assert rerun.returncode == 3, rerun.stderr[-2000:]
@@ -233,10 +235,10 @@ def test_a_rerun_counts_what_it_redid_kept_and_skipped(ucf_index, tmp_path):
   data_dir, splits_dir = helpers.write_folder_dataset(str(tmp_path / "data"), good,
                                                       with_broken=True)
   out = str(tmp_path / "out")
-  extraction.extract(datasets.load_folder(data_dir, splits_dir), out, DIS, progress=False)
+  local_runner.extract(datasets.load_folder(data_dir, splits_dir), out, DIS, progress=False)
   _change_videos(data_dir, good, ucf_index.entries[40].path)
   index = datasets.load_folder(data_dir, splits_dir)
-  summary = extraction.extract(index, out, DIS, progress=False)
+  summary = local_runner.extract(index, out, DIS, progress=False)
   # Redone: the repaired, the replaced and the re-garbaged clip; kept: the untouched and the
   # touched one (same hash); skipped: the empty and the one-frame clip.
   assert (summary.num_new, summary.num_redone, summary.num_kept, summary.num_skipped) == (
@@ -244,7 +246,7 @@ def test_a_rerun_counts_what_it_redid_kept_and_skipped(ucf_index, tmp_path):
   assert summary.num_extracted == 4 and sorted(summary.failures) == ["things/empty",
                                                                       "things/garbage",
                                                                       "things/one_frame"]
-  retried = extraction.extract(index, out, DIS, progress=False, retry_failed=True)
+  retried = local_runner.extract(index, out, DIS, progress=False, retry_failed=True)
   assert (retried.num_redone, retried.num_kept, retried.num_skipped) == (3, 4, 0)
   manifest = records.read_manifest(out)
   replaced = manifest["videos"][good[1][0]]["source"]
@@ -288,8 +290,8 @@ def test_a_video_source_is_read_only_as_videos_finish(ucf_index, tmp_path):
           ".index")]) if videos_dir.is_dir() else 0)
       yield video_id, next(e.path for e in index.entries if e.video_id == video_id)
 
-  summary = extraction.extract(index, str(tmp_path), DIS, num_workers=1, progress=False,
-                               read_videos=read_videos)
+  summary = local_runner.extract(index, str(tmp_path), DIS, num_workers=1, progress=False,
+                                 read_videos=read_videos)
   assert summary.num_extracted == 8 and len(finished_when_read) == 8
   assert all(finished >= k - 1 for k, finished in enumerate(finished_when_read)), (
       finished_when_read)
@@ -300,7 +302,7 @@ def test_backward_flow_and_resizing(ucf_index, tmp_path):
   index = datasets.DatasetIndex("ucf101", ucf_index.class_names, entries)
   config = encoding.ExtractionConfig(algorithm="dis", short_side=32, backward=True,
                                    quantization="bound")
-  extraction.extract(index, str(tmp_path), config, num_workers=1, progress=False)
+  local_runner.extract(index, str(tmp_path), config, num_workers=1, progress=False)
   loaded = record_parsing.load_video(str(tmp_path), entries[0].video_id)
   t = len(video.read_frames(entries[0].path, 0))
   assert loaded.frames.shape == (t, 32, 43, 3)  # 64x48 -> smaller side 32
@@ -341,8 +343,9 @@ def test_corrupt_videos_are_reported_not_fatal(ucf_index, tmp_path):
 def test_unusable_output_dirs_and_manifests_are_named_in_one_line(ucf_index, tmp_path):
   a_file = tmp_path / "a_file"
   a_file.write_text("not a directory")
-  with pytest.raises(extraction.ExtractionError, match=f"the output directory {a_file} is a file"):
-    extraction.extract(ucf_index, str(a_file), encoding.ExtractionConfig(), progress=False)
+  with pytest.raises(output_directory.ExtractionError,
+                     match=f"the output directory {a_file} is a file"):
+    local_runner.extract(ucf_index, str(a_file), encoding.ExtractionConfig(), progress=False)
   args = helpers.killable_extraction_args(str(tmp_path / "data"), ucf_index.entries)
   result = helpers.run_extract([*args, f"--output_dir={a_file}/records"])
   last = result.stderr.strip().splitlines()[-1]
@@ -371,13 +374,12 @@ def test_a_write_that_fails_names_its_file_and_loses_nothing(ucf_index, tmp_path
 
 
 def test_bad_flags_and_missing_files_give_one_line_errors(tmp_path):
-  result = helpers.run_extract(["--dataset=ucf101", f"--data_dir={tmp_path}", f"--output_dir={tmp_path}/o"])
+  dirs = ["--dataset=ucf101", f"--data_dir={tmp_path}", f"--output_dir={tmp_path}/o"]
+  result = helpers.run_extract(dirs)
   assert result.returncode == 1 and "classInd.txt" in result.stderr.strip().splitlines()[-1]
-  result = helpers.run_extract(["--dataset=ucf101", f"--data_dir={tmp_path}", f"--output_dir={tmp_path}/o",
-                     "--jpeg_quality=101"])
+  result = helpers.run_extract([*dirs, "--jpeg_quality=101"])
   assert result.returncode == 1 and "jpeg_quality must be in 1..100, got 101" in result.stderr
-  result = helpers.run_extract(["--dataset=ucf101", f"--data_dir={tmp_path}", f"--output_dir={tmp_path}/o",
-                     "--algorithm=brox_cuda"])
+  result = helpers.run_extract([*dirs, "--algorithm=brox_cuda"])
   if not flow.cuda_available():
     assert "needs OpenCV built with CUDA" in result.stderr.strip().splitlines()[-1]
 

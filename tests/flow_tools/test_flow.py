@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_sample_image
 
-from flow_tools import flow
+from flow_tools.extraction import flow
 
 # Mean endpoint error bounds in pixels (measured: tvl1 0.11, dis 0.15, farneback 0.51
 # with outliers in the untextured sky; median 0.07).
@@ -36,7 +36,8 @@ def warped_pair():
     px, py = xs - d[..., 0], ys - d[..., 1]
   frame1 = cv2.remap(frame0, px.astype(np.float32), py.astype(np.float32), cv2.INTER_CUBIC,
                      borderMode=cv2.BORDER_REFLECT)
-  as_uint8 = lambda f: np.clip(np.rint(f), 0, 255).astype(np.uint8)
+  def as_uint8(f):
+    return np.clip(np.rint(f), 0, 255).astype(np.uint8)
   return (as_uint8(frame0), as_uint8(frame1), _field(xs, ys, w, h),
           np.stack([px - xs, py - ys], axis=-1))
 

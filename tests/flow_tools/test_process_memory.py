@@ -6,7 +6,7 @@ import sys
 _PROBE = """
 import resource
 import numpy as np
-from flow_tools import process_memory
+from flow_tools.common import process_memory
 
 def page_faults():  # allocating and freeing a 40 MB buffer, as a batch of input would
   before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from flow_tools import quantization
+from flow_tools.extraction import quantization
 
 
 def _smooth_flow(seed, scale, shape=(128, 160)):

@@ -1,7 +1,7 @@
 """Frame folders of other tools: import (each layout as its tool writes it), export, round trip.
 
 The trees are written here with cv2.imwrite, following each tool's documented names and
-numbering, not with flow_tools.rawframes; what the records hold is checked against the
+numbering, not with flow_tools.rawframes.layouts; what the records hold is checked against the
 written files decoded by TensorFlow and dequantised by hand.
 """
 
@@ -13,16 +13,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from flow_tools import annotation_lists
 from flow_tools import datasets
-from flow_tools import encoding
-from flow_tools import extraction
-from flow_tools import frame_export
-from flow_tools import frame_import
-from flow_tools import quantization
-from flow_tools import rawframes
-from flow_tools import record_parsing
 from flow_tools import records
+from flow_tools.extraction import encoding
+from flow_tools.extraction import local_runner
+from flow_tools.extraction import quantization
+from flow_tools.rawframes import annotation_lists
+from flow_tools.rawframes import layouts
+from flow_tools.rawframes import rawframes_export
+from flow_tools.rawframes import rawframes_import
+from flow_tools.records import record_parsing
 from tests.flow_tools import helpers
 
 BOUND = 20.0
@@ -119,11 +119,11 @@ def _dequantised(path):
 
 
 def _import(tmp_path, layout_name, frames_dir, dataset="folder", splits_dir=None, **overrides):
-  layout = rawframes.layout_named(layout_name, **overrides)
+  layout = layouts.layout_named(layout_name, **overrides)
   out = str(tmp_path / f"records_{layout_name}")
-  config = frame_import.import_config(layout, algorithm="dis", short_side=0)
-  _, summary = frame_import.import_frames(layout, frames_dir, dataset, out, config,
-                                          splits_dir=splits_dir, num_workers=1, progress=False)
+  config = rawframes_import.import_config(layout, algorithm="dis", short_side=0)
+  _, summary = rawframes_import.import_frames(layout, frames_dir, dataset, out, config,
+                                              splits_dir=splits_dir, num_workers=1, progress=False)
   return out, summary
 
 
@@ -142,8 +142,8 @@ def small_records(synthetic_dir, tmp_path_factory):
     config = encoding.ExtractionConfig(algorithm="dis", short_side=0, quantization=scheme,
                                        bound=BOUND)
     out[scheme] = str(tmp_path_factory.mktemp(f"records_{scheme}"))
-    assert not extraction.extract(index, out[scheme], config, num_workers=1,
-                                  progress=False).failures
+    assert not local_runner.extract(index, out[scheme], config, num_workers=1,
+                                    progress=False).failures
   return out
 
 
@@ -241,7 +241,7 @@ def test_mmaction2_lists_give_classes_splits_and_checked_counts(tmp_path):
       lines = [f"{v} {n + (v == 'Run/v_Run_g02_c01')} {labels[v.split('/')[0]]}\n"
                for v, n, s in VIDEOS if ((s == "train") == (subset == "train")) == (split == 1)]
       (lists / f"ucf101_{subset}_split_{split}_rawframes.txt").write_text("".join(lines))
-  out, summary = _import(tmp_path, "denseflow", frames_dir, frame_import.MMACTION2_LISTS,
+  out, summary = _import(tmp_path, "denseflow", frames_dir, rawframes_import.MMACTION2_LISTS,
                          str(lists))
   manifest = records.read_manifest(out)
   assert manifest["dataset"] == "ucf101" and manifest["class_names"] == ["Run", "Jump"]
@@ -294,9 +294,9 @@ def test_mmaction2_lists_of_videos_without_class_folders(tmp_path):
   with pytest.raises(datasets.DatasetError,
                      match="the videos of label 0 are in no class folder and there is no "
                            "classInd.txt"):
-    _import(tmp_path, "denseflow", frames_dir, frame_import.MMACTION2_LISTS, str(lists))
+    _import(tmp_path, "denseflow", frames_dir, rawframes_import.MMACTION2_LISTS, str(lists))
   (lists / "classInd.txt").write_text("1 Jump\n2 Run\n")
-  out, summary = _import(tmp_path, "denseflow", frames_dir, frame_import.MMACTION2_LISTS,
+  out, summary = _import(tmp_path, "denseflow", frames_dir, rawframes_import.MMACTION2_LISTS,
                          str(lists))
   assert not summary.failures and summary.num_extracted == len(VIDEOS)
   manifest = records.read_manifest(out)
@@ -327,7 +327,7 @@ def test_export_then_import_is_byte_identical(tmp_path, small_records):
   source = small_records["bound"]
   config = encoding.ExtractionConfig(**records.read_manifest(source)["config"])
   frames_dir = str(tmp_path / "data" / "ucf101" / "rawframes")
-  summary = frame_export.export_records(source, frames_dir)
+  summary = rawframes_export.export_records(source, frames_dir)
   assert summary.byte_for_byte and summary.num_written == 4
   manifest = records.read_manifest(source)
   # MMAction2's lists, by hand from the manifest.
@@ -344,18 +344,18 @@ def test_export_then_import_is_byte_identical(tmp_path, small_records):
   t = info["frames"]
   assert names == sorted([f"img_{i:05d}.jpg" for i in range(1, t + 1)]
                          + [f"flow_{a}_{k:05d}.jpg" for a in "xy" for k in range(1, t)])
-  layout = rawframes.LAYOUTS["mmaction2"]
+  layout = layouts.LAYOUTS["mmaction2"]
   out = str(tmp_path / "reimported")
-  _, again = frame_import.import_frames(layout, frames_dir, frame_import.MMACTION2_LISTS, out,
-                                        config, splits_dir=lists_dir, num_workers=1,
-                                        progress=False)
+  _, again = rawframes_import.import_frames(layout, frames_dir, rawframes_import.MMACTION2_LISTS,
+                                            out, config, splits_dir=lists_dir, num_workers=1,
+                                            progress=False)
   assert not again.failures
   for video_id, info in manifest["videos"].items():
     for modality in manifest["modalities"]:
       assert (_read_file(records.video_path(out, info, modality))
               == _read_file(records.video_path(source, info, modality))), (video_id, modality)
   # A second export keeps what the first wrote.
-  assert frame_export.export_records(source, frames_dir).num_kept == 4
+  assert rawframes_export.export_records(source, frames_dir).num_kept == 4
 
 
 def _mmaction2_frame_indices(total, clip_len, num_clips, test_mode, rng):
@@ -391,7 +391,7 @@ def test_exported_lists_give_mmaction2_only_files_that_exist(tmp_path, small_rec
   """RGB lists (T) for RGB configs, Flow lists (T - 1) for Flow configs, both sampling modes;
   the RGB list read by a Flow config asks for a field that does not exist."""
   frames_dir = str(tmp_path / "ucf101" / "rawframes")
-  summary = frame_export.export_records(small_records["bound"], frames_dir)
+  summary = rawframes_export.export_records(small_records["bound"], frames_dir)
   lists_dir = str(tmp_path / "ucf101")
   assert os.path.join(lists_dir, "ucf101_flow_val_split_1_rawframes.txt") in summary.lists
   rng = np.random.default_rng(0)
@@ -421,7 +421,7 @@ def test_exported_lists_give_mmaction2_only_files_that_exist(tmp_path, small_rec
 def test_minmax_records_are_requantised_with_the_error_measured(tmp_path, small_records):
   source = small_records["minmax"]
   frames_dir = str(tmp_path / "rawframes")
-  summary = frame_export.export_records(source, frames_dir, bound=BOUND, num_threads=2)
+  summary = rawframes_export.export_records(source, frames_dir, bound=BOUND, num_threads=2)
   assert not summary.byte_for_byte
   manifest = records.read_manifest(source)
   # The error by hand over every field, decoded as MMAction2 decodes (OpenCV): the stored

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 
 from flow_tools import datasets
-from flow_tools import encoding
-from flow_tools import extraction
-from flow_tools import record_parsing
+from flow_tools.extraction import encoding
+from flow_tools.extraction import local_runner
+from flow_tools.records import record_parsing
 
 
 def sample_video(name):
@@ -36,7 +36,8 @@ def test_real_clip_extracts_with_plausible_flow(tmp_path):
   (tmp_path / "lists" / "split1.txt").write_text("cycling/bikes.mp4 test\n")
   index = datasets.load_folder(str(tmp_path / "videos"), str(tmp_path / "lists"))
   config = encoding.ExtractionConfig(algorithm="dis")
-  summary = extraction.extract(index, str(tmp_path / "out"), config, num_workers=2, progress=False)
+  summary = local_runner.extract(index, str(tmp_path / "out"), config, num_workers=2,
+                                 progress=False)
   assert not summary.failures and summary.flow_pairs == 249  # 250 frames
   loaded = record_parsing.load_video(str(tmp_path / "out"), "cycling/bikes")
   assert loaded.frames.shape == (250, 256, 602, 3)  # 640x272 -> smaller side 256

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from flow_tools import datasets
-from flow_tools import flow
-from flow_tools import synthetic
-from flow_tools import video
+from flow_tools.datasets import synthetic
+from flow_tools.extraction import flow
+from flow_tools.extraction import video
 
 # Ground truth from the class names alone: the object's motion relative to the camera,
 # with x as |x| where the class goes left or right at random (it survives a flip).

@@ -11,11 +11,11 @@ import pytest
 import tensorflow_datasets as tfds
 
 from flow_tools import datasets
-from flow_tools import encoding
-from flow_tools import extraction
-from flow_tools import record_parsing
 from flow_tools import records
-from flow_tools import tfds_videos
+from flow_tools.datasets import tfds_videos
+from flow_tools.extraction import encoding
+from flow_tools.extraction import local_runner
+from flow_tools.records import record_parsing
 from tests.flow_tools import helpers
 
 NAME = "ucf101/ucf101_1"
@@ -68,8 +68,8 @@ def test_extraction_from_tfds_holds_its_frames_and_labels(mocked_tfds, tmp_path)
   source = tfds_videos.TfdsVideos(NAME)
   index = source.index()
   out = str(tmp_path / "records")
-  summary = extraction.extract(index, out, DIS, num_workers=2, progress=False,
-                               read_videos=source.read)
+  summary = local_runner.extract(index, out, DIS, num_workers=2, progress=False,
+                                 read_videos=source.read)
   truth = {**_tfds_videos(NAME, "train"), **_tfds_videos(NAME, "test")}
   # Mocked videos are noise of 5..50 pixels a side; DIS needs a side of 12 or more.
   too_small = {v for v, (_, frames) in truth.items() if max(frames.shape[1:3]) < 12}

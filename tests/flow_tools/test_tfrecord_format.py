@@ -12,9 +12,9 @@ import pytest
 import tensorflow as tf
 
 from flow_tools import datasets
-from flow_tools import encoding
 from flow_tools import records
-from flow_tools import tfrecord_format
+from flow_tools.extraction import encoding
+from flow_tools.records import tfrecord_format
 from tests.flow_tools import helpers
 
 # Keys that are prefixes of others (their order is protobuf's own), non-ASCII, empty.
@@ -176,8 +176,9 @@ def test_extraction_workers_never_import_tensorflow():
   """What the worker processes import (encoding, the output bookkeeping that writes the
   files, the record schema and format, the rawframes import) leaves TensorFlow out."""
   code = ("import sys\n"
-          "from flow_tools import encoding, extraction, rawframes, records, tfrecord_format\n"
-          "import flow_tools.frame_import\n"
+          "from flow_tools.extraction import encoding, local_runner, output_directory\n"
+          "from flow_tools.rawframes import layouts, rawframes_import\n"
+          "from flow_tools.records import tfrecord_format\n"
           "print(sorted(m for m in sys.modules if m.split('.')[0] in "
           "('tensorflow', 'keras', 'tensorflow_datasets')))")
   out = subprocess.run([sys.executable, "-c", code], cwd=helpers.REPO, capture_output=True,

@@ -86,3 +86,9 @@ def views(video, config, num_positions=25):
       stacks = np.stack([mean_subtracted(v) for v in stacks])
     out.append(stacks)
   return np.concatenate(out)
+
+
+def softmax(logits):
+  """Softmax over the last axis."""
+  e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+  return e / e.sum(axis=-1, keepdims=True)

@@ -37,7 +37,8 @@ def _run(name, *args, timeout=300, env=None):
 
 
 def _flagfile(tmp_path, records_dirs, **overrides):
-  lines = {"stream": "temporal", "records_dirs": f"{records_dirs['ucf101']},{records_dirs['hmdb51']}",
+  lines = {"stream": "temporal",
+           "records_dirs": f"{records_dirs['ucf101']},{records_dirs['hmdb51']}",
            "crop_size": 48, "stack_length": 2, "batch_size": 8, "train_steps": 1000,
            "log_every": 2, "checkpoint_every": 2, "shuffle_buffer": 16,
            "initialization": "keras"}  # the paper's Caffe start diverges at lr 1e-2 here
@@ -61,7 +62,8 @@ def test_kill_9_then_rerun_resumes_and_later_flags_override_the_flagfile(records
     time.sleep(0.2)
   process.send_signal(signal.SIGKILL)
   process.wait()
-  killed_at = int(tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")).rsplit("-", 1)[1])
+  latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+  killed_at = int(latest.rsplit("-", 1)[1])
   assert killed_at < 24
 
   code, out, err = _run("train", *args)
@@ -108,7 +110,8 @@ def test_a_second_run_on_a_model_dir_is_refused_and_ctrl_c_says_what_is_kept(rec
     time.sleep(0.2)
   code, _, err = _run("train", *args, "--learning_rate=0.1")
   last = err.strip().splitlines()[-1]
-  assert code == 1 and last.startswith(f"error: {model_dir} is in use by process {first.pid} "), last
+  assert code == 1, last
+  assert last.startswith(f"error: {model_dir} is in use by process {first.pid} "), last
   assert "--learning_rate=0.1" not in open(os.path.join(model_dir, "flags.txt"),
                                            encoding="utf-8").read()
   os.killpg(first.pid, signal.SIGINT)  # as Ctrl-C in its terminal

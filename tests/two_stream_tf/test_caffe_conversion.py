@@ -10,12 +10,12 @@ import os
 import subprocess
 import sys
 
-import numpy as np
-import pytest
 from google.protobuf import descriptor_pb2
 from google.protobuf import descriptor_pool
 from google.protobuf import message_factory
+import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+import pytest
 
 from two_stream_tf import models
 from two_stream_tf.models import caffe_conversion

@@ -13,20 +13,20 @@ import pytest
 from scipy import special
 
 from flow_tools import datasets
-from flow_tools import encoding
-from flow_tools import extraction
-from flow_tools import record_parsing
 from flow_tools import records
-from flow_tools import storage
-from flow_tools import synthetic
+from flow_tools.common import storage
+from flow_tools.datasets import synthetic
+from flow_tools.extraction import encoding
+from flow_tools.extraction import local_runner
+from flow_tools.records import record_parsing
+from tests.two_stream_tf import common
+from tests.two_stream_tf import reference
 from two_stream_tf import data
 from two_stream_tf import exporting
 from two_stream_tf import fusion
 from two_stream_tf import model_dirs
 from two_stream_tf import prediction
 from two_stream_tf import training
-from tests.two_stream_tf import reference
-from tests.two_stream_tf.test_training import _build, _config, _fixed_batch_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CROP, STACK = 48, 2
@@ -63,7 +63,8 @@ def streams(records_dirs, tmp_path_factory):
         stream=stream, crop_size=CROP, stack_length=STACK), dropout=0.0)
     out[stream] = str(root / stream)
     model_dirs.save_spec(out[stream], spec)
-    training.train(_build(spec), _fixed_batch_dataset(spec), out[stream], _config(2), stream)
+    training.train(common.builder(spec), common.fixed_batch_dataset(spec), out[stream],
+                   common.train_config(2), stream)
   return out
 
 
@@ -221,7 +222,8 @@ def test_predict_on_video_files_with_per_file_errors(streams, synthetic_dir, rec
   def fail(*args, **kwargs):
     raise OSError("disk full")
   monkeypatch.setattr(exporting, "export_two_stream", fail)
-  with pytest.raises(storage.OutputError, match=f"^cannot write {re.escape(export_dir)}: disk full$"):
+  with pytest.raises(storage.OutputError,
+                     match=f"^cannot write {re.escape(export_dir)}: disk full$"):
     exporting.export(streams["spatial"], streams["temporal"], export_dir)
   assert tree() == before
   assert sorted(os.listdir(tmp_path)) == ["broken.avi", "export", "small.avi", "svms"]
@@ -265,18 +267,18 @@ def _toy_dataset(root):
 def test_predict_with_briefly_trained_streams_returns_the_true_class(tmp_path):
   index, test_videos = _toy_dataset(str(tmp_path))
   records_dir = str(tmp_path / "records")
-  assert not extraction.extract(index, records_dir, encoding.ExtractionConfig(short_side=0),
-                                num_workers=1, progress=False).failures
+  assert not local_runner.extract(index, records_dir, encoding.ExtractionConfig(short_side=0),
+                                  num_workers=1, progress=False).failures
   specs, models = {}, {}
   for stream, learning_rate in (("spatial", 1e-3), ("temporal", 1e-2)):
     spec = model_dirs.RunSpec.of_records([records_dir], 1, data.InputConfig(
         stream=stream, crop_size=CROP, stack_length=STACK), dropout=0.0)
     model_dir = str(tmp_path / stream)
     model_dirs.save_spec(model_dir, spec)
-    training.train(_build(spec), lambda batch, seed, spec=spec: data.training_dataset(
+    schedule = training.Schedule(learning_rate, (), 0.1, 60)
+    training.train(common.builder(spec), lambda batch, seed, spec=spec: data.training_dataset(
         [records_dir], 1, spec.input, batch, seed=seed, deterministic=True),
-                   model_dir, _config(60, schedule=training.Schedule(learning_rate, (), 0.1, 60)),
-                   stream)
+                   model_dir, common.train_config(60, schedule=schedule), stream)
     models[stream], specs[stream], _ = model_dirs.load(model_dir)
   export_dir = str(tmp_path / "export")
   exporting.export_two_stream(export_dir, models["spatial"], models["temporal"], specs["spatial"],

@@ -9,39 +9,17 @@ import sys
 import numpy as np
 import pytest
 
-from flow_tools import storage
+from flow_tools.common import storage
+from tests.two_stream_tf import common
+from tests.two_stream_tf import reference
 from two_stream_tf import evaluation
 from two_stream_tf import fusion
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CLASSES = ("a", "b", "c")
-
-
-def _softmax(logits):
-  e = np.exp(logits - logits.max(axis=1, keepdims=True))
-  return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
-
-
-def _streams(n, seed):
-  """Spatial cannot tell b from c and is confidently 'c' on both; temporal separates b and c
-  only weakly (and never sees a). Averaging follows spatial's confidence and calls every b a
-  c; a linear SVM on both L2-normalised score vectors learns to read temporal's b-vs-c."""
-  rng = np.random.default_rng(seed)
-  labels = rng.integers(0, 3, n)
-  spatial = np.where(labels[:, None] == 0, [6.0, 0.0, 0.0], [0.0, 2.0, 4.0])
-  temporal = np.where(labels[:, None] == 1, [0.0, 0.8, 0.0], [0.0, 0.0, 0.8])
-  temporal = np.where(labels[:, None] == 0, [0.0, 0.4, 0.4], temporal)
-  spatial = _softmax(spatial + rng.normal(0, 0.3, (n, 3)))
-  temporal = _softmax(temporal + rng.normal(0, 0.15, (n, 3)))
-  ids = np.array([f"v{seed}_{i:03d}" for i in range(n)])
-  return (evaluation.HeadScores(ids, labels.astype(np.int32), spatial, CLASSES),
-          evaluation.HeadScores(ids, labels.astype(np.int32), temporal, CLASSES))
-
-
 def test_svm_fusion_is_right_where_averaging_fails(tmp_path):
-  train_s, train_t = _streams(300, 0)
-  test_s, test_t = _streams(300, 1)
-  model = fusion.fit_svm(train_s.scores, train_t.scores, train_s.labels, CLASSES)
+  train_s, train_t = common.two_streams(300, 0)
+  test_s, test_t = common.two_streams(300, 1)
+  model = fusion.fit_svm(train_s.scores, train_t.scores, train_s.labels, common.CLASSES)
   report = fusion.fusion_report({"h": (test_s, test_t)}, 0.5, {"h": model})["h"]
   # Averaging gets only the a's and c's (about 2/3); the SVM also the b's.
   assert report["averaging"]["accuracy"] < 0.75
@@ -56,7 +34,7 @@ def test_svm_fusion_is_right_where_averaging_fails(tmp_path):
   loaded = fusion.SvmFusion.load(path)
   np.testing.assert_array_equal(loaded.predict(test_s.scores, test_t.scores),
                                 model.predict(test_s.scores, test_t.scores))
-  assert loaded.class_names == CLASSES
+  assert loaded.class_names == common.CLASSES
 
 
 def test_svm_features_are_l2_normalised_per_stream():
@@ -68,22 +46,22 @@ def test_svm_features_are_l2_normalised_per_stream():
 def test_two_class_svm_keeps_a_row_per_class():
   rng = np.random.default_rng(0)
   labels = rng.integers(0, 2, 80)
-  scores = _softmax(np.eye(2)[labels] * 3 + rng.normal(0, 0.5, (80, 2)))
+  scores = reference.softmax(np.eye(2)[labels] * 3 + rng.normal(0, 0.5, (80, 2)))
   model = fusion.fit_svm(scores, scores, labels, ("x", "y"))
   assert model.weights.shape == (2, 4)
   assert np.mean(model.predict(scores, scores) == labels) > 0.9
 
 
 def test_mismatched_scores_name_the_difference():
-  s, t = _streams(10, 0)
+  s, t = common.two_streams(10, 0)
   shuffled = np.random.default_rng(1).permutation(10)
   reordered = evaluation.HeadScores(t.video_ids[shuffled], t.labels[shuffled],
-                                    t.scores[shuffled], CLASSES)
+                                    t.scores[shuffled], common.CLASSES)
   (a, b), = fusion.aligned({"h": s}, {"h": reordered}).values()
   np.testing.assert_array_equal(b.scores, t.scores)  # put back in the spatial order
   with pytest.raises(fusion.FusionError, match=r"h: videos differ: 1 only in spatial .*v0_009"):
     fusion.aligned({"h": s}, {"h": evaluation.HeadScores(t.video_ids[:9], t.labels[:9],
-                                                         t.scores[:9], CLASSES)})
+                                                         t.scores[:9], common.CLASSES)})
   with pytest.raises(fusion.FusionError, match="class lists differ"):
     fusion.aligned({"h": s}, {"h": evaluation.HeadScores(t.video_ids, t.labels, t.scores,
                                                          ("a", "b", "d"))})
@@ -91,34 +69,17 @@ def test_mismatched_scores_name_the_difference():
     fusion.aligned({"h": s}, {"g": t})
   with pytest.raises(fusion.FusionError, match="labels differ"):
     fusion.aligned({"h": s}, {"h": evaluation.HeadScores(t.video_ids, (t.labels + 1) % 3,
-                                                         t.scores, CLASSES)})
-
-
-def _source(stream, subset, split=1):
-  return {"stream": stream, "subset": subset, "split": split, "step": 10,
-          "model_dir": f"/runs/{stream}", "records": []}
-
-
-def _score_files(root, split_of=lambda stream, subset: 1):
-  """{(stream, subset): path} of the four score files fusion takes."""
-  files = {}
-  for subset, seed in (("train", 0), ("test", 1)):
-    s, t = _streams(150, seed)
-    for stream, scores in (("spatial", s), ("temporal", t)):
-      files[stream, subset] = str(root / f"{stream}_{subset}.npz")
-      evaluation.save_scores(files[stream, subset], {"ucf101": scores},
-                             _source(stream, subset, split_of(stream, subset)))
-  return files
+                                                         t.scores, common.CLASSES)})
 
 
 def test_fusion_refuses_score_files_of_another_stream_subset_or_split(tmp_path):
-  files = _score_files(tmp_path)
+  files = common.score_files(tmp_path)
   given = {"spatial_scores": files["spatial", "test"],
            "temporal_scores": files["temporal", "test"],
            "spatial_train_scores": files["spatial", "train"],
            "temporal_train_scores": files["temporal", "train"]}
   (tmp_path / "split2").mkdir()
-  other_split = _score_files(tmp_path / "split2", lambda stream, subset: 2)
+  other_split = common.score_files(tmp_path / "split2", lambda stream, subset: 2)
   old = str(tmp_path / "old.npz")  # a score file without its source, as older versions wrote
   with np.load(files["spatial", "train"]) as f:
     storage.write_npz(old, {k: f[k] for k in f.files if k != "source"})
@@ -141,11 +102,11 @@ def test_fusion_refuses_score_files_of_another_stream_subset_or_split(tmp_path):
       fusion.fuse(output_dir=str(tmp_path / "fusion"), **{**given, **override})
   assert not (tmp_path / "fusion").exists()  # nothing written
   report = fusion.fuse(output_dir=str(tmp_path / "fusion"), **given)
-  assert report["sources"]["temporal_train"] == _source("temporal", "train")
+  assert report["sources"]["temporal_train"] == common.score_source("temporal", "train")
 
 
 def test_altered_score_and_svm_files_are_named(tmp_path):
-  files = _score_files(tmp_path)
+  files = common.score_files(tmp_path)
   with np.load(files["spatial", "test"]) as f:
     arrays = {k: f[k] for k in f.files}
   altered = str(tmp_path / "altered.npz")
@@ -154,9 +115,9 @@ def test_altered_score_and_svm_files_are_named(tmp_path):
       f"{altered}: ucf101 holds 150 videos and 3 classes but labels of shape (150,) and "
       "scores of shape (150, 2)")):
     fusion.load_scores(altered)
-  s, t = _streams(60, 0)
+  s, t = common.two_streams(60, 0)
   svm = str(tmp_path / "svm.npz")
-  fusion.fit_svm(s.scores, t.scores, s.labels, CLASSES).save(svm)
+  fusion.fit_svm(s.scores, t.scores, s.labels, common.CLASSES).save(svm)
   with np.load(svm) as f:
     arrays = {k: f[k] for k in f.files}
   storage.write_npz(svm, {k: v for k, v in arrays.items() if k != "bias"})
@@ -169,7 +130,7 @@ def test_altered_score_and_svm_files_are_named(tmp_path):
 
 
 def test_fuse_app_writes_report_and_svms(tmp_path):
-  files = _score_files(tmp_path)
+  files = common.score_files(tmp_path)
   out = tmp_path / "fusion"
   env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
   args = [sys.executable, "-m", "two_stream_tf.fuse", f"--output_dir={out}",
@@ -201,7 +162,7 @@ def _files_under(root):
 def test_fuse_replaces_its_output_whole_and_nothing_else(tmp_path, monkeypatch):
   scores = tmp_path / "scores"
   scores.mkdir()
-  files = _score_files(scores)
+  files = common.score_files(scores)
   args = (files["spatial", "test"], files["temporal", "test"])
   train = (files["spatial", "train"], files["temporal", "train"])
   out = tmp_path / "fusion"

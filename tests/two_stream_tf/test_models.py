@@ -31,7 +31,7 @@ def test_cnn_m_2048_matches_the_paper(stream, channels, lrn_layers):
   assert trunk.get_layer("pool5").output.shape[1:] == (6, 6, 512)  # Caffe: 18432 into full6
   assert trunk.get_layer("conv1").output.shape[1:] == (109, 109, 96)
   assert trunk.get_layer("conv2").output.shape[1:] == (26, 26, 256)
-  norms = [l for l in trunk.layers if isinstance(l, layers.LocalResponseNormalization)]
+  norms = [x for x in trunk.layers if isinstance(x, layers.LocalResponseNormalization)]
   assert len(norms) == lrn_layers  # the temporal net drops the LRN after conv2
   assert model.input.shape[1:] == (224, 224, channels)
   outputs = model(np.zeros((2, 224, 224, channels), np.float32))

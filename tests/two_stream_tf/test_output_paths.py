@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from flow_tools import locks
-from flow_tools import storage
+from flow_tools.common import locks
+from flow_tools.common import storage
 from two_stream_tf import data
 from two_stream_tf import evaluation
 from two_stream_tf import exporting

@@ -6,16 +6,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from flow_tools.records import record_parsing
+from tests.two_stream_tf import common
+from tests.two_stream_tf import reference
 from two_stream_tf import data
 from two_stream_tf import model_dirs
 from two_stream_tf import models
 from two_stream_tf import training
 from two_stream_tf.data import packed
 from two_stream_tf.data import sampling
-from tests.two_stream_tf import reference
-from flow_tools import record_parsing
-from tests.two_stream_tf.test_training_data import _find_flow_origin
-from tests.two_stream_tf.test_training_data import _train_videos
 
 K = 3
 
@@ -77,8 +76,8 @@ def test_k_snippets_are_stacks_of_one_video_one_per_segment_under_one_crop(recor
       4, K, crop, crop, 4)
   cache, covered = {}, set()
   for sample, label in zip(snippets, labels["ucf101"].numpy()):
-    origin = _find_flow_origin(sample[0], int(label), records_dirs["ucf101"], config, cache,
-                               1e-5)
+    origin = common.find_flow_origin(sample[0], int(label), records_dirs["ucf101"], config, cache,
+                                     1e-5)
     assert origin is not None
     video_id, _, y, x, flipped = origin
     video = cache[video_id]
@@ -117,7 +116,7 @@ def test_k_rgb_snippets_are_frames_of_one_video_one_per_segment_under_one_crop(r
   covered = set()
   for sample, label in zip(snippets, labels["ucf101"].numpy()):
     best = (np.inf, None)  # (error, (video, y, x, flipped)) of snippet 0 over every frame
-    for video_id, video_label in _train_videos(records_dirs["ucf101"]).items():
+    for video_id, video_label in common.train_videos(records_dirs["ucf101"]).items():
       if video_label != label:
         continue
       video = record_parsing.load_video(records_dirs["ucf101"], video_id)
@@ -155,18 +154,13 @@ def _logits_by_hand(model, snippets):
           + model.get_layer(f"{head}_logits").get_weights()[1] for head in model.output}
 
 
-def _softmax(z):
-  e = np.exp(z - z.max(axis=-1, keepdims=True))
-  return e / e.sum(axis=-1, keepdims=True)
-
-
 def test_the_consensus_is_the_softmax_of_the_mean_of_the_snippets_logits():
   model = _tiny_model({"a": 3, "b": 2})
   x = np.random.default_rng(0).normal(0, 2, (5, K, 48, 48, 4)).astype(np.float32)
   outputs = models.segmental_consensus(model, K)(x)
   by_hand = _logits_by_hand(model, x.reshape(5 * K, 48, 48, 4))
   for head, logits in by_hand.items():
-    expected = _softmax(logits.reshape(5, K, -1).mean(axis=1))
+    expected = reference.softmax(logits.reshape(5, K, -1).mean(axis=1))
     np.testing.assert_allclose(outputs[head].numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
@@ -210,7 +204,7 @@ def test_k3_training_loss_is_the_masked_consensus_loss_and_falls(records_dirs, t
   untrained.set_weights(initial_weights)
   snippets = data.to_network_input(packed.merge_segments(x)).numpy()
   for head, logits in _logits_by_hand(untrained, snippets).items():
-    probabilities = _softmax(logits.reshape(12, K, -1).mean(axis=1))
+    probabilities = reference.softmax(logits.reshape(12, K, -1).mean(axis=1))
     mine = weights[head].numpy() == 1
     cross_entropy = -np.log(probabilities[mine, labels[head].numpy()[mine]])
     assert first.metrics[f"loss/{head}"] == pytest.approx(cross_entropy.mean(), rel=1e-4)

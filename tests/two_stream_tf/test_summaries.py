@@ -8,18 +8,17 @@ import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
+import tensorflow as tf
 
-from flow_tools import visualization
+from flow_tools.pictures import flow_colors
+from tests.two_stream_tf import common
 from two_stream_tf import data
 from two_stream_tf import evaluation
 from two_stream_tf import fusion
 from two_stream_tf import model_dirs
 from two_stream_tf import summaries
 from two_stream_tf import training
-from tests.two_stream_tf.test_fusion import _score_files
-from tests.two_stream_tf.test_training import _build, _config, _fixed_batch_dataset
 
 CROP, STACK = 48, 2
 
@@ -48,7 +47,8 @@ def _run(records_dirs, tmp_path_factory):
   spec = model_dirs.RunSpec.of_records([records_dirs["ucf101"]], 1, data.InputConfig(
       stream="temporal", crop_size=CROP, stack_length=STACK), dropout=0.0)
   model_dirs.save_spec(model_dir, spec)
-  training.train(_build(spec), _fixed_batch_dataset(spec), model_dir, _config(2), "temporal",
+  training.train(common.builder(spec), common.fixed_batch_dataset(spec), model_dir,
+                 common.train_config(2), "temporal",
                  hparams={"stack_length": STACK, "learning_rate": 0.01})
   report = evaluation.evaluate(model_dir, num_positions=1)
   return model_dir, spec, report
@@ -104,7 +104,7 @@ def test_hparams_sit_above_the_evaluation_and_no_checkpoint_where_the_projector_
 
 
 def test_fusion_report_in_tensorboard_and_as_pngs(tmp_path):
-  files = _score_files(tmp_path)
+  files = common.score_files(tmp_path)
   out = str(tmp_path / "fusion")
   for _ in range(2):  # a rerun replaces the earlier summaries
     report = fusion.fuse(files["spatial", "test"], files["temporal", "test"], out,
@@ -132,10 +132,10 @@ def test_fusion_report_in_tensorboard_and_as_pngs(tmp_path):
 
 
 def test_the_colour_key_maps_each_offset_to_its_flows_colour():
-  key = visualization.colour_key(33)
+  key = flow_colors.colour_key(33)
   for dx, dy in ((16, 0), (0, 16), (-11, -11), (5, -3)):
     np.testing.assert_array_equal(
-        key[16 + dy, 16 + dx], visualization.flow_to_colour(np.array([[[dx, dy]]]), 16)[0, 0])
+        key[16 + dy, 16 + dx], flow_colors.flow_to_colour(np.array([[[dx, dy]]]), 16)[0, 0])
   assert (key[0, 0] == 255).all()  # outside the disc
   # Middlebury: +x is red, still is white.
   right = key[16, 32].astype(int)

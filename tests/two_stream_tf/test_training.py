@@ -13,15 +13,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from flow_tools import record_parsing
 from flow_tools import records
+from flow_tools.records import record_parsing
+from tests.two_stream_tf import common
+from tests.two_stream_tf import reference
 from two_stream_tf import data
 from two_stream_tf import evaluation
 from two_stream_tf import model_dirs
 from two_stream_tf import models
 from two_stream_tf import training
 from two_stream_tf.training import losses
-from tests.two_stream_tf import reference
 
 CROP, STACK = 48, 2  # the records are 64 x 48; CNN-M-2048 needs at least 48
 STEPS = 40
@@ -31,28 +32,6 @@ def _spec(records_dirs, stream="temporal"):
   dirs = (records_dirs["ucf101"], records_dirs["hmdb51"])
   return model_dirs.RunSpec.of_records(
       dirs, 1, data.InputConfig(stream=stream, crop_size=CROP, stack_length=STACK), dropout=0.0)
-
-
-def _fixed_batch_dataset(spec, size=16, segments=1):
-  """One real training batch, repeated: a learnable problem for a few steps."""
-  x, labels, weights = next(iter(data.training_dataset(
-      list(spec.records_dirs), spec.split, spec.input, size, seed=3,
-      deterministic=True, augmentation=data.Augmentation(num_segments=segments))))
-  return lambda batch_size, seed: tf.data.Dataset.from_tensors((x, labels, weights)).repeat()
-
-
-def _build(spec):
-  def build():
-    keras.utils.set_random_seed(1)
-    return model_dirs.build(spec)
-  return build
-
-
-def _config(steps, **overrides):
-  settings = dict(schedule=training.Schedule(0.01, (), 0.1, steps), batch_size=16,
-                  log_every=5, checkpoint_every=5, weight_decay=0.0)
-  settings.update(overrides)
-  return training.TrainConfig(**settings)
 
 
 def test_masked_losses_match_a_hand_computation():
@@ -96,9 +75,9 @@ def test_bias_learning_rate_and_gradient_clipping_reach_the_sgd_step(records_dir
   """One step against SGD by hand: w - lr * g for kernels, w - lr * m * g for biases, and
   with clipping the whole (adjusted) gradient scaled to the clip norm."""
   spec = _spec(records_dirs, "spatial")
-  make = _fixed_batch_dataset(spec, size=8)
+  make = common.fixed_batch_dataset(spec, size=8)
   x, labels, weights = next(iter(make(8, 0)))
-  start = _build(spec)()
+  start = common.builder(spec)()
   with tf.GradientTape() as tape:
     stats = losses.head_statistics(labels, weights,
                                    start(data.packed.to_network_input(x), training=True))
@@ -113,10 +92,9 @@ def test_bias_learning_rate_and_gradient_clipping_reach_the_sgd_step(records_dir
   for clip in (None, norm / 10):
     scale = 1.0 if clip is None else clip / norm
     model_dir = str(tmp_path / f"clip_{clip}")
-    result = training.train(_build(spec), make, model_dir,
-                            _config(1, bias_lr_multiplier=multiplier, clip_global_norm=clip),
-                            "spatial")
-    trained = _build(spec)()
+    config = common.train_config(1, bias_lr_multiplier=multiplier, clip_global_norm=clip)
+    result = training.train(common.builder(spec), make, model_dir, config, "spatial")
+    trained = common.builder(spec)()
     tf.train.Checkpoint(model=trained).restore(result.checkpoint).expect_partial()
     for before, after, g in zip(variables, trained.trainable_variables, adjusted):
       np.testing.assert_allclose(after.numpy(), before.numpy() - lr * scale * g,
@@ -126,14 +104,14 @@ def test_bias_learning_rate_and_gradient_clipping_reach_the_sgd_step(records_dir
 def test_training_lowers_the_loss_and_resumes_with_its_state(records_dirs, tmp_path, caplog):
   spec = _spec(records_dirs)
   model_dir = str(tmp_path / "run")
-  first = training.train(_build(spec), _fixed_batch_dataset(spec), model_dir,
-                         _config(10),
+  first = training.train(common.builder(spec), common.fixed_batch_dataset(spec), model_dir,
+                         common.train_config(10),
                          "temporal")
   assert first.step == 10 and first.checkpoint.endswith("ckpt-10")
   momentum_before = tf.train.load_variable(first.checkpoint,
                                            "optimizer/_variables/1/.ATTRIBUTES/VARIABLE_VALUE")
-  second = training.train(_build(spec), _fixed_batch_dataset(spec), model_dir,
-                          _config(30),
+  second = training.train(common.builder(spec), common.fixed_batch_dataset(spec), model_dir,
+                          common.train_config(30),
                           "temporal")
   assert second.start_step == 10 and second.step == 30
   # The optimizer resumed (its own step counter, which drives the schedule, went on from 10).
@@ -160,17 +138,18 @@ def test_training_lowers_the_loss_and_resumes_with_its_state(records_dirs, tmp_p
   assert f"checkpoint {second.checkpoint} (IndexError: Read less bytes" in caplog.text
   os.makedirs(os.path.join(model_dir, "checkpoints", "ckpt-31_temp"))
   lines = []
-  third = training.train(_build(spec), _fixed_batch_dataset(spec), model_dir, _config(30),
-                         "temporal", log=lines.append)
+  third = training.train(common.builder(spec), common.fixed_batch_dataset(spec), model_dir,
+                         common.train_config(30), "temporal", log=lines.append)
   assert (third.start_step, third.step) == (25, 30)
-  assert f"removed {model_dir}/checkpoints/ckpt-31_temp, left by an interrupted checkpoint save" in lines
+  assert (f"removed {model_dir}/checkpoints/ckpt-31_temp, left by an interrupted checkpoint "
+          "save") in lines
   assert not os.path.exists(os.path.join(model_dir, "checkpoints", "ckpt-31_temp"))
-  chosen = training.train(_build(spec), _fixed_batch_dataset(spec), model_dir, _config(30),
-                          "temporal", log=lines.append,
+  chosen = training.train(common.builder(spec), common.fixed_batch_dataset(spec), model_dir,
+                          common.train_config(30), "temporal", log=lines.append,
                           checkpoint=os.path.join(model_dir, "checkpoints", "ckpt-20"))
   assert chosen.start_step == 20
-  past = training.train(_build(spec), _fixed_batch_dataset(spec), model_dir, _config(10),
-                        "temporal", log=lines.append)
+  past = training.train(common.builder(spec), common.fixed_batch_dataset(spec), model_dir,
+                        common.train_config(10), "temporal", log=lines.append)
   assert (past.start_step, past.step) == (30, 30)
   assert lines[-1] == ("nothing to train: the checkpoint is at step 30, at or past the last "
                        "step 10 (raise --train_steps to train on)")
@@ -194,7 +173,7 @@ def test_the_default_start_lowers_the_loss_at_the_papers_learning_rate(records_d
                                                     stack_length=STACK))
   assert spec.dropout == models.DEFAULT_DROPOUT[stream]
   lines = []
-  training.train(lambda: model_dirs.build(spec), _fixed_batch_dataset(spec),
+  training.train(lambda: model_dirs.build(spec), common.fixed_batch_dataset(spec),
                  str(tmp_path / "run"),
                  training.TrainConfig(schedule=training.Schedule(0.01, (), 0.1, STEPS),
                                       batch_size=16, log_every=10, checkpoint_every=STEPS),
@@ -215,7 +194,7 @@ def test_the_same_seed_trains_the_same_weights(records_dirs, tmp_path):
                                    batch_size, seed=data_seed, deterministic=True,
                                    shuffle_buffer=16)
     result = training.train(lambda: model_dirs.build(spec), make_dataset, str(tmp_path / name),
-                            _config(3, seed=seed), "temporal")
+                            common.train_config(3, seed=seed), "temporal")
     reader = tf.train.load_checkpoint(result.checkpoint)
     return [reader.get_tensor(k) for k in sorted(reader.get_variable_to_shape_map())
             if k.startswith("optimizer/_trainable_variables/")]
@@ -231,10 +210,12 @@ def test_the_same_seed_trains_the_same_weights(records_dirs, tmp_path):
 def test_a_diverging_loss_stops_and_keeps_the_last_good_checkpoint(records_dirs, tmp_path):
   spec = _spec(records_dirs)
   model_dir = str(tmp_path / "run")
-  training.train(_build(spec), _fixed_batch_dataset(spec), model_dir, _config(5), "temporal")
+  training.train(common.builder(spec), common.fixed_batch_dataset(spec), model_dir,
+                 common.train_config(5), "temporal")
   with pytest.raises(training.TrainingDiverged, match=r"ckpt-5"):
-    training.train(_build(spec), _fixed_batch_dataset(spec), model_dir,
-                   _config(40, schedule=training.Schedule(1e9, (), 0.1, 40), max_loss=50.0),
+    training.train(common.builder(spec), common.fixed_batch_dataset(spec), model_dir,
+                   common.train_config(40, schedule=training.Schedule(1e9, (), 0.1, 40),
+                                       max_loss=50.0),
                    "temporal")
   latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
   assert latest.endswith("ckpt-5")
@@ -246,7 +227,7 @@ def test_a_diverging_loss_stops_and_keeps_the_last_good_checkpoint(records_dirs,
 def test_evaluation_scores_are_the_models_outputs_averaged_over_250_views(records_dirs,
                                                                            tmp_path):
   spec = _spec(records_dirs)
-  model = _build(spec)()
+  model = common.builder(spec)()
   head_scores, sample_views = evaluation.score_videos(model, spec, batch_size=60)
   assert sample_views.shape[1:] == (CROP, CROP, 2 * STACK)
   assert set(head_scores) == {"ucf101", "hmdb51"}
@@ -288,10 +269,10 @@ def test_accuracy_report_by_hand():
 def test_mixed_precision_and_xla_steps_train(records_dirs, tmp_path, num_segments):
   spec = _spec(records_dirs)
   size = 16 // num_segments  # videos: 16 snippets or so per step either way
-  result = training.train(_build(spec), _fixed_batch_dataset(spec, size, num_segments),
-                          str(tmp_path / "run"), _config(3, batch_size=size, mixed_precision=True,
-                                                         jit_compile=True),
-                          "temporal", num_segments=num_segments)
+  config = common.train_config(3, batch_size=size, mixed_precision=True, jit_compile=True)
+  dataset = common.fixed_batch_dataset(spec, size, num_segments)
+  result = training.train(common.builder(spec), dataset, str(tmp_path / "run"), config, "temporal",
+                          num_segments=num_segments)
   assert result.step == 3 and np.isfinite(result.metrics["loss/total"])
   names = [name for name, _ in tf.train.list_variables(result.checkpoint)]
   assert any("dynamic_scale" in n or "loss_scale" in n for n in names)  # loss scaling is on
@@ -348,7 +329,7 @@ def test_a_damaged_records_file_is_named_when_training_or_evaluation_reads_it(re
     with open(paths[video_id], "r+b") as f:
       f.truncate(20)
   with pytest.raises(records.RecordsError) as raised:
-    training.train_stream(str(tmp_path / "model"), spec, _config(1))
+    training.train_stream(str(tmp_path / "model"), spec, common.train_config(1))
   message = str(raised.value)
   assert "\n" not in message and f"{paths[train_ids[0]]} holds 20 of its" in message
   assert f"(and {len(train_ids) - 1} more files)" in message and copied in message
@@ -358,10 +339,10 @@ def test_a_damaged_records_file_is_named_when_training_or_evaluation_reads_it(re
   with open(paths[test_id], "r+b") as f:
     f.truncate(os.path.getsize(paths[test_id]) // 2)
   with pytest.raises(records.RecordsError, match=f"{re.escape(paths[test_id])} holds"):
-    evaluation.score_videos(_build(spec)(), spec, batch_size=60)
+    evaluation.score_videos(common.builder(spec)(), spec, batch_size=60)
   os.remove(paths[test_id])
   with pytest.raises(records.RecordsError, match=f"{re.escape(paths[test_id])} is missing"):
-    evaluation.score_videos(_build(spec)(), spec, batch_size=60)
+    evaluation.score_videos(common.builder(spec)(), spec, batch_size=60)
 
 
 def test_init_from_copies_a_trained_trunk_and_not_the_heads(records_dirs, tmp_path):
@@ -370,7 +351,8 @@ def test_init_from_copies_a_trained_trunk_and_not_the_heads(records_dirs, tmp_pa
   ucf = model_dirs.RunSpec.of_records([records_dirs["ucf101"]], 1, temporal)
   source_dir = str(tmp_path / "ucf101")
   model_dirs.save_spec(source_dir, ucf)
-  training.train(_build(ucf), _fixed_batch_dataset(ucf), source_dir, _config(1), "temporal")
+  training.train(common.builder(ucf), common.fixed_batch_dataset(ucf), source_dir,
+                 common.train_config(1), "temporal")
   source, _, _ = model_dirs.load(source_dir)
   hmdb = model_dirs.RunSpec.of_records([records_dirs["hmdb51"]], 1, temporal)
   target = model_dirs.init_trunk_from(model_dirs.build(hmdb), source_dir)

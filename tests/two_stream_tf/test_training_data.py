@@ -10,53 +10,22 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from flow_tools import record_parsing
 from flow_tools import records
+from flow_tools.records import record_parsing
+from tests.flow_tools import helpers
+from tests.two_stream_tf import common
 from two_stream_tf import data
 from two_stream_tf.data import packed
 from two_stream_tf.data import reading
 from two_stream_tf.data import selection
-from tests.flow_tools import helpers
-from tests.two_stream_tf import reference
 
 CROP = 32
 
-
-def _windows(image, size):
-  """All size x size windows of an H x W image: (H - size + 1) x (W - size + 1) x size x size."""
-  return np.lib.stride_tricks.sliding_window_view(image, (size, size))
 
 
 def _expanded(dataset):
   """Training batches with the network input the training step makes of them."""
   return dataset.map(lambda x, labels, weights: (data.to_network_input(x), labels, weights))
-
-
-def _train_videos(records_dir, split=1):
-  manifest = records.read_manifest(records_dir)
-  return {v: i["label"] for v, i in manifest["videos"].items() if i["splits"][split - 1] == 1}
-
-
-def _find_flow_origin(sample, label, records_dir, config, cache, atol):
-  """(video id, start, y, x, flipped) whose reference stack crop equals `sample`, or None."""
-  for video_id, video_label in _train_videos(records_dir).items():
-    if video_label != label:
-      continue
-    if video_id not in cache:
-      cache[video_id] = record_parsing.load_video(records_dir, video_id)
-    video = cache[video_id]
-    for start in range(len(video.flow)):
-      stack = reference.flow_stack(video, config.stacking, config.stack_length, start)
-      for flipped in (False, True):
-        candidate = reference.flip(stack, True) if flipped else stack
-        # Locate the window on channel 0, then require every channel to agree there.
-        errors = np.abs(_windows(candidate[..., 0], CROP) - sample[..., 0]).max(axis=(2, 3))
-        for y, x in zip(*np.nonzero(errors < 1e-5)):
-          if np.allclose(candidate[y:y + CROP, x:x + CROP], sample, atol=atol):
-            # A flipped stack's window at x is the unflipped one at W - CROP - x.
-            x = candidate.shape[1] - CROP - x if flipped else x
-            return video_id, start, y, x, flipped
-  return None
 
 
 @pytest.mark.parametrize("stacking, stack_length, atol", [
@@ -69,8 +38,8 @@ def test_flow_samples_are_crops_of_valid_stacks(records_dirs, stacking, stack_le
   cache, origins = {}, []
   for x, labels, weights in dataset.unbatch().take(24):
     assert weights["ucf101"].numpy() == 1.0
-    origin = _find_flow_origin(x.numpy(), int(labels["ucf101"]), records_dirs["ucf101"],
-                               config, cache, atol)
+    origin = common.find_flow_origin(x.numpy(), int(labels["ucf101"]), records_dirs["ucf101"],
+                                     config, cache, atol)
     assert origin is not None, "a sample is no crop of any stack of a video of its label"
     origins.append(origin)
   # The choices vary: both flips, several starts, windows and videos.
@@ -95,14 +64,16 @@ def test_rgb_samples_are_crops_of_frames(records_dirs):
   cache, flips = {}, set()
   for x, labels, _ in dataset.unbatch().take(8):
     x, best = x.numpy(), (np.inf, None)
-    for video_id, label in _train_videos(records_dirs["hmdb51"]).items():
+    for video_id, label in common.train_videos(records_dirs["hmdb51"]).items():
       if label != int(labels["hmdb51"]):
         continue
-      video = cache.setdefault(video_id, record_parsing.load_video(records_dirs["hmdb51"], video_id))
+      if video_id not in cache:
+        cache[video_id] = record_parsing.load_video(records_dirs["hmdb51"], video_id)
+      video = cache[video_id]
       for frame in video.frames.astype(np.float32):
         for flipped in (False, True):
           candidate = frame[:, ::-1] if flipped else frame
-          errors = np.abs(_windows(candidate[..., 1], CROP) - x[..., 1]).mean(axis=(2, 3))
+          errors = np.abs(common.windows(candidate[..., 1], CROP) - x[..., 1]).mean(axis=(2, 3))
           if errors.min() < best[0]:
             best = (errors.min(), flipped)
     # Cropped decoding and full decoding differ by a little chroma upsampling at most.
@@ -140,7 +111,8 @@ def test_multi_task_weights_and_class_balance(records_dirs):
   # Split 1 trains on 48 UCF-101-style and 72 HMDB-51-style videos, 12 classes each.
   balanced = _dataset_shares(records_dirs, "balanced")
   shuffled = _dataset_shares(records_dirs, "shuffle")
-  ucf_share = lambda c: sum(v for (h, _), v in c.items() if h == "ucf101") / sum(c.values())
+  def ucf_share(c):
+    return sum(v for (h, _), v in c.items() if h == "ucf101") / sum(c.values())
   # Uniform over the 24 classes: half the samples from each dataset (sd ~ 0.016) ...
   assert abs(ucf_share(balanced) - 0.5) < 0.06
   # ... while plain shuffling follows the video counts, 48 / 120.
@@ -200,7 +172,7 @@ def test_samples_per_visit(records_dirs):
     dataset = data.training_dataset(records_dirs["hmdb51"], 1, config, batch_size=1,
                                     augmentation=augmentation, shuffle_buffer=1,
                                     deterministic=True)  # no mixing
-    labels = [int(l["hmdb51"][0]) for _, l, _ in dataset.take(120)]
+    labels = [int(y["hmdb51"][0]) for _, y, _ in dataset.take(120)]
     runs, length = [], 1
     for previous, label in zip(labels, labels[1:]):
       if label == previous:

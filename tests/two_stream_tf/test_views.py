@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from flow_tools import datasets
-from flow_tools import record_parsing
+from flow_tools.records import record_parsing
+from tests.two_stream_tf import reference
 from two_stream_tf import data
 from two_stream_tf.data import views as views_lib
-from tests.two_stream_tf import reference
 
 CROP = 32
 

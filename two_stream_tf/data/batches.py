@@ -108,8 +108,8 @@ def _decode_flow(config, head_names, segments, reader):
 
 def _decode_rgb_batch(config, head_names, segments, reader):
   """A batch of chosen RGB samples -> (network input, labels, weights) as `_decode_flow`
-  gives a flow sample's, batched: the batch's frames read and parsed at once (a gather, or one pass of
-  short readers), then each crop decoded. RGB's decode is short (~0.3 ms), so tf.data's
+  gives a flow sample's, batched: the batch's frames read and parsed at once (a gather, or one pass
+  of short readers), then each crop decoded. RGB's decode is short (~0.3 ms), so tf.data's
   per-sample cost of reading one by one was a fifth of it on two cores."""
   size = config.crop_size
 

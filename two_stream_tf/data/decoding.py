@@ -49,7 +49,7 @@ def dequantize(q, step, centre, subtract_mean=False):
     subtract_mean: False, or a bool tensor over the leading axes: where true, remove each
       channel's mean over h x w, as (q - mean q) * step (the centre cancels).
   Returns:
-    Without mean subtraction, flow_tools.quantization.dequantize's values, op for op.
+    Without mean subtraction, flow_tools.extraction.quantization.dequantize's values, op for op.
   """
   q = tf.cast(q, tf.float32)
   step, centre = step[..., None, None, :], centre[..., None, None, :]

@@ -20,13 +20,12 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from flow_tools import process_memory
-from flow_tools import record_parsing
 from flow_tools import records
-from flow_tools import storage
+from flow_tools.common import process_memory
+from flow_tools.common import storage
+from flow_tools.records import record_parsing
 from two_stream_tf import streams
 from two_stream_tf.data import stacking
-
 
 _MEMORY_READS = 4  # files read at once into memory: sequential reads, local or remote
 _FILE_BUFFER = 1 << 20  # bytes a whole-file read asks for at a time

@@ -11,7 +11,7 @@ import numpy as np
 
 from flow_tools import datasets
 from flow_tools import records
-from flow_tools import storage
+from flow_tools.common import storage
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,7 +25,6 @@ from two_stream_tf.data import sampling
 from two_stream_tf.data import selection
 from two_stream_tf.data import stacking
 
-
 VIDEO_INFO = ("video_id", "head", "label")  # what a batch says of the video of each row
 
 
@@ -123,8 +122,8 @@ def evaluation_positions(records_dirs, split, config, subset="test", batch_size=
   positions: what the 10 views of each are cut from on the accelerator (`to_views`).
 
   Full frames leave the pipeline as their JPEGs decode (flow as uint8 planes with their
-  dequantisation maps), so that the host does no more than decode them; frames of other
-  sizes in one batch are padded to its largest (never inside a crop). Arguments as `evaluation_views`.
+  dequantisation maps), so that the host does no more than decode them; frames of other sizes in one
+  batch are padded to its largest (never inside a crop). Arguments as `evaluation_views`.
   Returns:
     A `tf.data.Dataset` of dicts, per position the frames, 'height', 'width', 'video_id',
     'head' and 'label'; a video's `num_positions` positions are consecutive.

@@ -104,8 +104,8 @@ def _application_trunk(trunk, input_shape, weights, dropout, partial_bn):
 
 def build_model(stream, heads, trunk="cnn_m_2048", crop_size=streams.CROP_SIZE,
                 stack_length=streams.STACK_LENGTH, dropout=None, weights=None,
-                train_last_layer_only=False, rgb_mean=None, initialization=cnn_m.DEFAULT_INITIALIZATION,
-                partial_bn=False):
+                train_last_layer_only=False, rgb_mean=None,
+                initialization=cnn_m.DEFAULT_INITIALIZATION, partial_bn=False):
   """A two-stream network with one softmax head per dataset.
 
   Args:

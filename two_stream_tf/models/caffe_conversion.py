@@ -1,4 +1,5 @@
-"""CNN-M-2048's ImageNet weights from the VGG group's Caffe release, as the `.npz` `--weights` reads.
+"""CNN-M-2048's ImageNet weights from the VGG group's Caffe release, as the `.npz` `--weights`
+reads.
 
 The release (`VGG_CNN_M_2048.caffemodel`, V1 format, and `VGG_mean.binaryproto`) was
 trained on BGR images with a mean image subtracted. The conversion:

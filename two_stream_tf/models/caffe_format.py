@@ -14,7 +14,7 @@ import struct
 
 import numpy as np
 
-_VARINT, _FIXED64, _BYTES, _FIXED32 = 0, 1, 2, 5
+from flow_tools.common import protobuf_wire
 
 # V1LayerParameter.LayerType values, by the V2 type string they became.
 V1_TYPES = {1: "Accuracy", 3: "Concat", 4: "Convolution", 5: "Data", 6: "Dropout",
@@ -58,58 +58,7 @@ class Layer:
   params: dict
 
 
-def _varint(data, pos):
-  value = shift = 0
-  while True:
-    if pos >= len(data):
-      raise CaffeFormatError("truncated varint")
-    byte = data[pos]
-    pos += 1
-    value |= (byte & 0x7F) << shift
-    if byte < 0x80:
-      return value, pos
-    shift += 7
-
-
-def _next_field(data, pos):
-  """(field number, wire type, value, position after) of the field at `pos`; a
-  length-delimited value is a memoryview of its bytes, fixed ones are raw bytes."""
-  key, pos = _varint(data, pos)
-  number, wire = key >> 3, key & 7
-  if wire == _VARINT:
-    value, pos = _varint(data, pos)
-  elif wire == _BYTES:
-    length, pos = _varint(data, pos)
-    if pos + length > len(data):
-      raise CaffeFormatError(f"field {number} runs past the end of its message")
-    value, pos = data[pos:pos + length], pos + length
-  elif wire in (_FIXED32, _FIXED64):
-    size = 4 if wire == _FIXED32 else 8
-    if pos + size > len(data):
-      raise CaffeFormatError(f"field {number} runs past the end of its message")
-    value, pos = bytes(data[pos:pos + size]), pos + size
-  else:
-    raise CaffeFormatError(f"unsupported wire type {wire} (field {number})")
-  return number, wire, value, pos
-
-
-def _fields(data):
-  """Yields (field number, wire type, value) of a serialized message."""
-  data, pos = memoryview(data), 0
-  while pos < len(data):
-    number, wire, value, pos = _next_field(data, pos)
-    yield number, wire, value
-
-
-def _packed_varints(data):
-  values, pos = [], 0
-  while pos < len(data):
-    value, pos = _varint(data, pos)
-    values.append(value)
-  return values
-
-
-_UNPACKED_DATA_TAG = (5 << 3) | _FIXED32  # BlobProto.data, one float per field
+_UNPACKED_DATA_TAG = (5 << 3) | protobuf_wire.FIXED32  # BlobProto.data, one float per field
 
 
 def _unpacked_run(data, pos):
@@ -133,16 +82,16 @@ def parse_blob(message):
       values, pos = _unpacked_run(data, pos)
       floats.append(values)
       continue
-    number, wire, value, pos = _next_field(data, pos)
-    if number in (1, 2, 3, 4) and wire == _VARINT:
+    number, wire, value, pos = protobuf_wire.next_field(data, pos)
+    if number in (1, 2, 3, 4) and wire == protobuf_wire.VARINT:
       legacy[number] = value
-    elif number == 5 and wire == _BYTES:
+    elif number == 5 and wire == protobuf_wire.LEN:
       floats.append(np.frombuffer(value, "<f4"))
-    elif number == 7 and wire == _BYTES:
+    elif number == 7 and wire == protobuf_wire.LEN:
       dims = []
-      for field, field_wire, dim in _fields(value):
+      for field, field_wire, dim in protobuf_wire.fields(value):
         if field == 1:
-          dims += _packed_varints(dim) if field_wire == _BYTES else [dim]
+          dims += protobuf_wire.packed_varints(dim) if field_wire == protobuf_wire.LEN else [dim]
     elif number == 8:
       doubles.append(np.frombuffer(value, "<f8"))
   values = np.concatenate(floats or doubles or [np.zeros(0, np.float32)]).astype(np.float32)
@@ -157,15 +106,15 @@ def parse_blob(message):
 def _params(kind, message):
   fields = _PARAM_FIELDS[kind]
   params = {}
-  for number, wire, value in _fields(message):
+  for number, wire, value in protobuf_wire.fields(message):
     if number not in fields:
       continue
     name, kind_of = fields[number]
     if kind_of == "f":
-      values = [struct.unpack("<f", value)[0]] if wire == _FIXED32 else list(
+      values = [struct.unpack("<f", value)[0]] if wire == protobuf_wire.FIXED32 else list(
           np.frombuffer(value, "<f4"))
     else:
-      values = _packed_varints(value) if wire == _BYTES else [value]
+      values = protobuf_wire.packed_varints(value) if wire == protobuf_wire.LEN else [value]
     params.setdefault(name, []).extend(float(v) if kind_of == "f" else int(v) for v in values)
   return params
 
@@ -173,20 +122,20 @@ def _params(kind, message):
 def _layer(message, version):
   """A V1LayerParameter (version 0) or LayerParameter (version 1) as a `Layer`."""
   name, type_name, blobs, params = "", "", [], {}
-  for number, wire, value in _fields(message):
-    if number == _NAME[version] and wire == _BYTES:
+  for number, wire, value in protobuf_wire.fields(message):
+    if number == _NAME[version] and wire == protobuf_wire.LEN:
       name = bytes(value).decode("utf-8", "replace")
     elif number == _TYPE[version]:
       type_name = (V1_TYPES.get(value, f"V1 type {value}") if version == 0
                    else bytes(value).decode("utf-8", "replace"))
-    elif number == _BLOBS[version] and wire == _BYTES:
+    elif number == _BLOBS[version] and wire == protobuf_wire.LEN:
       blobs.append(parse_blob(value))
-    elif version == 0 and number == 1 and wire == _BYTES:
+    elif version == 0 and number == 1 and wire == protobuf_wire.LEN:
       raise CaffeFormatError("a V0 net (2013): upgrade it first with Caffe's "
                              "upgrade_net_proto_binary")
     else:
       for kind, numbers in _PARAMS.items():
-        if number == numbers[version] and wire == _BYTES:
+        if number == numbers[version] and wire == protobuf_wire.LEN:
           params[kind] = _params(kind, value)
   return Layer(name, type_name, blobs, params)
 
@@ -194,12 +143,12 @@ def _layer(message, version):
 def parse_net(data):
   """(net name, [Layer]) of a serialized NetParameter (a .caffemodel's bytes)."""
   name, layers = "", []
-  for number, wire, value in _fields(data):
-    if number == 1 and wire == _BYTES:
+  for number, wire, value in protobuf_wire.fields(data):
+    if number == 1 and wire == protobuf_wire.LEN:
       name = bytes(value).decode("utf-8", "replace")
-    elif number == 2 and wire == _BYTES:
+    elif number == 2 and wire == protobuf_wire.LEN:
       layers.append(_layer(value, 0))
-    elif number == 100 and wire == _BYTES:
+    elif number == 100 and wire == protobuf_wire.LEN:
       layers.append(_layer(value, 1))
   if not layers:
     raise CaffeFormatError("no layers: not a Caffe net")

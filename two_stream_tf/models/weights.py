@@ -18,7 +18,8 @@ class WeightsError(ValueError):
 
 
 def cross_modality_kernel(rgb_kernel, channels):
-  """kh x kw x 3 x filters RGB kernel -> kh x kw x channels x filters (mean over RGB, replicated)."""
+  """kh x kw x 3 x filters RGB kernel -> kh x kw x channels x filters (mean over RGB,
+  replicated)."""
   mean = np.mean(rgb_kernel, axis=2, keepdims=True)
   return np.repeat(mean, channels, axis=2).astype(rgb_kernel.dtype)
 
@@ -45,7 +46,8 @@ def transfer(source, target, source_name):
       if not (first_conv and arrays[0].shape[2] == 3 and arrays[0].shape[:2] == shapes[0][:2]
               and arrays[0].shape[3] == shapes[0][3]):
         raise WeightsError(f"{source_name}: layer {name!r} has shapes "
-                           f"{[a.shape for a in arrays]}, {target.name}/{layer.name} needs {shapes}")
+                           f"{[a.shape for a in arrays]}, {target.name}/{layer.name} needs "
+                           f"{shapes}")
       arrays = [cross_modality_kernel(arrays[0], shapes[0][2])] + list(arrays[1:])
     layer.set_weights(arrays)
   return len(target_layers)
@@ -59,10 +61,10 @@ def _require_file(path):
 def cnn_m_source(path, crop_size):
   """[(name, arrays)] of CNN-M-2048 trunk weights from a local file.
 
-  `.npz`: arrays `<layer>/kernel` and `<layer>/bias` for conv1..conv5, full6, full7 in
-  Keras layout (conv kernels h x w x in x out, RGB input order; dense in x out); other
-  arrays (fc8, the ImageNet classifier; `mean/rgb`: `cnn_m_mean`) are not trunk weights. `.weights.h5`: saved by `save_weights` from the
-  spatial trunk `cnn_m.cnn_m_2048((crop, crop, 3))`.
+  `.npz`: arrays `<layer>/kernel` and `<layer>/bias` for conv1..conv5, full6, full7 in Keras layout
+  (conv kernels h x w x in x out, RGB input order; dense in x out); other arrays (fc8, the ImageNet
+  classifier; `mean/rgb`: `cnn_m_mean`) are not trunk weights. `.weights.h5`: saved by
+  `save_weights` from the spatial trunk `cnn_m.cnn_m_2048((crop, crop, 3))`.
   """
   _require_file(path)
   if path.endswith(".npz"):

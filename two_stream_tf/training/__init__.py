@@ -2,9 +2,9 @@
 and a stream's run in a model_dir (`train_stream`, what two_stream_tf.train calls)."""
 
 from two_stream_tf.training.loop import TrainConfig
-from two_stream_tf.training.loop import train
 from two_stream_tf.training.loop import TrainingDiverged
+from two_stream_tf.training.loop import train
 from two_stream_tf.training.runs import train_stream
-from two_stream_tf.training.schedule import paper_schedule
 from two_stream_tf.training.schedule import Schedule
+from two_stream_tf.training.schedule import paper_schedule
 from two_stream_tf.training.strategy import make_strategy

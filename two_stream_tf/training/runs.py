@@ -2,9 +2,9 @@
 
 import contextlib
 
-from flow_tools import locks
-from flow_tools import record_parsing
-from flow_tools import storage
+from flow_tools.common import locks
+from flow_tools.common import storage
+from flow_tools.records import record_parsing
 from two_stream_tf import data
 from two_stream_tf import model_dirs
 from two_stream_tf import models
@@ -42,14 +42,14 @@ def _dataset_maker(spec, augmentation, shuffle_buffer, deterministic, tf_data_se
 
 def train_stream(model_dir, spec, config, *, augmentation=None, weights=None, init_from=None,
                  last_layer_only=False, shuffle_buffer=1024, deterministic_input=False,
-                 input_cache="auto", tf_data_service=None, strategy=None, hparams=None, flags_text=None,
-                 checkpoint=None, initialization=models.DEFAULT_INITIALIZATION,
+                 input_cache="auto", tf_data_service=None, strategy=None, hparams=None,
+                 flags_text=None, checkpoint=None, initialization=models.DEFAULT_INITIALIZATION,
                  partial_bn=False):
   """Trains the stream `spec` describes in `model_dir`, resuming what is there.
 
   Args:
     model_dir: checkpoints, TensorBoard logs, the run spec and flags; held by this run
-      (`flow_tools.locks`): a second run on it at the same time is refused.
+      (`flow_tools.common.locks`): a second run on it at the same time is refused.
     spec: a `model_dirs.RunSpec`; a model_dir holding another run is refused.
     config: a `loop.TrainConfig`.
     augmentation: a `data.Augmentation` (None: the paper's).

@@ -12,11 +12,11 @@ import cv2
 import numpy as np
 
 from flow_tools import datasets
-from flow_tools import extraction
-from flow_tools import figures
-from flow_tools import record_parsing
-from flow_tools import storage
-from flow_tools import visualization
+from flow_tools.common import storage
+from flow_tools.extraction import local_runner
+from flow_tools.pictures import figures
+from flow_tools.pictures import flow_colors
+from flow_tools.records import record_parsing
 
 VIDEO_EXTENSIONS = {".mp4": "mp4v", ".avi": "MJPG"}
 OUTPUTS = (".png", *VIDEO_EXTENSIONS)  # what `write` writes
@@ -40,11 +40,11 @@ def panels(video, step, max_magnitude):
   next frame in the colour coding at `max_magnitude`, 'd_x', 'd_y': its components (px)},
   and 'backward_colour' if the video has backward flow."""
   out = {"rgb": video.frames[step],
-         "flow_colour": visualization.flow_to_colour(video.flow[step], max_magnitude),
+         "flow_colour": flow_colors.flow_to_colour(video.flow[step], max_magnitude),
          "d_x": video.flow[step][..., 0], "d_y": video.flow[step][..., 1]}
   if video.backward_flow is not None:
-    out["backward_colour"] = visualization.flow_to_colour(video.backward_flow[step],
-                                                          max_magnitude)
+    out["backward_colour"] = flow_colors.flow_to_colour(video.backward_flow[step],
+                                                        max_magnitude)
   return out
 
 
@@ -93,7 +93,7 @@ def flow_video_frames(video, max_magnitude=None):
   (at `max_magnitude` px, default the video's largest)."""
   magnitude = max_magnitude or largest_magnitude(video)
   height = video.frames.shape[1]
-  key = visualization.colour_key(height)
+  key = flow_colors.colour_key(height)
   for step in range(len(video.flow)):
     pictures = panels(video, step, magnitude)
     yield np.concatenate([pictures["rgb"], pictures["flow_colour"], key], axis=1)
@@ -152,7 +152,7 @@ def extracted_video(path, work_dir, config):
     raise FileNotFoundError(f"no video file {path}")
   index, path_of = datasets.stage_files([path], work_dir)
   records_dir = os.path.join(work_dir, "records")
-  summary = extraction.extract(index, records_dir, config, num_workers=1, progress=False)
+  summary = local_runner.extract(index, records_dir, config, num_workers=1, progress=False)
   for failure in summary.failures.values():
     raise ValueError(f"{path}: {failure['reason']}")
   (video_id,) = path_of

@@ -15,7 +15,7 @@ import os
 import socket
 import time
 
-from flow_tools import storage
+from flow_tools.common import storage
 
 LOCK_FILE = ".lock"
 

@@ -1,35 +1,23 @@
-"""Parallel, resumable extraction of a dataset into records (flow_tools.records, v2).
+"""An extraction's output directory, whichever runner fills it: what is finished, what a
+run must do, each video's files as its worker writes them, and the manifest at the end.
 
-Worker processes (spawned, OpenCV and numpy only: no TensorFlow) encode videos and write
-each finished video's files (one per modality, then its index holding its source's
-fingerprint; each written to `<output_dir>/.incomplete/` and then renamed into place), so
-a video whose index exists is finished, and nothing partial is ever where readers look;
-the main process gathers their facts for the manifest. A run killed at any point, even by
-SIGKILL, is finished by running it again: finished videos are kept, and the result
-is byte-identical to an uninterrupted run. Every run, finished or not, redoes the videos
-whose file changed since it was encoded (a re-download, a repaired clip: size, time and
-content hash, `flow_tools.sources`); a lock file keeps a second run out meanwhile
-(`flow_tools.locks`).
+Each finished video's files (one per modality, then its index holding its source's
+fingerprint) are written to `<output_dir>/.incomplete/` and then renamed into place, so a
+video whose index exists is finished, and nothing partial is ever where readers look. A
+run killed at any point, even by SIGKILL, is finished by running it again: finished videos
+are kept, and the result is byte-identical to an uninterrupted run. Every run, finished or
+not, redoes the videos whose file changed since it was encoded (a re-download, a repaired
+clip: size, time and content hash, `flow_tools.extraction.output_directory.sources`).
 """
 
 import concurrent.futures
 import dataclasses
-import itertools
-import multiprocessing
 import os
-import signal
-import tempfile
 import time
 
-import tqdm
-
-from flow_tools import datasets
-from flow_tools import encoding
-from flow_tools import flow as flow_lib
-from flow_tools import locks
 from flow_tools import records
-from flow_tools import sources
-from flow_tools import storage
+from flow_tools.common import storage
+from flow_tools.extraction import sources
 
 WORK_DIR = ".incomplete"
 _PLAN = "plan.json"
@@ -137,12 +125,12 @@ def _removed(path):
     storage.remove(path)
 
 
-class OutputLayout:
+class OutputDirectory:
   """Files and bookkeeping of one output directory, whichever runner fills it.
 
   Videos are numbered by their position among the sorted ids (`records.video_file`).
   A video is finished when its index exists (written, whole by rename, after its files);
-  the index holds its source's fingerprint (`flow_tools.sources`), so that every run can
+  the index holds its source's fingerprint (`flow_tools.extraction.sources`), so that every run can
   tell which finished videos' sources have changed since. A video that cannot be used
   leaves `.incomplete/failed/<number>.json` with its reason and fingerprint. The manifest
   is written last, from the dataset index and each finished video's facts (from the
@@ -427,183 +415,3 @@ class OutputLayout:
                    changed=tuple(plan.changed), retried=tuple(plan.retried),
                    failed=tuple(v for v in plan.to_encode if v in failures),
                    num_kept=plan.num_kept, num_skipped=plan.num_skipped)
-
-
-def _progress(total, enabled):
-  return tqdm.tqdm(total=total, unit="video", disable=not enabled, dynamic_ncols=True,
-                   desc="extract", mininterval=1.0)
-
-
-def file_sources(index):
-  """`read_videos` of file layouts: each video is its file path."""
-  paths = {e.video_id: e.path for e in index.entries}
-  return lambda video_ids: ((v, paths[v]) for v in video_ids)
-
-
-def _submit_blocking_interrupts(executor, function, task):
-  """`executor.submit`, with SIGINT blocked in this thread meanwhile: a worker process it
-  starts inherits the block, so a Ctrl-C that arrives while the worker is still starting
-  (before `encoding.init_worker` ignores it) cannot end the worker with a traceback; the
-  main process gets the Ctrl-C as soon as the submit returns."""
-  blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-  try:
-    return executor.submit(function, task)
-  finally:
-    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-
-
-def _unordered_results(executor, function, tasks, limit):
-  """`function`'s results on `tasks` as they finish, taking the next task only while fewer
-  than `limit` are in flight: a source that yields decoded videos is not read ahead."""
-  in_flight = set()
-  tasks = iter(tasks)
-  while True:
-    for task in itertools.islice(tasks, limit - len(in_flight)):
-      in_flight.add(_submit_blocking_interrupts(executor, function, task))
-    if not in_flight:
-      return
-    done, in_flight = concurrent.futures.wait(in_flight,
-                                              return_when=concurrent.futures.FIRST_COMPLETED)
-    for future in done:
-      yield future.result()
-
-
-def _dead_worker_error(notes_dir, finished):
-  """What to tell when a worker process died: the videos that were being encoded."""
-  under_way = set()
-  for name in os.listdir(notes_dir):
-    with open(os.path.join(notes_dir, name), encoding="utf-8") as f:
-      under_way.add(f.read())
-  under_way = sorted(under_way - set(finished))
-  return ExtractionError(
-      f"a worker process died (killed, out of memory, or a crash in a decoder) while "
-      f"encoding {' or '.join(repr(v) for v in under_way) or 'a video'}; the "
-      f"{len(finished)} videos this run finished are kept: rerun to resume "
-      "(a video that kills its worker again can be left out of the split files)")
-
-
-def extract(index, output_dir, config, num_workers=2, progress=True, read_videos=None,
-            retry_failed=False, task=None, origin=None, changed=None):
-  """Extracts every video of `index` into `output_dir`; resumes an unfinished run and redoes
-  the videos whose source changed since (`OutputLayout.open_run`).
-
-  Args:
-    index: a `flow_tools.datasets.DatasetIndex`.
-    output_dir: where `videos/`, `manifest.json` and (while running) `.incomplete/` go.
-    config: a `flow_tools.encoding.ExtractionConfig`.
-    num_workers: encoding processes.
-    progress: show a progress bar with videos/s and frame pairs/s.
-    read_videos: function from a list of video ids to (video id, source) pairs, a
-      source being what `flow_tools.video.iter_frames` takes; default: the
-      entries' file paths.
-    retry_failed: encode again the videos an earlier run found unusable.
-    task: what the worker processes run on each (video id, source, config) instead of
-      `encoding.encode_task` (which decodes and computes flow): a function of the same
-      contract that computes no flow, e.g. `flow_tools.rawframes.import_task`.
-    origin, changed: see `OutputLayout`.
-  Returns:
-    A `Summary`. Failed videos are listed in it and in the manifest; they do not stop the run.
-  Raises:
-    ExtractionError: an unusable `output_dir`, a dead worker, a source that did not yield
-      every video.
-    flow_tools.locks.LockedError: another extraction is writing `output_dir`.
-  """
-  if num_workers < 1:
-    raise ValueError("num_workers must be at least 1")
-  if storage.exists(output_dir) and not storage.isdir(output_dir):
-    raise ExtractionError(f"the output directory {output_dir} is a file")
-  algorithm = None if task else config.algorithm  # the flow the workers compute
-  if algorithm:
-    flow_lib.create(algorithm)  # Fails here, once, if the algorithm is unavailable.
-  start = time.time()
-  layout = OutputLayout(index, output_dir, config, origin, changed)
-  with locks.hold(output_dir, "an extraction"):
-    plan = layout.open_run(retry_failed)
-    if plan.finished is not None:
-      return dataclasses.replace(layout.finished_summary(plan, start), worker_seconds=0.0,
-                                 flow_seconds=0.0)
-    bar = _progress(len(layout.entries), progress)
-    bar.update(len(layout.entries) - len(plan.to_encode))
-    pairs_done, pair_start = 0, time.time()
-    worker_seconds = flow_seconds = 0.0
-    facts, handled = {}, set()
-    if plan.to_encode:
-      read_videos = read_videos or file_sources(index)
-      tasks = ((v, source, config) for v, source in read_videos(plan.to_encode))
-      context = multiprocessing.get_context("spawn")
-      # A pool that notices a dead worker (multiprocessing.Pool would wait for it forever).
-      with tempfile.TemporaryDirectory(prefix="flow_tools-workers-") as notes_dir, \
-          concurrent.futures.ProcessPoolExecutor(
-              num_workers, mp_context=context, initializer=encoding.init_worker,
-              initargs=(algorithm, layout.save, notes_dir)) as executor:
-        try:
-          for outcome in _unordered_results(executor, task or encoding.encode_task, tasks,
-                                            2 * num_workers):
-            worker_seconds += outcome.seconds
-            if outcome.facts is not None:
-              facts[outcome.key] = outcome.facts
-              pairs_done += outcome.flow_pairs
-              flow_seconds += outcome.flow_seconds
-            handled.add(outcome.key)
-            bar.update(1)
-            rate = pairs_done / max(time.time() - pair_start, 1e-9)
-            bar.set_postfix(pairs_per_s=f"{rate:.1f}", refresh=False)
-        except concurrent.futures.BrokenExecutor as error:
-          raise _dead_worker_error(notes_dir, handled) from error
-        except KeyboardInterrupt:
-          executor.shutdown(cancel_futures=True)  # the videos under way finish, no others
-          raise
-    bar.close()
-    unread = [v for v in plan.to_encode if v not in handled]
-    if unread:
-      raise ExtractionError(f"the video source did not yield {len(unread)} videos of the "
-                            f"index, e.g. {unread[0]!r}; rerun to resume")
-    return dataclasses.replace(layout.finish(start, plan, facts), worker_seconds=worker_seconds,
-                               flow_seconds=flow_seconds)
-
-
-def _runner(runner, output_dir, num_workers, progress, beam_pipeline_options, retry_failed):
-  """(index, read_videos, config) -> Summary of `runner`; a missing apache-beam or a wrong
-  Beam option fails here, before any data is read."""
-  if runner == "local":
-    return lambda index, read_videos, config: extract(index, output_dir, config, num_workers,
-                                                       progress, read_videos, retry_failed)
-  if runner != "beam":
-    raise ValueError(f"unknown runner {runner!r}: 'local' or 'beam'")
-  try:
-    from flow_tools import beam_extraction  # pylint: disable=import-outside-toplevel
-  except ModuleNotFoundError as error:
-    if error.name != "apache_beam":
-      raise
-    raise ValueError('--runner=beam needs apache-beam: pip install -e ".[beam]" '
-                     "(or pip install 'apache-beam>=2.60,<3')") from error
-  beam_extraction.pipeline_options(beam_pipeline_options)
-  return lambda index, read_videos, config: beam_extraction.extract(
-      index, output_dir, config, beam_pipeline_options, retry_failed)
-
-
-def open_dataset(dataset, data_dir, splits_dir=None, tfds_name=None, tfds_download=True,
-                 output_dir=None):
-  """(`DatasetIndex`, its `read_videos` source): None for video files, TFDS's for
-  `datasets.TFDS`; an `output_dir` inside `data_dir` is not read as a class folder."""
-  if dataset != datasets.TFDS:
-    return datasets.load_dataset(dataset, data_dir, splits_dir, output_dir=output_dir), None
-  from flow_tools import tfds_videos  # pylint: disable=import-outside-toplevel
-  source = tfds_videos.TfdsVideos(tfds_name, data_dir, tfds_download)
-  return source.index(), source.read
-
-
-def extract_dataset(dataset, data_dir, output_dir, config, *, splits_dir=None, tfds_name=None,
-                    tfds_download=True, runner="local", num_workers=2, progress=True,
-                    beam_pipeline_options="", retry_failed=False):
-  """The extract app's job: a dataset as distributed (or from TFDS) into `output_dir`.
-
-  The flow algorithm and the runner are checked before any data is read.
-  Returns:
-    (its `DatasetIndex`, the run's `Summary`).
-  """
-  flow_lib.create(config.algorithm)
-  run = _runner(runner, output_dir, num_workers, progress, beam_pipeline_options, retry_failed)
-  index, read_videos = open_dataset(dataset, data_dir, splits_dir, tfds_name, tfds_download,
-                                    output_dir)
-  return index, run(index, read_videos, config)

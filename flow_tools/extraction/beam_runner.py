@@ -1,17 +1,16 @@
 """Extraction as an Apache Beam pipeline: the same records and manifest as the local runner.
 
-Each video is encoded (decode, flow, quantise, JPEG) on a Beam worker, which writes
-the video's files itself (`flow_tools.extraction.OutputLayout`: each file written
-aside, then renamed into place); the launching process then writes the manifest. The
-bytes of every file and of the manifest are those of `flow_tools.extraction.extract`,
-and a run that stopped resumes from the videos already finished (Beam itself retries
-failed bundles; a retried video writes the same bytes again). Unreadable videos are
-recorded as failures, as locally.
+Each video is encoded (decode, flow, quantise, JPEG) on a Beam worker, which writes the video's
+files itself (`flow_tools.extraction.output_directory.OutputDirectory`: each file written aside,
+then renamed into place); the launching process then writes the manifest. The bytes of every file
+and of the manifest are those of `flow_tools.extraction.local_runner.extract`, and a run that
+stopped resumes from the videos already finished (Beam itself retries failed bundles; a retried
+video writes the same bytes again). Unreadable videos are recorded as failures, as locally.
 
 The same pipeline runs on DirectRunner, Dataflow, Flink or Spark through Beam's
 own pipeline options. Videos and `output_dir` may be local (one machine, or a
 filesystem every worker mounts) or on a remote filesystem TensorFlow reads, such as
-gs:// for Dataflow (`flow_tools.storage`).
+gs:// for Dataflow (`flow_tools.common.storage`).
 
 Needs apache-beam (`pip install -e ".[beam]"`).
 """
@@ -22,10 +21,10 @@ import time
 import apache_beam as beam
 from apache_beam.options import pipeline_options as beam_options
 
-from flow_tools import encoding
-from flow_tools import extraction
-from flow_tools import flow as flow_lib
-from flow_tools import locks
+from flow_tools.common import locks
+from flow_tools.extraction import encoding
+from flow_tools.extraction import flow as flow_lib
+from flow_tools.extraction import output_directory
 
 _NAMESPACE = "flow_tools"
 
@@ -80,18 +79,18 @@ def extract(index, output_dir, config, options="", retry_failed=False):
   Args:
     index: a `flow_tools.datasets.DatasetIndex` of video files.
     output_dir: where `videos/`, `manifest.json` and (while running) `.incomplete/` go.
-    config: a `flow_tools.encoding.ExtractionConfig`.
+    config: a `flow_tools.extraction.encoding.ExtractionConfig`.
     options: Beam pipeline options as on a command line, e.g.
       "--runner=DirectRunner --direct_num_workers=2 --direct_running_mode=multi_processing".
     retry_failed: encode again the videos an earlier run found unusable.
   Returns:
-    A `flow_tools.extraction.Summary`, as the local runner's. The launching process holds
-    the output directory's lock (`flow_tools.locks`) while the pipeline runs.
+    A `flow_tools.extraction.output_directory.Summary`, as the local runner's. The launching process
+    holds the output directory's lock (`flow_tools.common.locks`) while the pipeline runs.
   """
   flow_lib.create(config.algorithm)  # Fails here, once, if the algorithm is unavailable.
   parsed_options = pipeline_options(options)
   start = time.time()
-  layout = extraction.OutputLayout(index, output_dir, config)
+  layout = output_directory.OutputDirectory(index, output_dir, config)
   with locks.hold(output_dir, "an extraction"):
     plan = layout.open_run(retry_failed)
     if plan.finished is not None:

@@ -8,12 +8,13 @@ import tempfile
 import numpy as np
 import pytest
 
-from flow_tools import beam_extraction
 from flow_tools import datasets
-from flow_tools import encoding
-from flow_tools import extraction
-from flow_tools import record_parsing
 from flow_tools import records
+from flow_tools.extraction import beam_runner
+from flow_tools.extraction import encoding
+from flow_tools.extraction import local_runner
+from flow_tools.extraction import output_directory
+from flow_tools.records import record_parsing
 from tests.flow_tools import helpers
 
 DIS = encoding.ExtractionConfig(algorithm="dis", short_side=0)
@@ -34,14 +35,14 @@ def broken_dataset(synthetic_dir, tmp_path_factory):
 def local_records(broken_dataset, tmp_path_factory):
   index = datasets.load_folder(*broken_dataset)
   out = str(tmp_path_factory.mktemp("local"))
-  extraction.extract(index, out, DIS, num_workers=2, progress=False)
+  local_runner.extract(index, out, DIS, num_workers=2, progress=False)
   return out
 
 
 def test_direct_runner_writes_the_local_runners_records(broken_dataset, local_records, tmp_path):
   index = datasets.load_folder(*broken_dataset)
   out = str(tmp_path / "beam")
-  summary = beam_extraction.extract(index, out, DIS)
+  summary = beam_runner.extract(index, out, DIS)
   assert summary.num_videos == 15 and summary.num_extracted == 11
   assert sorted(summary.failures) == sorted(helpers.BROKEN)  # reported, not fatal
   assert "one frame" in summary.failures["things/one_frame"]["reason"]
@@ -49,16 +50,17 @@ def test_direct_runner_writes_the_local_runners_records(broken_dataset, local_re
   manifest = records.read_manifest(out)
   assert not os.path.exists(os.path.join(out, ".incomplete"))
   for video_id in manifest["videos"]:
-    local, beam = record_parsing.load_video(local_records, video_id), record_parsing.load_video(out, video_id)
+    local = record_parsing.load_video(local_records, video_id)
+    beam = record_parsing.load_video(out, video_id)
     np.testing.assert_array_equal(beam.frames, local.frames)
     np.testing.assert_array_equal(beam.flow, local.flow)
     assert (beam.label, beam.class_name, beam.video_id) == (local.label, local.class_name,
                                                             video_id)
   # A finished directory is left alone; other settings are refused.
-  again = beam_extraction.extract(index, out, DIS)
+  again = beam_runner.extract(index, out, DIS)
   assert again.num_extracted == 11
-  with pytest.raises(extraction.ExtractionError, match="other settings"):
-    beam_extraction.extract(index, out, encoding.ExtractionConfig(algorithm="farneback"))
+  with pytest.raises(output_directory.ExtractionError, match="other settings"):
+    beam_runner.extract(index, out, encoding.ExtractionConfig(algorithm="farneback"))
 
 
 def test_app_on_multi_process_direct_runner(broken_dataset, local_records, tmp_path):
@@ -90,7 +92,7 @@ def test_the_readmes_beam_options_pass_the_option_check():
     documented = re.findall(r'--beam_pipeline_options="([^"]+)"', f.read())
   assert len(documented) >= 3  # DirectRunner, Dataflow, Flink
   for options in documented:
-    beam_extraction.pipeline_options(options.replace("\\\n", " "))
+    beam_runner.pipeline_options(options.replace("\\\n", " "))
 
 
 def test_without_apache_beam_the_app_says_how_to_install_it(broken_dataset, tmp_path):
@@ -122,7 +124,7 @@ def test_direct_runner_reads_and_writes_a_remote_filesystem(broken_dataset, loca
   temporary = tmp_path / "temporary"
   temporary.mkdir()
   monkeypatch.setattr(tempfile, "tempdir", str(temporary))
-  summary = beam_extraction.extract(index, out, DIS)
+  summary = beam_runner.extract(index, out, DIS)
   assert summary.num_extracted == 11 and sorted(summary.failures) == sorted(helpers.BROKEN)
   assert not list(temporary.glob("flow_tools-copy-*"))  # the local copies OpenCV read are gone
   # The same files, no .incomplete left; the failures name their files where they are.

@@ -7,7 +7,7 @@ modification time is not (a copy, a touch, a re-download of the same bytes) or t
 filesystem keeps no times (mtime 0). A modification time is a fact of one filesystem:
 a copy of the videos elsewhere has the same size and hash, and other times.
 
-A video stored as many files (frame folders, `flow_tools.rawframes`) has the same
+A video stored as many files (frame folders, `flow_tools.rawframes.layouts`) has the same
 fingerprint of all of them in order: their total size, latest time, count and one
 SHA-256 over their contents.
 
@@ -17,7 +17,7 @@ fixes) have no fingerprint (None) and never count as changed.
 
 import hashlib
 
-from flow_tools import storage
+from flow_tools.common import storage
 
 _CHUNK = 1 << 20
 
@@ -31,7 +31,7 @@ def _sha256(path):
 
 
 def fingerprint(source):
-  """The fingerprint of a video file (any path `flow_tools.storage` reads); None for a source
+  """The fingerprint of a video file (any path `flow_tools.common.storage` reads); None for a source
   that is not a file, or a file that does not exist."""
   if not isinstance(source, str) or not storage.isfile(source):
     return None

@@ -11,7 +11,7 @@ trailing spaces, odd characters in file names, and a case mismatch between list
 files and file names (UCF-101's HandstandPushups). Anything missing or
 inconsistent raises `DatasetError` with a one-line message naming the file.
 Directories may be local or on a remote filesystem (gs://...; see
-`flow_tools.storage`): videos are found by listing each class folder once, not by
+`flow_tools.common.storage`): videos are found by listing each class folder once, not by
 one lookup per video.
 """
 
@@ -20,7 +20,7 @@ import io
 import os
 import re
 
-from flow_tools import storage
+from flow_tools.common import storage
 
 UNUSED, TRAIN, TEST = 0, 1, 2
 SUBSETS = {"train": TRAIN, "test": TEST}
@@ -289,7 +289,7 @@ def load_folder(data_dir, splits_dir, locate=None, exclude=(), classes_from_list
 
 
 LOADERS = {"ucf101": load_ucf101, "hmdb51": load_hmdb51, "folder": load_folder}
-TFDS = "tfds"  # not a layout: a TensorFlow Datasets video dataset (flow_tools.tfds_videos)
+TFDS = "tfds"  # not a layout: a TensorFlow Datasets video dataset (flow_tools.datasets.tfds_videos)
 
 
 def load_dataset(name, data_dir, splits_dir=None, locate=None, output_dir=None):

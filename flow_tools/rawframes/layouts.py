@@ -28,7 +28,7 @@ writes it:
   `python -m flow_tools.visualize`.
 
 Every layout quantises flow as those tools do, `q = round(255 (v + b) / 2b)` clipped to
-0..255 (the 'bound' scheme of `flow_tools.quantization`). This module lists, checks
+0..255 (the 'bound' scheme of `flow_tools.extraction.quantization`). This module lists, checks
 and reads one video's files (in worker processes: no TensorFlow) and writes them.
 """
 
@@ -39,9 +39,9 @@ import re
 
 import numpy as np
 
-from flow_tools import encoding
-from flow_tools import sources
-from flow_tools import storage
+from flow_tools.common import storage
+from flow_tools.extraction import encoding
+from flow_tools.extraction import sources
 
 FRAMES_MINUS_ONE, FRAMES = "frames_minus_1", "frames"
 FLOW_COUNTS = (FRAMES_MINUS_ONE, FRAMES)
@@ -55,7 +55,7 @@ class RawframesError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
-class Layout:
+class FolderLayout:
   """Where a video's files are and how they are named and numbered.
 
   Folders are relative to the layout's root; `{video}` is the video id (`<class>/<video>`),
@@ -99,12 +99,12 @@ _CLASS_FOLDERS = dict(rgb_dir="{video}", flow_x_dir="{video}", flow_y_dir="{vide
                       rgb_prefix="img_", flow_x_prefix="flow_x_", flow_y_prefix="flow_y_",
                       first_frame=1, bound=20.0, digits=5)
 LAYOUTS = {
-    "denseflow": Layout("denseflow", **{**_CLASS_FOLDERS, "first_frame": AUTO}, first_flow=0,
-                        flow_count=FRAMES_MINUS_ONE),
-    "mmaction2": Layout("mmaction2", **_CLASS_FOLDERS, first_flow=1,
-                        flow_count=FRAMES_MINUS_ONE),
-    "tsn": Layout("tsn", **_CLASS_FOLDERS, first_flow=1, flow_count=FRAMES),
-    "feichtenhofer": Layout(
+    "denseflow": FolderLayout("denseflow", **{**_CLASS_FOLDERS, "first_frame": AUTO}, first_flow=0,
+                              flow_count=FRAMES_MINUS_ONE),
+    "mmaction2": FolderLayout("mmaction2", **_CLASS_FOLDERS, first_flow=1,
+                              flow_count=FRAMES_MINUS_ONE),
+    "tsn": FolderLayout("tsn", **_CLASS_FOLDERS, first_flow=1, flow_count=FRAMES),
+    "feichtenhofer": FolderLayout(
         "feichtenhofer", rgb_dir="jpegs_256/{name}", flow_x_dir="tvl1_flow/u/{name}",
         flow_y_dir="tvl1_flow/v/{name}", rgb_prefix="frame", flow_x_prefix="frame",
         flow_y_prefix="frame", first_frame=1, first_flow=1, flow_count=FRAMES_MINUS_ONE,
@@ -125,7 +125,7 @@ def layout_named(name, **overrides):
 class VideoFolders:
   """A video to import: its folders, its layout, and the frame count a list gives (or None)."""
   folders: tuple  # rgb, flow x, flow y
-  layout: Layout
+  layout: FolderLayout
   listed_frames: int = None
 
 
@@ -201,7 +201,8 @@ def list_files(video):
           [os.path.join(y_dir, ys[n]) for n in flow_numbers])
 
 
-_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start of frame; not DHT, JPG, DAC
+# Start of frame markers; not DHT, JPG, DAC.
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
 def jpeg_size(data):

@@ -13,11 +13,11 @@ import time
 import cv2
 import numpy as np
 
-from flow_tools import flow as flow_lib
-from flow_tools import process_memory
-from flow_tools import quantization
-from flow_tools import sources
-from flow_tools import video
+from flow_tools.common import process_memory
+from flow_tools.extraction import flow as flow_lib
+from flow_tools.extraction import quantization
+from flow_tools.extraction import sources
+from flow_tools.extraction import video
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,13 +116,13 @@ def encode_video(source, config, compute_flow):
   """Decodes a video and encodes its frames and flow.
 
   Args:
-    source: a video file path or `flow_tools.video.EncodedFrames`.
+    source: a video file path or `flow_tools.extraction.video.EncodedFrames`.
     config: an `ExtractionConfig`.
-    compute_flow: a function from `flow_tools.flow.create(config.algorithm)`.
+    compute_flow: a function from `flow_tools.extraction.flow.create(config.algorithm)`.
   Returns:
     An `EncodedVideo` with T frames and T - 1 flow fields.
   Raises:
-    flow_tools.video.VideoError: unreadable, empty, truncated or one-frame video.
+    flow_tools.extraction.video.VideoError: unreadable, empty, truncated or one-frame video.
   """
   flow_seconds = 0.0
 
@@ -152,8 +152,8 @@ def encode_video(source, config, compute_flow):
 
 
 def encode_or_explain(source, config, compute_flow):
-  """(`flow_tools.sources` fingerprint, `EncodedVideo` or None, None or why the video cannot
-  be used) of one source: never raises for a bad video. The fingerprint is taken first, so
+  """(`flow_tools.extraction.sources` fingerprint, `EncodedVideo` or None, None or why the video
+  cannot be used) of one source: never raises for a bad video. The fingerprint is taken first, so
   a file replaced while it is encoded counts as changed on the next run."""
   fingerprint = None
   try:
@@ -202,7 +202,7 @@ def init_worker(algorithm, save, notes_dir=None):
   """Pool initializer: `configure_worker_process`, the flow function of `algorithm` (None:
   a worker that computes no flow), `save(key, fingerprint, EncodedVideo or None, reason)`
   -> the video's facts (None for a failure), which writes what the worker made (e.g.
-  `flow_tools.extraction.OutputLayout.save`), and (with `notes_dir`) a file
+  `flow_tools.extraction.output_directory.OutputDirectory.save`), and (with `notes_dir`) a file
   `notes_dir/<pid>` that holds the key of the task under way."""
   global _worker_flow, _worker_save, _worker_note
   # Ctrl-C reaches every process of the terminal's group: the main process alone handles

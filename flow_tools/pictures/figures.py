@@ -6,11 +6,11 @@ they work in worker threads and on machines without a display.
 
 import io
 
-import numpy as np
 from matplotlib import figure as figure_lib
 from matplotlib.backends import backend_agg
+import numpy as np
 
-from flow_tools import visualization
+from flow_tools.pictures import flow_colors
 
 DPI = 100
 
@@ -36,9 +36,9 @@ def to_png(fig):
 
 
 def draw_colour_key(ax, max_magnitude):
-  """The key to `visualization.flow_to_colour` at `max_magnitude` pixels on `ax`: the
+  """The key to `flow_colors.flow_to_colour` at `max_magnitude` pixels on `ax`: the
   colour at (d_x, d_y) is that displacement's (image axes: +y points down)."""
-  ax.imshow(visualization.colour_key(129), extent=(-max_magnitude, max_magnitude,
+  ax.imshow(flow_colors.colour_key(129), extent=(-max_magnitude, max_magnitude,
                                                   max_magnitude, -max_magnitude))
   ax.set_xlabel("d_x (px), + right")
   ax.set_ylabel("d_y (px), + down")

@@ -8,8 +8,8 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from flow_tools import quantization
 from flow_tools import records
+from flow_tools.extraction import quantization
 
 
 def parsing_spec(features):

@@ -1,4 +1,4 @@
-"""Frame folders that other tools wrote (`flow_tools.rawframes`) into records, as they are.
+"""Frame folders that other tools wrote (`flow_tools.rawframes.layouts`) into records, as they are.
 
 The JPEG bytes go into the records unchanged (nothing is decoded or encoded: the import
 is lossless and bound by reading files), the flow as the 'bound' scheme with the
@@ -8,11 +8,11 @@ parallel, resumable, failures in the manifest, videos whose files changed redone
 
 import dataclasses
 
-from flow_tools import annotation_lists
 from flow_tools import datasets
-from flow_tools import encoding
-from flow_tools import extraction
-from flow_tools import rawframes
+from flow_tools.extraction import encoding
+from flow_tools.extraction import local_runner
+from flow_tools.rawframes import annotation_lists
+from flow_tools.rawframes import layouts
 
 MMACTION2_LISTS = "mmaction2_lists"  # a dataset given by MMAction2's annotation lists
 
@@ -23,7 +23,7 @@ def import_config(layout, algorithm="tvl1", short_side=256, jpeg_quality=95,
 
   Args:
     algorithm: the flow algorithm the files were computed with (or the closest of
-      `flow_tools.flow`): what `two_stream_tf.predict` computes on new videos.
+      `flow_tools.extraction.flow`): what `two_stream_tf.predict` computes on new videos.
     short_side: the smaller side every video must have (0: any), what predict resizes to.
     jpeg_quality, rgb_jpeg_quality: what predict encodes new videos with; 95 is OpenCV's
       default, which denseflow and dense_flow write with.
@@ -34,10 +34,10 @@ def import_config(layout, algorithm="tvl1", short_side=256, jpeg_quality=95,
 
 
 def open_frames(layout, frames_dir, dataset, splits_dir=None):
-  """The dataset of frame folders: (`DatasetIndex`, {video id: `rawframes.VideoFolders`}).
+  """The dataset of frame folders: (`DatasetIndex`, {video id: `layouts.VideoFolders`}).
 
   Args:
-    layout: a `rawframes.Layout`.
+    layout: a `layouts.FolderLayout`.
     frames_dir: its root.
     dataset: 'ucf101', 'hmdb51' or 'folder' (the official split files, or split<N>.txt,
       in `splits_dir`; default beside `frames_dir` as for videos), or MMACTION2_LISTS
@@ -68,7 +68,8 @@ def open_frames(layout, frames_dir, dataset, splits_dir=None):
       raise datasets.DatasetError("MMAction2's lists need their folder (--splits_dir)")
     index, counts = annotation_lists.load_lists(splits_dir, locate)
   else:
-    by_id = lambda relpath, where: locate(datasets.id_of(relpath), where)
+    def by_id(relpath, where):
+      return locate(datasets.id_of(relpath), where)
     # A frame tree's top folders may be its videos (TSN's build_of.py): the folder
     # layout's classes are then those its lists name.
     index = (datasets.load_folder(frames_dir, splits_dir, by_id, classes_from_lists=True)
@@ -80,7 +81,7 @@ def open_frames(layout, frames_dir, dataset, splits_dir=None):
     if other != entry.video_id:
       raise datasets.DatasetError(
           f"{other} and {entry.video_id} are both in {entry.path} in layout {layout.name!r}")
-  return index, {e.video_id: rawframes.VideoFolders(folders[e.video_id], layout,
+  return index, {e.video_id: layouts.VideoFolders(folders[e.video_id], layout,
                                                      counts.get(e.video_id))
                  for e in index.entries}
 
@@ -92,14 +93,14 @@ def import_frames(layout, frames_dir, dataset, output_dir, config, *, splits_dir
   Args:
     config: from `import_config` (its bound must be the layout's).
   Returns:
-    (the `DatasetIndex`, the run's `extraction.Summary`).
+    (the `DatasetIndex`, the run's `output_directory.Summary`).
   """
   if config.quantization != "bound" or config.bound != layout.bound or config.backward:
     raise ValueError("the config of an import comes from import_config(layout)")
   index, videos = open_frames(layout, frames_dir, dataset, splits_dir)
-  summary = extraction.extract(
+  summary = local_runner.extract(
       index, output_dir, config, num_workers, progress,
       read_videos=lambda ids: ((v, videos[v]) for v in ids), retry_failed=retry_failed,
-      task=rawframes.import_task, origin={"rawframes": dataclasses.asdict(layout)},
-      changed=lambda video_id, recorded: rawframes.changed(recorded, videos[video_id]))
+      task=layouts.import_task, origin={"rawframes": dataclasses.asdict(layout)},
+      changed=lambda video_id, recorded: layouts.changed(recorded, videos[video_id]))
   return index, summary

@@ -1,4 +1,4 @@
-"""Records to frame folders that other tools read (`flow_tools.rawframes`), with MMAction2's
+"""Records to frame folders that other tools read (`flow_tools.rawframes.layouts`), with MMAction2's
 annotation lists, so that a user of those tools can train on our frames and flow.
 
 Frames are written as the JPEG bytes they are. Flow stored with the 'bound' scheme at the
@@ -16,12 +16,12 @@ import time
 import cv2
 import numpy as np
 
-from flow_tools import annotation_lists
-from flow_tools import quantization
-from flow_tools import rawframes
-from flow_tools import record_parsing
 from flow_tools import records
-from flow_tools import storage
+from flow_tools.common import storage
+from flow_tools.extraction import quantization
+from flow_tools.rawframes import annotation_lists
+from flow_tools.rawframes import layouts
+from flow_tools.records import record_parsing
 
 _STAGING = ".incomplete"
 
@@ -70,7 +70,7 @@ def _requantise(x, y, ranges, bound, jpeg_quality, totals):
   return out
 
 
-def export_records(records_dir, output_dir, layout=rawframes.LAYOUTS["mmaction2"], bound=None,
+def export_records(records_dir, output_dir, layout=layouts.LAYOUTS["mmaction2"], bound=None,
                    lists_dir=None, num_threads=8):
   """Writes every video of `records_dir` in `layout` under `output_dir`, then the
   annotation lists of every split into `lists_dir`.
@@ -78,7 +78,7 @@ def export_records(records_dir, output_dir, layout=rawframes.LAYOUTS["mmaction2"
   Resumable: a video whose folders exist is kept (each folder appears whole); the lists
   are written last.
   Args:
-    layout: a `rawframes.Layout` whose flow counts T - 1 fields ('mmaction2', the
+    layout: a `layouts.FolderLayout` whose flow counts T - 1 fields ('mmaction2', the
       default, 'denseflow' or 'feichtenhofer').
     bound: the flow bound in pixels; default: the records' own ('bound' records), else
       the layout's.
@@ -118,8 +118,8 @@ def export_records(records_dir, output_dir, layout=rawframes.LAYOUTS["mmaction2"
         totals[1] += own[1]
         totals[2] = max(totals[2], own[2])
         totals[3] += own[3]
-    rawframes.write_video(layout, output_dir, video_id, frames, xs, ys,
-                          os.path.join(staging, f"{info['number']:07d}"))
+    layouts.write_video(layout, output_dir, video_id, frames, xs, ys,
+                        os.path.join(staging, f"{info['number']:07d}"))
     return True
 
   videos = sorted(manifest["videos"].items())

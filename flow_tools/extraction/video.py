@@ -1,6 +1,6 @@
 """Video decoding with OpenCV (FFmpeg): RGB frames rescaled to a given smaller side.
 
-A video is a file path (local, or remote such as gs://...: see `flow_tools.storage`),
+A video is a file path (local, or remote such as gs://...: see `flow_tools.common.storage`),
 or `EncodedFrames` (a sequence of JPEG/PNG images, as
 TensorFlow Datasets stores videos).
 """
@@ -10,7 +10,7 @@ import dataclasses
 import cv2
 import numpy as np
 
-from flow_tools import storage
+from flow_tools.common import storage
 
 # Containers may declare a frame or two more than they hold (an estimate from the
 # duration); missing more than this means the file was cut short.

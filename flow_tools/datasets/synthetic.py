@@ -156,7 +156,8 @@ def generate_ucf101(root, seed=0, groups=6, clips_per_group=2, width=160, height
     The class names in label order.
   """
   if groups < 6:
-    raise ValueError(f"UCF-101 layout needs at least 6 groups (two test groups per split), got {groups}")
+    raise ValueError("UCF-101 layout needs at least 6 groups (two test groups per split), "
+                     f"got {groups}")
   class_names, class_ind, train, test = [], [], {1: [], 2: [], 3: []}, {1: [], 2: [], 3: []}
   for appearance in UCF_APPEARANCES:
     for motion_name, motion in UCF_MOTIONS.items():

@@ -20,7 +20,7 @@ import os
 import re
 
 from flow_tools import datasets
-from flow_tools import storage
+from flow_tools.common import storage
 
 _LIST = re.compile(r"^(?P<dataset>.+?)(?P<flow>_flow)?_(?P<subset>train|val)_split_(?P<split>\d+)"
                    r"_rawframes\.txt$")

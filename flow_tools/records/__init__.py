@@ -6,8 +6,8 @@ every record's byte offset, so a reader fetches the steps a sample uses with one
 read and never the rest of the video, the other modality or other videos.
 
 Pure Python (no TensorFlow: extraction workers write the files,
-`flow_tools.tfrecord_format`); TensorFlow's side of the schema, the parsing specs and
-step readers, is `flow_tools.record_parsing`.
+`flow_tools.records.tfrecord_format`); TensorFlow's side of the schema, the parsing specs and
+step readers, is `flow_tools.records.record_parsing`.
 
 A records directory (local or remote, e.g. gs://...):
   manifest.json                       what the readers load once: the dataset, its class
@@ -27,7 +27,7 @@ A records directory (local or remote, e.g. gs://...):
                                       little-endian uint32 byte count and that many bytes
                                       of JSON {'records': [[modality, records], ...],
                                       'source': the source's fingerprint
-                                      (flow_tools.sources) or null}, then per modality in
+                                      (flow_tools.extraction.sources) or null}, then per modality in
                                       that order little-endian uint64 byte offsets of each
                                       record's start and, last, the file's size (for
                                       records made before, python -m
@@ -48,7 +48,7 @@ then one record per step:
 
 Forward field t maps frame t to frame t + 1; backward field t maps frame t + 1 to
 frame t. Dequantise with `flow = (q - 127.5) * (hi - lo) / 255 + (hi + lo) / 2`
-in float32 (flow_tools.quantization.dequantize); a horizontal flip of a stored field is
+in float32 (flow_tools.extraction.quantization.dequantize); a horizontal flip of a stored field is
 q -> 255 - q with (lo, hi) -> (-hi, -lo), for either scheme.
 """
 
@@ -59,8 +59,8 @@ import struct
 
 import numpy as np
 
-from flow_tools import storage
-from flow_tools import tfrecord_format
+from flow_tools.common import storage
+from flow_tools.records import tfrecord_format
 
 MANIFEST = "manifest.json"
 FORMAT = "two_stream_tf.records/2"
@@ -74,7 +74,7 @@ INDEX_MAGIC = b"tsindex2"  # an index file's first 8 bytes: its format version
 _INDEX_HEAD = struct.Struct("<8sI")  # the magic and the byte count of the JSON after it
 
 # Features: name -> (kind, shape): 'bytes', 'int64' or 'float'; () one value, (n,) n
-# values, None any number (flow_tools.record_parsing turns these into parsing specs).
+# values, None any number (flow_tools.records.record_parsing turns these into parsing specs).
 HEADER_FEATURES = {
     "record/format": ("bytes", ()),
     "record/modality": ("bytes", ()),
@@ -154,8 +154,8 @@ def video_records(entry, dataset, encoded, config):
   Args:
     entry: its `flow_tools.datasets.VideoEntry`.
     dataset: dataset name stored in `clip/dataset`.
-    encoded: its `flow_tools.encoding.EncodedVideo`.
-    config: the `flow_tools.encoding.ExtractionConfig` it was made with.
+    encoded: its `flow_tools.extraction.encoding.EncodedVideo`.
+    config: the `flow_tools.extraction.encoding.ExtractionConfig` it was made with.
   Returns:
     {modality: [header, step 0, step 1, ...]} as bytes (the same bytes on every run).
   """

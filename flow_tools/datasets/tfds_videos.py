@@ -13,7 +13,7 @@ workers still JPEG-coded (decoded there), so the reading process stays light.
 import tensorflow_datasets as tfds
 
 from flow_tools import datasets
-from flow_tools import video
+from flow_tools.extraction import video
 
 VIDEO_FEATURE, LABEL_FEATURE = "video", "label"
 
@@ -74,7 +74,8 @@ class TfdsVideos:
     return datasets.DatasetIndex(self._builder.name, tuple(names), tuple(entries))
 
   def read(self, video_ids):
-    """Yields (video id, `flow_tools.video.EncodedFrames`) for the given ids, in stored order."""
+    """Yields (video id, `flow_tools.extraction.video.EncodedFrames`) for the given ids, in
+    stored order."""
     wanted = set(video_ids)
     for subset in datasets.SUBSETS:
       for video_id, _, frames in self._examples(subset, with_video=True):

@@ -17,11 +17,13 @@ import struct
 
 import google_crc32c
 
+from flow_tools.common import protobuf_wire
+
 FRAMING = 16  # a record's length (8 bytes), the length's CRC and the data's CRC (4 each)
 LENGTH_BYTES = 12  # the length and its CRC, before the data
 
 # Wire types of the protocol buffer encoding.
-_VARINT, _LEN, _FIXED32 = 0, 2, 5
+_VARINT, _LEN = protobuf_wire.VARINT, protobuf_wire.LEN
 # Field numbers: Example.features, Features.feature (a map: entry key 1, value 2),
 # Feature.{bytes_list, float_list, int64_list}, and each list's repeated `value`.
 _KINDS = {"bytes": 1, "float": 2, "int64": 3}
@@ -140,7 +142,8 @@ def masked_crc(data):
 def _framed(record):
   """The pieces of one record as it is stored in a TFRecord file."""
   length = struct.pack("<Q", len(record))
-  return length, struct.pack("<I", masked_crc(length)), record, struct.pack("<I", masked_crc(record))
+  return (length, struct.pack("<I", masked_crc(length)), record,
+          struct.pack("<I", masked_crc(record)))
 
 
 def write_records(f, serialized):
@@ -161,54 +164,21 @@ def read_length(head):
   return length if masked_crc(head[:8]) == crc else None
 
 
-def _read_varint(data, position):
-  value = shift = 0
-  while True:
-    byte = data[position]
-    position += 1
-    value |= (byte & 0x7F) << shift
-    shift += 7
-    if not byte & 0x80:
-      return value, position
-
-
-def _fields(data):
-  """(field number, wire type, value) of a message's fields: an int for varints, bytes
-  for length-delimited and fixed32 fields."""
-  position = 0
-  while position < len(data):
-    key, position = _read_varint(data, position)
-    field, wire_type = key >> 3, key & 7
-    if wire_type == _VARINT:
-      value, position = _read_varint(data, position)
-    elif wire_type == _LEN:
-      length, position = _read_varint(data, position)
-      value, position = data[position:position + length], position + length
-    elif wire_type == _FIXED32:
-      value, position = data[position:position + 4], position + 4
-    else:
-      raise ValueError(f"not a tf.train.Example: wire type {wire_type}")
-    yield field, wire_type, value
-
-
 def _signed(value):
   return value - (1 << 64) if value >= 1 << 63 else value
 
 
 def _list_values(kind, data):
   values = []
-  for _, wire_type, value in _fields(data):
+  for _, wire_type, value in protobuf_wire.fields(data):
     if kind == "bytes":
       values.append(bytes(value))
     elif kind == "float":
       values += struct.unpack(f"<{len(value) // 4}f", value)
-    elif wire_type == _VARINT:
+    elif wire_type == protobuf_wire.VARINT:
       values.append(_signed(value))
     else:  # packed
-      position = 0
-      while position < len(value):
-        number, position = _read_varint(value, position)
-        values.append(_signed(number))
+      values += [_signed(number) for number in protobuf_wire.packed_varints(value)]
   return values
 
 
@@ -217,16 +187,16 @@ def decode_example(data):
   inverse (for any valid encoding: packed or not, in any field order)."""
   kinds = {number: kind for kind, number in _KINDS.items()}
   features = {}
-  for _, _, entries in _fields(memoryview(data)):
-    for _, _, entry in _fields(entries):
+  for _, _, entries in protobuf_wire.fields(data):
+    for _, _, entry in protobuf_wire.fields(entries):
       name, feature = b"", b""
-      for field, _, value in _fields(entry):
+      for field, _, value in protobuf_wire.fields(entry):
         if field == 1:
           name = bytes(value)
         else:
           feature = value
       kind, values = "bytes", []
-      for number, _, value in _fields(feature):
+      for number, _, value in protobuf_wire.fields(feature):
         kind, values = kinds[number], _list_values(kinds[number], value)
       features[name.decode("utf-8")] = (kind, values)
   return features
