@@ -35,3 +35,14 @@ def records_dirs(synthetic_dir, tmp_path_factory):
     summary = local_runner.extract(index, out[name], config, num_workers=2, progress=False)
     assert not summary.failures
   return out
+
+
+# Fixtures that extract synthetic videos (seconds to build, shared by a file's tests): a test
+# that needs one is an integration test, marked slow without a mark of its own.
+_RECORDS_FIXTURES = frozenset({"synthetic_dir", "records_dirs"})
+
+
+def pytest_collection_modifyitems(items):
+  for item in items:
+    if _RECORDS_FIXTURES.intersection(item.fixturenames):
+      item.add_marker(pytest.mark.slow)

@@ -43,6 +43,7 @@ def _tokens(path):
       yield path, name, value
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("app, pattern", [("train", "experiments/*_*.flags"),
                                           ("run_pipeline", "experiments/quickstart.flags")])
 def test_flagfiles_use_known_flags_and_values(app, pattern):

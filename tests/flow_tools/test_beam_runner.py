@@ -77,6 +77,7 @@ def test_app_on_multi_process_direct_runner(broken_dataset, local_records, tmp_p
   helpers.assert_same_files(local_records, out)
 
 
+@pytest.mark.slow
 def test_beam_flag_errors_are_one_line(tmp_path):
   common = ["--dataset=folder", f"--data_dir={tmp_path}", f"--output_dir={tmp_path / 'o'}"]
   result = helpers.run_extract([*common, "--runner=beam",

@@ -373,6 +373,7 @@ def test_a_write_that_fails_names_its_file_and_loses_nothing(ucf_index, tmp_path
   assert len(records.read_manifest(str(tmp_path / "out"))["videos"]) == 3
 
 
+@pytest.mark.slow
 def test_bad_flags_and_missing_files_give_one_line_errors(tmp_path):
   dirs = ["--dataset=ucf101", f"--data_dir={tmp_path}", f"--output_dir={tmp_path}/o"]
   result = helpers.run_extract(dirs)

@@ -42,6 +42,7 @@ def warped_pair():
           np.stack([px - xs, py - ys], axis=-1))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EPE_BOUNDS))
 def test_endpoint_error_against_ground_truth(warped_pair, name):
   frame0, frame1, forward, backward = warped_pair

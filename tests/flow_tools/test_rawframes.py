@@ -147,6 +147,7 @@ def small_records(synthetic_dir, tmp_path_factory):
   return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["denseflow", "mmaction2", "tsn", "feichtenhofer"])
 def test_each_layout_is_imported_as_its_tool_wrote_it(tmp_path, layout):
   frames_dir = str(tmp_path / "rawframes")
@@ -178,6 +179,7 @@ def test_each_layout_is_imported_as_its_tool_wrote_it(tmp_path, layout):
     assert video.class_name == video_id.split("/")[0]
 
 
+@pytest.mark.slow
 def test_denseflow_frames_numbered_from_0_or_1_are_read_and_the_number_recorded(tmp_path):
   """denseflow's current source writes img_00000.., older builds and MMAction2's
   build_rawframes --use-opencv img_00001..: both import, in time order; 2.. is refused."""
@@ -200,6 +202,7 @@ def test_denseflow_frames_numbered_from_0_or_1_are_read_and_the_number_recorded(
       assert _step_bytes(out, info, records.RGB, "image/encoded") == [_read_file(p) for p in rgb]
 
 
+@pytest.mark.slow
 def test_off_by_one_trees_and_missing_files_are_failures_not_shifts(tmp_path):
   frames_dir = str(tmp_path / "rawframes")
   write_tree(frames_dir, "denseflow")

@@ -5,6 +5,7 @@ import os
 
 import cv2
 import numpy as np
+import pytest
 
 from flow_tools import datasets
 from flow_tools.extraction import encoding
@@ -29,6 +30,7 @@ def _warp_error(first, second, field):
   return np.abs(warped - first)[inside].mean()
 
 
+@pytest.mark.slow
 def test_real_clip_extracts_with_plausible_flow(tmp_path):
   os.makedirs(tmp_path / "videos" / "cycling")
   os.symlink(sample_video("bikes.mp4"), tmp_path / "videos" / "cycling" / "bikes.mp4")

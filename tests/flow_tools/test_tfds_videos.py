@@ -45,6 +45,7 @@ def _tfds_videos(name, split):
           for ex in tfds.as_numpy(dataset)}
 
 
+@pytest.mark.slow
 def test_index_takes_ids_labels_names_and_splits_from_tfds(mocked_tfds):
   index = tfds_videos.TfdsVideos(NAME).index()
   names = tfds.builder(NAME).info.features["label"].names
@@ -64,6 +65,7 @@ def test_index_takes_ids_labels_names_and_splits_from_tfds(mocked_tfds):
   assert len(second.select(2, "train")) == NUM_EXAMPLES and not second.select(1, "train")
 
 
+@pytest.mark.slow
 def test_extraction_from_tfds_holds_its_frames_and_labels(mocked_tfds, tmp_path):
   source = tfds_videos.TfdsVideos(NAME)
   index = source.index()
@@ -92,6 +94,7 @@ def test_extraction_from_tfds_holds_its_frames_and_labels(mocked_tfds, tmp_path)
     assert error < 6, (video_id, error)
 
 
+@pytest.mark.slow
 def test_app_extracts_tfds_and_resumes_to_the_same_records(tmp_path):
   script = tmp_path / "mocked_extract.py"
   script.write_text(MOCKED_APP)
@@ -111,6 +114,7 @@ def test_app_extracts_tfds_and_resumes_to_the_same_records(tmp_path):
       f: os.path.getmtime(os.path.join(out, f)) for f in helpers.tree_files(out)}
 
 
+@pytest.mark.slow
 def test_tfds_flag_errors_are_one_line(tmp_path):
   out = f"--output_dir={tmp_path / 'o'}"
   cases = [

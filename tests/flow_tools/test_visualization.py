@@ -100,6 +100,7 @@ def test_flow_video_puts_rgb_colour_and_key_side_by_side(known, tmp_path):
   assert sorted(os.listdir(tmp_path)) == ["flow.avi"]  # nothing temporary left
 
 
+@pytest.mark.slow
 def test_app_writes_a_contact_sheet_of_a_video_file_and_refuses_bad_flags(known, tmp_path):
   path, _, _ = known
   env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")

@@ -176,6 +176,7 @@ def test_bad_flags_fail_in_one_line_before_any_work(records_dirs, tmp_path):
   assert not model_dir.exists()
 
 
+@pytest.mark.slow
 def test_records_of_the_old_format_are_refused_with_how_to_make_new_ones(tmp_path):
   old = tmp_path / "records_v1"
   old.mkdir()

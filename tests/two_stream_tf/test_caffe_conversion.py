@@ -222,6 +222,7 @@ def converted(tmp_path_factory):
           "npz": npz, "stdout": result.stdout, "paths": paths}
 
 
+@pytest.mark.slow
 def test_v1_and_v2_files_give_the_same_arrays_and_the_mean_in_rgb(converted):
   with np.load(converted["npz"]) as v2:
     assert sorted(v2.files) == sorted(converted["v1"])
@@ -234,6 +235,7 @@ def test_v1_and_v2_files_give_the_same_arrays_and_the_mean_in_rgb(converted):
   assert "mean (R, G, B): " in converted["stdout"] and "wrote " in converted["stdout"]
 
 
+@pytest.mark.slow
 def test_the_converted_spatial_network_computes_what_caffe_does(converted):
   rng = np.random.default_rng(1)
   rgb = rng.uniform(0, 255, (224, 224, 3)).astype(np.float32)
@@ -279,6 +281,7 @@ def test_another_network_is_refused_in_one_line_naming_the_layer(tmp_path, net, 
   assert "\n" not in str(raised.value)
 
 
+@pytest.mark.slow
 def test_files_that_are_not_caffe_nets_are_named(tmp_path):
   garbage = tmp_path / "garbage.caffemodel"
   garbage.write_bytes(np.random.default_rng(3).bytes(1000))

@@ -264,6 +264,7 @@ def _toy_dataset(root):
                                os.path.join(root, "splits")), test_videos
 
 
+@pytest.mark.slow
 def test_predict_with_briefly_trained_streams_returns_the_true_class(tmp_path):
   index, test_videos = _toy_dataset(str(tmp_path))
   records_dir = str(tmp_path / "records")

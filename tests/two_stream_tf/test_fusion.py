@@ -129,6 +129,7 @@ def test_altered_score_and_svm_files_are_named(tmp_path):
     fusion.SvmFusion.load(svm)
 
 
+@pytest.mark.slow
 def test_fuse_app_writes_report_and_svms(tmp_path):
   files = common.score_files(tmp_path)
   out = tmp_path / "fusion"

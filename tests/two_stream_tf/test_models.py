@@ -23,6 +23,7 @@ def _cnn_m_params(channels, classes):
   return convs + full + sum(2048 * n + n for n in classes)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stream, channels, lrn_layers", [("spatial", 3, 2), ("temporal", 20, 1)])
 def test_cnn_m_2048_matches_the_paper(stream, channels, lrn_layers):
   model = models.build_model(stream, {"ucf101": 101, "hmdb51": 51})
@@ -53,6 +54,7 @@ def test_lrn_against_caffe_formula():
   np.testing.assert_allclose(again(x), expected, rtol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trunk, preprocess", [
     ("resnet50", keras.applications.resnet50.preprocess_input),
     ("inception_v3", keras.applications.inception_v3.preprocess_input)])
@@ -82,6 +84,7 @@ def test_the_mean_a_weights_file_states_is_what_the_spatial_cnn_m_subtracts(tmp_
     models.cnn_m_mean(path)
 
 
+@pytest.mark.slow
 def test_cnn_m_starts_as_keras_does_unless_asked_for_caffes_reference_start():
   keras.utils.set_random_seed(0)
   glorot = models.build_model("spatial", {"a": 101}, crop_size=64)
@@ -135,6 +138,7 @@ def _random_cnn_m_file(tmp_path, suffix):
   return rgb, path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".npz", ".weights.h5"])
 def test_cross_modality_init_of_cnn_m(tmp_path, suffix):
   rgb, path = _random_cnn_m_file(tmp_path, suffix)
@@ -157,6 +161,7 @@ def test_cross_modality_init_of_cnn_m(tmp_path, suffix):
                                 rgb_kernel)
 
 
+@pytest.mark.slow
 def test_weights_are_never_silently_skipped(tmp_path):
   _, path = _random_cnn_m_file(tmp_path, ".npz")
   with np.load(path) as data:
@@ -173,6 +178,7 @@ def test_weights_are_never_silently_skipped(tmp_path):
     models.build_model("spatial", {"a": 3}, weights="imagenet")
 
 
+@pytest.mark.slow
 def test_keras_application_trunk_from_a_local_file_with_cross_modality(tmp_path):
   source = keras.applications.ResNet50(include_top=False, weights=None,
                                        input_shape=(64, 64, 3), pooling="avg")
@@ -198,6 +204,7 @@ def test_keras_application_trunk_from_a_local_file_with_cross_modality(tmp_path)
                                 conv1.get_weights()[0])
 
 
+@pytest.mark.slow
 def test_mismatched_layers_raise():
   source = weights_lib.weighted_layers(cnn_m.cnn_m_2048((224, 224, 3)))
   target = cnn_m.cnn_m_2048((224, 224, 20))
@@ -209,6 +216,7 @@ def test_mismatched_layers_raise():
     weights_lib.transfer(swapped, target, "src")
 
 
+@pytest.mark.slow
 def test_train_last_layer_only(tmp_path):
   _, path = _random_cnn_m_file(tmp_path, ".npz")
   model = models.build_model("spatial", {"ucf101": 101, "hmdb51": 51}, weights=path,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import tensorflow as tf
 
 from flow_tools import records
@@ -19,6 +20,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 HEADS = ["ucf101", "hmdb51"]
 
 
+@pytest.mark.slow
 def test_quickstart_flagfile_runs_every_stage(tmp_path):
   """From another directory than the repository's: the stream flagfiles the quickstart
   flagfile names are found all the same."""
@@ -71,6 +73,7 @@ def test_quickstart_flagfile_runs_every_stage(tmp_path):
   assert "| video | true class | predicted (two-stream export) | probability |" in result.stdout
 
 
+@pytest.mark.slow
 def test_a_work_dir_of_other_data_is_refused_untouched(tmp_path):
   (tmp_path / "records").mkdir()
   older = tmp_path / "older"
@@ -88,6 +91,7 @@ def test_a_work_dir_of_other_data_is_refused_untouched(tmp_path):
     assert sorted(str(p) for p in work_dir.rglob("*")) == before
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_the_job_says_what_is_kept(tmp_path):
   process = subprocess.Popen(
       [sys.executable, "-m", "two_stream_tf.run_pipeline",

@@ -222,6 +222,7 @@ def test_k3_training_loss_is_the_masked_consensus_loss_and_falls(records_dirs, t
                              built[-1][0](snippets[:2])["ucf101"].numpy(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trunk, crop", [("resnet50", 32), ("inception_v3", 75)])
 def test_partial_bn_freezes_the_statistics_of_every_batch_norm_but_the_first(trunk, crop,
                                                                             tmp_path):

@@ -103,6 +103,7 @@ def test_hparams_sit_above_the_evaluation_and_no_checkpoint_where_the_projector_
   assert tf.train.latest_checkpoint(model_dirs.checkpoints_dir(model_dir)) is not None
 
 
+@pytest.mark.slow
 def test_fusion_report_in_tensorboard_and_as_pngs(tmp_path):
   files = common.score_files(tmp_path)
   out = str(tmp_path / "fusion")
