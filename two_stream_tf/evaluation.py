@@ -1,15 +1,10 @@
-"""The paper's test protocol on a trained stream: per-video scores, accuracies, score files.
+"""The paper's test protocol on a trained stream: per-video scores and accuracies.
 
 Every selected video gets the softmax of each head averaged over its 25 x 10 views. A
-head is scored on its own dataset's videos only. Score files (.npz) hold, per head:
-`<head>/video_ids`, `<head>/labels`, `<head>/scores` (videos x classes, float32) and
-`<head>/class_names`, plus `heads` (their order) and `source`: JSON saying what the file
-holds (stream, subset, split, checkpoint step, model_dir, and the records with their
-extraction settings), which `fuse` checks before it fits anything on the scores.
+head is scored on its own dataset's videos only. The scores go to a score file
+(`two_stream_tf.score_files`), the accuracies to a JSON report and TensorBoard.
 """
 
-import dataclasses
-import json
 import os
 
 import numpy as np
@@ -21,26 +16,9 @@ from flow_tools.records import record_parsing
 from two_stream_tf import data
 from two_stream_tf import figures
 from two_stream_tf import model_dirs
+from two_stream_tf import score_files
 from two_stream_tf import streams
 from two_stream_tf import summaries
-
-
-@dataclasses.dataclass
-class HeadScores:
-  """One head's averaged softmax scores on its own dataset's videos."""
-  video_ids: np.ndarray  # str
-  labels: np.ndarray     # int32
-  scores: np.ndarray     # videos x classes, float32
-  class_names: tuple
-
-  @property
-  def predictions(self):
-    return np.argmax(self.scores, axis=1)
-
-
-def scores_path(model_dir, subset, split):
-  """Where `evaluate` writes a stream's scores of a split's `subset` videos."""
-  return os.path.join(model_dir, f"scores_{subset}_split{split}.npz")
 
 
 def records_to_score(spec, model_dir, records_dirs=None, accept_other_records=False):
@@ -119,8 +97,9 @@ def score_videos(model, spec, *, subset="test", batch_size=50,
   out = {}
   for index, (head, class_names) in enumerate(spec.heads):
     own = averaged.heads == index
-    out[head] = HeadScores(np.array(averaged.video_ids, dtype=str)[own], averaged.labels[own],
-                           averaged.scores[head][own], tuple(class_names))
+    out[head] = score_files.HeadScores(np.array(averaged.video_ids, dtype=str)[own],
+                                       averaged.labels[own], averaged.scores[head][own],
+                                       tuple(class_names))
   return out, (first_views[0] if first_views else None)
 
 
@@ -146,35 +125,6 @@ def report_table(report, title):
   lines += [f"| {h} | {r['videos']} | {100 * r['accuracy']:.1f}% | "
             f"{100 * r['mean_class_accuracy']:.1f}% |" for h, r in report.items()]
   return "\n".join(lines)
-
-
-def score_source(spec, subset, step, model_dir, records_dirs=None, accepted_other_records=False):
-  """What a score file of `spec`'s run holds (JSON values): its stream, subset, split,
-  checkpoint step, model_dir, the records scored with their extraction settings, the
-  settings of the records trained on, and whether a difference was accepted."""
-  scored = []
-  for records_dir in records_dirs or spec.records_dirs:
-    manifest = records.read_manifest(records_dir)
-    scored.append({"records_dir": storage.absolute(records_dir),
-                   "dataset": manifest["dataset"], "extraction": manifest["config"]})
-  return {"stream": spec.stream, "subset": subset, "split": spec.split, "step": step,
-          "model_dir": storage.absolute(model_dir), "records": scored,
-          "trained_extraction": None if spec.extraction is None else list(spec.extraction),
-          "accepted_other_records": accepted_other_records}
-
-
-def save_scores(path, head_scores, source):
-  """Writes the .npz score file (atomically; plain arrays, loadable without pickle).
-
-  `source` (`score_source`) is stored with the scores: fusion checks it."""
-  arrays = {"heads": np.array(list(head_scores), dtype=str),
-            "source": np.array(json.dumps(source, sort_keys=True))}
-  for head, s in head_scores.items():
-    arrays.update({f"{head}/video_ids": s.video_ids.astype(str),
-                   f"{head}/labels": s.labels.astype(np.int32),
-                   f"{head}/scores": s.scores.astype(np.float32),
-                   f"{head}/class_names": np.array(s.class_names, dtype=str)})
-  storage.write_npz(path, arrays)
 
 
 def write_summaries(log_dir, head_scores, report, step, stream, sample_views):
@@ -211,7 +161,7 @@ def evaluate(model_dir, *, subset="test", checkpoint=None, records_dirs=None,
   """
   spec = model_dirs.load_spec(model_dir)
   records_dirs = records_to_score(spec, model_dir, records_dirs, accept_other_records)
-  output = output or scores_path(model_dir, subset, spec.split)
+  output = output or score_files.path(model_dir, subset, spec.split)
   log_dir = os.path.join(model_dir, f"eval_{subset}")
   # Checked before the views are scored, so that a long evaluation is not lost at its end.
   storage.check_writable(output, directory=False, needed_bytes=_output_bytes(spec, records_dirs))
@@ -225,8 +175,8 @@ def evaluate(model_dir, *, subset="test", checkpoint=None, records_dirs=None,
             "subset": subset, "views_per_video": num_positions * streams.VIEWS_PER_POSITION,
             "heads": heads}
   try:
-    save_scores(output, head_scores, score_source(spec, subset, step, model_dir, records_dirs,
-                                                  accept_other_records))
+    score_files.save(output, head_scores, score_files.source(
+        spec, subset, step, model_dir, records_dirs, accept_other_records))
     storage.write_json(os.path.splitext(output)[0] + ".json", report)
   except OSError as e:
     raise storage.write_error(output, e) from e

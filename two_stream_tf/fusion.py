@@ -3,14 +3,13 @@
 The SVM is the paper's: a multi-class linear SVM (Crammer & Singer) on the stacked, L2-normalised
 softmax scores of both streams, fitted on the train split's scores, with C chosen by
 cross-validation on those scores only. Every score file says what it holds
-(`evaluation.score_source`): fusion refuses files of the wrong stream or subset (an SVM fitted on
+(`score_files.source`): fusion refuses files of the wrong stream or subset (an SVM fitted on
 test scores would publish a leaked accuracy) and files of different splits. A fitted fusion is saved
 as plain arrays (weights, bias, class names, C): no pickle, nothing executed when it is loaded.
 """
 
 import dataclasses
 import fnmatch
-import json
 import os
 import warnings
 
@@ -23,6 +22,7 @@ from flow_tools.common import storage
 from flow_tools.pictures import figures as flow_figures
 from two_stream_tf import evaluation
 from two_stream_tf import figures
+from two_stream_tf import score_files
 from two_stream_tf import summaries
 
 DEFAULT_C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
@@ -50,46 +50,11 @@ def per_class_figure_path(output_dir, head):
   return os.path.join(output_dir, f"per_class_accuracy_{head}.png")
 
 
-@dataclasses.dataclass
-class ScoreFile:
-  """A score file of `evaluation.save_scores`: where it is, what it holds, the scores."""
-  path: str
-  source: dict  # `evaluation.score_source`; None in files written before it existed
-  heads: dict   # {head: evaluation.HeadScores}
-
-
-def load_scores(path):
-  """The `ScoreFile` at `path`."""
-  try:
-    with np.load(path, allow_pickle=False) as f:
-      heads = [str(h) for h in f["heads"]]
-      source = json.loads(str(f["source"])) if "source" in f.files else None
-      scores = {h: evaluation.HeadScores(f[f"{h}/video_ids"].astype(str),
-                                         f[f"{h}/labels"].astype(np.int32),
-                                         f[f"{h}/scores"].astype(np.float32),
-                                         tuple(str(c) for c in f[f"{h}/class_names"]))
-                for h in heads}
-  except FileNotFoundError as e:
-    raise FusionError(f"no score file {path}") from e
-  except (KeyError, ValueError, OSError) as e:
-    raise FusionError(f"{path}: not a score file of two_stream_tf.evaluate ({e})") from e
-  for head, s in scores.items():
-    videos, classes = len(s.video_ids), len(s.class_names)
-    if s.labels.shape != (videos,) or s.scores.shape != (videos, classes):
-      raise FusionError(f"{path}: {head} holds {videos} videos and {classes} classes but "
-                        f"labels of shape {s.labels.shape} and scores of shape "
-                        f"{s.scores.shape}: the file was altered; evaluate again")
-  return ScoreFile(path, source, scores)
-
-
 def check_sources(files):
   """Raises FusionError, naming the file, unless each of `files` ({(stream, subset):
   ScoreFile}) holds that stream's scores of that subset, all of one split."""
   for (stream, subset), file in files.items():
     source = file.source
-    if source is None:
-      raise FusionError(f"{file.path}: says nothing of what it holds (written by an older "
-                        "version): run python -m two_stream_tf.evaluate again")
     if source["stream"] != stream:
       raise FusionError(f"{file.path} holds {source['stream']} scores, given as the {stream} "
                         "stream's")
@@ -98,9 +63,9 @@ def check_sources(files):
               if subset == "train" else "")
       raise FusionError(f"{file.path} holds {source['subset']} scores, given as {subset} "
                         f"scores{leak}")
-    trained = source.get("trained_extraction")  # None: an older file, or an older model_dir
+    trained = source["trained_extraction"]  # None: a model_dir that does not record it
     scored = [r["extraction"] for r in source["records"]]
-    if trained and scored != trained and not source.get("accepted_other_records"):
+    if trained and scored != trained and not source["accepted_other_records"]:
       raise FusionError(f"{file.path} holds scores of records extracted with other settings "
                         "than the model was trained on, and does not say they were accepted: "
                         "evaluate again on the training records")
@@ -290,7 +255,10 @@ def fuse(spatial_scores, temporal_scores, output_dir, spatial_train_scores=None,
            ("spatial", "train"): spatial_train_scores,
            ("temporal", "train"): temporal_train_scores}
   storage.check_writable(output_dir)
-  files = {key: load_scores(path) for key, path in paths.items() if path is not None}
+  try:
+    files = {key: score_files.load(path) for key, path in paths.items() if path is not None}
+  except score_files.ScoreFileError as e:  # the fuse job's input: reported as its error
+    raise FusionError(str(e)) from e
   check_sources(files)
   test = aligned(files["spatial", "test"].heads, files["temporal", "test"].heads,
                  spatial_scores, temporal_scores)

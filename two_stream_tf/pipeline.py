@@ -23,8 +23,8 @@ from flow_tools import records
 from flow_tools.common import storage
 from flow_tools.datasets import synthetic
 from flow_tools.extraction import encoding
-from two_stream_tf import evaluation
 from two_stream_tf import fusion
+from two_stream_tf import score_files
 from two_stream_tf import streams
 
 FLOW_SHEET = "flow_sheet.png"  # a test video's frames and flow (flow_tools.visualize)
@@ -80,7 +80,7 @@ class WorkDir:
     return self.path(stream)
 
   def scores(self, stream, subset, split):
-    return evaluation.scores_path(self.model_dir(stream), subset, split)
+    return score_files.path(self.model_dir(stream), subset, split)
 
 
 def run_app(module, args, log_path, output_path=None):

@@ -9,8 +9,8 @@ from flow_tools import records
 from flow_tools.records import record_parsing
 from tests.two_stream_tf import reference
 from two_stream_tf import data
-from two_stream_tf import evaluation
 from two_stream_tf import model_dirs
+from two_stream_tf import score_files
 from two_stream_tf import training
 
 CLASSES = ("a", "b", "c")
@@ -87,23 +87,24 @@ def two_streams(n, seed):
   spatial = reference.softmax(spatial + rng.normal(0, 0.3, (n, 3))).astype(np.float32)
   temporal = reference.softmax(temporal + rng.normal(0, 0.15, (n, 3))).astype(np.float32)
   ids = np.array([f"v{seed}_{i:03d}" for i in range(n)])
-  return (evaluation.HeadScores(ids, labels.astype(np.int32), spatial, CLASSES),
-          evaluation.HeadScores(ids, labels.astype(np.int32), temporal, CLASSES))
+  return (score_files.HeadScores(ids, labels.astype(np.int32), spatial, CLASSES),
+          score_files.HeadScores(ids, labels.astype(np.int32), temporal, CLASSES))
 
 
 def score_source(stream, subset, split=1):
   """The source a score file records, of a made-up run."""
   return {"stream": stream, "subset": subset, "split": split, "step": 10,
-          "model_dir": f"/runs/{stream}", "records": []}
+          "model_dir": f"/runs/{stream}", "records": [], "trained_extraction": None,
+          "accepted_other_records": False}
 
 
-def score_files(root, split_of=lambda stream, subset: 1):
+def write_score_files(root, split_of=lambda stream, subset: 1):
   """{(stream, subset): path} of the four score files fusion takes."""
   files = {}
   for subset, seed in (("train", 0), ("test", 1)):
     s, t = two_streams(150, seed)
     for stream, scores in (("spatial", s), ("temporal", t)):
       files[stream, subset] = str(root / f"{stream}_{subset}.npz")
-      evaluation.save_scores(files[stream, subset], {"ucf101": scores},
+      score_files.save(files[stream, subset], {"ucf101": scores},
                              score_source(stream, subset, split_of(stream, subset)))
   return files

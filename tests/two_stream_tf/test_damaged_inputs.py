@@ -15,6 +15,7 @@ from two_stream_tf import data
 from two_stream_tf import evaluation
 from two_stream_tf import fusion
 from two_stream_tf import model_dirs
+from two_stream_tf import score_files
 from two_stream_tf import training
 
 CROP = 48
@@ -138,7 +139,7 @@ def test_evaluate_refuses_records_of_other_settings_unless_accepted_and_fuse_che
   output = str(tmp_path / "accepted.npz")
   evaluation.evaluate(model_dir, records_dirs=[farneback], num_positions=1, output=output,
                       accept_other_records=True)
-  source = fusion.load_scores(output).source
+  source = score_files.load(output).source
   assert source["accepted_other_records"] is True
   assert source["records"][0]["extraction"]["algorithm"] == "farneback"
   assert source["trained_extraction"][0]["algorithm"] == "dis"
@@ -149,14 +150,14 @@ def test_evaluate_refuses_records_of_other_settings_unless_accepted_and_fuse_che
   arrays["source"] = np.array(json.dumps(dict(source, accepted_other_records=False)))
   edited = str(tmp_path / "edited.npz")
   np.savez(edited, **arrays)
-  files = {("spatial", "test"): fusion.load_scores(edited)}
+  files = {("spatial", "test"): score_files.load(edited)}
   with pytest.raises(fusion.FusionError, match="extracted with other settings than the model"):
     fusion.check_sources(files)
   # Test scores of Farneback records beside train scores of DIS records: refused.
   train = str(tmp_path / "train.npz")
   evaluation.evaluate(model_dir, subset="train", num_positions=1, output=train)
-  files = {("spatial", "test"): fusion.load_scores(output),
-           ("spatial", "train"): fusion.load_scores(train)}
+  files = {("spatial", "test"): score_files.load(output),
+           ("spatial", "train"): score_files.load(train)}
   with pytest.raises(fusion.FusionError, match="score records extracted with different settings"):
     fusion.check_sources(files)
 

@@ -12,8 +12,8 @@ import pytest
 from flow_tools.common import storage
 from tests.two_stream_tf import common
 from tests.two_stream_tf import reference
-from two_stream_tf import evaluation
 from two_stream_tf import fusion
+from two_stream_tf import score_files
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 def test_svm_fusion_is_right_where_averaging_fails(tmp_path):
@@ -55,31 +55,31 @@ def test_two_class_svm_keeps_a_row_per_class():
 def test_mismatched_scores_name_the_difference():
   s, t = common.two_streams(10, 0)
   shuffled = np.random.default_rng(1).permutation(10)
-  reordered = evaluation.HeadScores(t.video_ids[shuffled], t.labels[shuffled],
+  reordered = score_files.HeadScores(t.video_ids[shuffled], t.labels[shuffled],
                                     t.scores[shuffled], common.CLASSES)
   (a, b), = fusion.aligned({"h": s}, {"h": reordered}).values()
   np.testing.assert_array_equal(b.scores, t.scores)  # put back in the spatial order
   with pytest.raises(fusion.FusionError, match=r"h: videos differ: 1 only in spatial .*v0_009"):
-    fusion.aligned({"h": s}, {"h": evaluation.HeadScores(t.video_ids[:9], t.labels[:9],
+    fusion.aligned({"h": s}, {"h": score_files.HeadScores(t.video_ids[:9], t.labels[:9],
                                                          t.scores[:9], common.CLASSES)})
   with pytest.raises(fusion.FusionError, match="class lists differ"):
-    fusion.aligned({"h": s}, {"h": evaluation.HeadScores(t.video_ids, t.labels, t.scores,
+    fusion.aligned({"h": s}, {"h": score_files.HeadScores(t.video_ids, t.labels, t.scores,
                                                          ("a", "b", "d"))})
   with pytest.raises(fusion.FusionError, match=r"heads differ"):
     fusion.aligned({"h": s}, {"g": t})
   with pytest.raises(fusion.FusionError, match="labels differ"):
-    fusion.aligned({"h": s}, {"h": evaluation.HeadScores(t.video_ids, (t.labels + 1) % 3,
+    fusion.aligned({"h": s}, {"h": score_files.HeadScores(t.video_ids, (t.labels + 1) % 3,
                                                          t.scores, common.CLASSES)})
 
 
 def test_fusion_refuses_score_files_of_another_stream_subset_or_split(tmp_path):
-  files = common.score_files(tmp_path)
+  files = common.write_score_files(tmp_path)
   given = {"spatial_scores": files["spatial", "test"],
            "temporal_scores": files["temporal", "test"],
            "spatial_train_scores": files["spatial", "train"],
            "temporal_train_scores": files["temporal", "train"]}
   (tmp_path / "split2").mkdir()
-  other_split = common.score_files(tmp_path / "split2", lambda stream, subset: 2)
+  other_split = common.write_score_files(tmp_path / "split2", lambda stream, subset: 2)
   old = str(tmp_path / "old.npz")  # a score file without its source, as older versions wrote
   with np.load(files["spatial", "train"]) as f:
     storage.write_npz(old, {k: f[k] for k in f.files if k != "source"})
@@ -106,15 +106,15 @@ def test_fusion_refuses_score_files_of_another_stream_subset_or_split(tmp_path):
 
 
 def test_altered_score_and_svm_files_are_named(tmp_path):
-  files = common.score_files(tmp_path)
+  files = common.write_score_files(tmp_path)
   with np.load(files["spatial", "test"]) as f:
     arrays = {k: f[k] for k in f.files}
   altered = str(tmp_path / "altered.npz")
   storage.write_npz(altered, {**arrays, "ucf101/scores": arrays["ucf101/scores"][:, :2]})
-  with pytest.raises(fusion.FusionError, match=re.escape(
+  with pytest.raises(score_files.ScoreFileError, match=re.escape(
       f"{altered}: ucf101 holds 150 videos and 3 classes but labels of shape (150,) and "
       "scores of shape (150, 2)")):
-    fusion.load_scores(altered)
+    score_files.load(altered)
   s, t = common.two_streams(60, 0)
   svm = str(tmp_path / "svm.npz")
   fusion.fit_svm(s.scores, t.scores, s.labels, common.CLASSES).save(svm)
@@ -131,7 +131,7 @@ def test_altered_score_and_svm_files_are_named(tmp_path):
 
 @pytest.mark.slow
 def test_fuse_app_writes_report_and_svms(tmp_path):
-  files = common.score_files(tmp_path)
+  files = common.write_score_files(tmp_path)
   out = tmp_path / "fusion"
   env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
   args = [sys.executable, "-m", "two_stream_tf.fuse", f"--output_dir={out}",
@@ -163,7 +163,7 @@ def _files_under(root):
 def test_fuse_replaces_its_output_whole_and_nothing_else(tmp_path, monkeypatch):
   scores = tmp_path / "scores"
   scores.mkdir()
-  files = common.score_files(scores)
+  files = common.write_score_files(scores)
   args = (files["spatial", "test"], files["temporal", "test"])
   train = (files["spatial", "train"], files["temporal", "train"])
   out = tmp_path / "fusion"

@@ -13,8 +13,8 @@ import pytest
 import tensorflow as tf
 
 from flow_tools import records
-from two_stream_tf import fusion
 from two_stream_tf import pipeline
+from two_stream_tf import score_files
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HEADS = ["ucf101", "hmdb51"]
@@ -43,7 +43,7 @@ def test_quickstart_flagfile_runs_every_stage(tmp_path):
     assert glob.glob(os.path.join(model_dir, "train", "events.out.tfevents.*"))
     for subset, videos in (("test", {"ucf101": 24, "hmdb51": 36}),
                            ("train", {"ucf101": 48, "hmdb51": 72})):
-      scores = fusion.load_scores(os.path.join(model_dir, f"scores_{subset}_split1.npz"))
+      scores = score_files.load(os.path.join(model_dir, f"scores_{subset}_split1.npz"))
       assert {h: len(s.video_ids) for h, s in scores.heads.items()} == videos
       assert (scores.source["stream"], scores.source["subset"], scores.source["step"],
               scores.source["split"]) == (stream, subset, 2, 1)

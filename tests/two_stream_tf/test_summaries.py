@@ -17,6 +17,7 @@ from two_stream_tf import data
 from two_stream_tf import evaluation
 from two_stream_tf import fusion
 from two_stream_tf import model_dirs
+from two_stream_tf import score_files
 from two_stream_tf import summaries
 from two_stream_tf import training
 
@@ -105,7 +106,7 @@ def test_hparams_sit_above_the_evaluation_and_no_checkpoint_where_the_projector_
 
 @pytest.mark.slow
 def test_fusion_report_in_tensorboard_and_as_pngs(tmp_path):
-  files = common.score_files(tmp_path)
+  files = common.write_score_files(tmp_path)
   out = str(tmp_path / "fusion")
   for _ in range(2):  # a rerun replaces the earlier summaries
     report = fusion.fuse(files["spatial", "test"], files["temporal", "test"], out,
@@ -125,7 +126,7 @@ def test_fusion_report_in_tensorboard_and_as_pngs(tmp_path):
   saved = tf.io.decode_png(open(fusion.per_class_figure_path(out, "ucf101"), "rb").read())
   assert saved.shape[:2] == per_class.shape[:2]
   # per-class accuracies: a numpy count from the score files
-  test_s = fusion.load_scores(files["spatial", "test"]).heads["ucf101"]
+  test_s = score_files.load(files["spatial", "test"]).heads["ucf101"]
   for c, name in enumerate(test_s.class_names):
     videos = test_s.labels == c
     expected = float(np.mean(np.argmax(test_s.scores[videos], axis=1) == c))

@@ -21,6 +21,7 @@ from two_stream_tf import data
 from two_stream_tf import evaluation
 from two_stream_tf import model_dirs
 from two_stream_tf import models
+from two_stream_tf import score_files
 from two_stream_tf import training
 from two_stream_tf.training import losses
 
@@ -242,7 +243,7 @@ def test_evaluation_scores_are_the_models_outputs_averaged_over_250_views(record
     np.testing.assert_allclose(scores.scores[index], expected, atol=1e-5)
     assert scores.labels[index] == video.label
   path = str(tmp_path / "scores.npz")
-  evaluation.save_scores(path, head_scores, evaluation.score_source(spec, "test", 0, "m"))
+  score_files.save(path, head_scores, score_files.source(spec, "test", 0, "m"))
   with np.load(path, allow_pickle=False) as saved:
     assert list(saved["heads"]) == ["ucf101", "hmdb51"]
     source = json.loads(str(saved["source"]))
@@ -256,7 +257,7 @@ def test_evaluation_scores_are_the_models_outputs_averaged_over_250_views(record
 
 
 def test_accuracy_report_by_hand():
-  scores = evaluation.HeadScores(np.array(["a", "b", "c", "d"]), np.array([0, 0, 1, 2]),
+  scores = score_files.HeadScores(np.array(["a", "b", "c", "d"]), np.array([0, 0, 1, 2]),
                                  np.array([[.9, .1, 0], [.2, .8, 0], [0, 1, 0], [0, .4, .6]]),
                                  ("x", "y", "z"))
   report = evaluation.accuracy_report({"h": scores})["h"]
