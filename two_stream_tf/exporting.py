@@ -19,27 +19,20 @@ SVM's weights on the L2-normalised scores, turned into probabilities by a softma
 class scores) are in the graph.
 """
 
-import json
 import os
 
 import keras
 import tensorflow as tf
 
-from flow_tools import records
 from flow_tools.common import storage
+from two_stream_tf import export_metadata
 from two_stream_tf import fusion as fusion_lib
 from two_stream_tf import model_dirs
 from two_stream_tf import streams
 from two_stream_tf.data import stacking
 
-METADATA_FILE = "metadata.json"
 FUSIONS = ("average", "svm")
 _MODELS = (*streams.STREAMS, "two_stream")  # the SavedModels of an export directory
-INPUT_NAMES = {"spatial": "rgb_views", "temporal": "flow_views"}
-_INPUT_MEANINGS = {
-    "spatial": "V x crop x crop x 3 float32: V views (crops, flips) of RGB frames, 0..255",
-    "temporal": "V x crop x crop x 2L float32: V views of flow stacks, pixels as the records "
-                "decode them, d_x then d_y per field, before mean subtraction"}
 
 
 class ExportError(ValueError):
@@ -58,42 +51,6 @@ def check_compatible(spatial_spec, temporal_spec):
                       f"{temporal_spec.input.crop_size}")
 
 
-def output_names(head, model):
-  """{output: meaning} of one head in the SavedModel `model` ('spatial', 'temporal' or
-  'two_stream')."""
-  if model != "two_stream":
-    return {f"{head}_view_probabilities": f"V x classes: {model} softmax of each view"}
-  return {f"{head}_video_probabilities": "classes: the fused probabilities of the video",
-          **{f"{head}_{s}_video_probabilities": f"classes: {s} softmax averaged over the views"
-             for s in streams.STREAMS}}
-
-
-def metadata(specs, model, fusion=None, temporal_weight=None):
-  """What a caller of the SavedModel `model` needs to build its inputs and read its outputs,
-  as plain JSON values.
-
-  Args:
-    specs: the `RunSpec` of each stream in the model (spatial first).
-    model: 'spatial', 'temporal' or 'two_stream'.
-  """
-  heads = specs[0].heads
-  info = {"model": model, "heads": [[name, list(classes)] for name, classes in heads],
-          "crop_size": specs[0].input.crop_size,
-          "inputs": {INPUT_NAMES[s.stream]: _INPUT_MEANINGS[s.stream] for s in specs},
-          "outputs": {k: v for head, _ in heads for k, v in output_names(head, model).items()},
-          "views_per_position": streams.VIEWS_PER_POSITION, "positions": streams.NUM_POSITIONS}
-  for spec in specs:
-    if spec.stream == "temporal":
-      # Model_dirs of older versions do not hold their records' extraction settings.
-      info.update(extraction=(spec.extraction[0] if spec.extraction
-                              else records.read_manifest(spec.records_dirs[0])["config"]),
-                  stack_length=spec.input.stack_length, stacking=spec.input.stacking,
-                  mean_subtraction=spec.input.mean_subtraction)
-  if model == "two_stream":
-    info.update(fusion=fusion, temporal_weight=temporal_weight)
-  return info
-
-
 def _view_probabilities(model, spec):
   """views -> {head: softmax per view} of one stream, its input preparation in the graph."""
   subtract_mean = spec.stream == "temporal" and spec.input.mean_subtraction
@@ -108,21 +65,22 @@ def _view_probabilities(model, spec):
 def _input_spec(spec):
   size = spec.input.crop_size
   return tf.TensorSpec([None, size, size, spec.input.channels], tf.float32,
-                       name=INPUT_NAMES[spec.stream])
+                       name=export_metadata.INPUT_NAMES[spec.stream])
 
 
 def _write(export_dir, models, serve, input_signature, info):
   """A SavedModel of `serve` (the only serving signature) and of its metadata."""
-  info_json = json.dumps(info, sort_keys=True)
+  info_json = export_metadata.as_json(info)
   archive = keras.export.ExportArchive()
   for model in models:
     archive.track(model)
   # Named serving_default: Keras would otherwise add that name as a second alias.
   archive.add_endpoint("serving_default", serve, input_signature=input_signature)
-  archive.add_endpoint("metadata", lambda: {"metadata_json": tf.constant(info_json)},
+  archive.add_endpoint(export_metadata.SIGNATURE,
+                       lambda: {export_metadata.OUTPUT: tf.constant(info_json)},
                        input_signature=[])
   archive.write_out(export_dir, verbose=False)
-  storage.write_json(os.path.join(export_dir, METADATA_FILE), info)
+  export_metadata.write_file(export_dir, info)
   return info
 
 
@@ -171,14 +129,15 @@ def export_two_stream(export_dir, spatial, temporal, spatial_spec, temporal_spec
     for head in temporal_spec.head_names:
       s = tf.reduce_mean(spatial_out[head], axis=0)
       t = tf.reduce_mean(temporal_out[head], axis=0)
-      fused, spatial_name, temporal_name = output_names(head, "two_stream")
+      fused, spatial_name, temporal_name = export_metadata.output_names(head, "two_stream")
       outputs[fused] = _fused(head, s, t, fusion, temporal_weight, svms)
       outputs[spatial_name], outputs[temporal_name] = s, t
     return outputs
 
   return _write(export_dir, (spatial, temporal), serve,
                 [_input_spec(spatial_spec), _input_spec(temporal_spec)],
-                metadata((spatial_spec, temporal_spec), "two_stream", fusion, temporal_weight))
+                export_metadata.describe((spatial_spec, temporal_spec), "two_stream", fusion,
+                                         temporal_weight))
 
 
 def export_stream(export_dir, model, spec):
@@ -187,19 +146,20 @@ def export_stream(export_dir, model, spec):
 
   def serve(inputs):
     out = views(inputs)
-    return {name: out[head] for head in spec.head_names for name in output_names(head, spec.stream)}
+    return {name: out[head] for head in spec.head_names
+            for name in export_metadata.output_names(head, spec.stream)}
 
   return _write(export_dir, (model,), serve, [_input_spec(spec)],
-                metadata((spec,), spec.stream))
+                export_metadata.describe((spec,), spec.stream))
 
 
 def is_export(directory):
   """Whether `directory` holds only SavedModels this module wrote (of any version since
   metadata.json: an earlier export that `export` may replace)."""
   for name in storage.listdir(directory):
-    path = os.path.join(directory, name, METADATA_FILE)
     try:
-      if name not in _MODELS or storage.read_json(path).get("model") != name:
+      info = export_metadata.read_file(os.path.join(directory, name))
+      if name not in _MODELS or info.get("model") != name:
         return False
     except (OSError, ValueError, AttributeError):
       return False

@@ -7,7 +7,6 @@ qualities) into temporary records, then the 25 x 10 test views of
 """
 
 import dataclasses
-import json
 import os
 
 import numpy as np
@@ -17,6 +16,7 @@ from flow_tools import datasets
 from flow_tools import records
 from flow_tools.extraction import encoding
 from two_stream_tf import data
+from two_stream_tf import export_metadata
 from two_stream_tf import streams
 from two_stream_tf.data import reading
 
@@ -38,11 +38,7 @@ def load_export(export_dir):
         cause = getattr(e, "message", None) or str(e)
         raise ValueError(f"{path} is not a readable SavedModel ({cause.splitlines()[0]}): "
                          "run two_stream_tf.export again") from e
-      info = model.metadata() if hasattr(model, "metadata") else None
-      if not isinstance(info, dict) or "metadata_json" not in info:
-        raise ValueError(f"{path} was exported by an older version of two_stream_tf: run "
-                         "two_stream_tf.export again")
-      info = json.loads(info["metadata_json"].numpy())
+      info = export_metadata.read_saved(model, path)
       if info["model"] != "two_stream":
         raise ValueError(f"{path} is the {info['model']} stream's SavedModel: give the export "
                          "directory (OUT) or OUT/two_stream")
