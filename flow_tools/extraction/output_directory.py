@@ -172,7 +172,7 @@ class OutputDirectory:
     return {m: self.path(video_id, m) for m in self.modalities}
 
   def index_path(self, video_id):
-    return records.index_path(self.path(video_id, records.RGB))
+    return os.path.join(self.output_dir, records.index_file(self.number[video_id]))
 
   def _failure_path(self, video_id):
     return os.path.join(self.work_dir, _FAILED, f"{self.number[video_id]:07d}.json")
@@ -232,7 +232,7 @@ class OutputDirectory:
     made before indexes get theirs, its manifest moves into the work directory (readers now
     see an unfinished directory), and its failures become failure notes again."""
     with concurrent.futures.ThreadPoolExecutor(_READERS) as pool:
-      list(pool.map(lambda v: records.write_missing_index(self.paths(v),
+      list(pool.map(lambda v: records.write_missing_index(self.paths(v), self.index_path(v),
                                                           manifest["videos"][v].get("source")),
                     manifest["videos"]))
     if storage.exists(self.work_dir):
@@ -354,7 +354,8 @@ class OutputDirectory:
     if folder not in self._folders_made:
       storage.makedirs(folder)
       self._folders_made.add(folder)
-    sizes = records.write_video_files(self.paths(video_id), files, fingerprint,
+    sizes = records.write_video_files(self.paths(video_id), self.index_path(video_id), files,
+                                      fingerprint,
                                       os.path.join(self.work_dir, _TMP))
     return _facts(encoded.num_frames, encoded.height, encoded.width, sizes, fingerprint)
 

@@ -127,9 +127,14 @@ def video_path(records_dir, info, modality):
   return os.path.join(records_dir, video_file(info["number"], modality))
 
 
-def index_path(path):
-  """The path of the index of the video whose file (of any modality) is `path`."""
-  return path[:-len(".tfrecord")].rsplit(".", 1)[0] + ".index"
+def index_file(number):
+  """The index file, relative to the records directory, of video `number`."""
+  return f"{video_folder(number)}/{number:07d}.index"
+
+
+def index_path(records_dir, info):
+  """The path of the index of the video whose manifest entry is `info`."""
+  return os.path.join(records_dir, index_file(info["number"]))
 
 
 def video_paths(records_dir, info, video_modalities):
@@ -215,18 +220,17 @@ def _decode_index(data):
   return offsets, meta["source"]
 
 
-def write_video_files(paths, serialized, source, tmp_dir=None):
+def write_video_files(paths, index, serialized, source, tmp_dir=None):
   """Writes a video's TFRecord files ({modality: path} of {modality: records}), then its
-  index, each atomically (`storage.write_atomically`; `tmp_dir`: where each is written
-  aside); returns {modality: file size}."""
+  index at `index`, each atomically (`storage.write_atomically`; `tmp_dir`: where each is
+  written aside); returns {modality: file size}."""
   offsets = {}
   for modality, path in paths.items():
     def write(tmp, modality=modality):
       with storage.open_file(tmp, "wb") as f:
         offsets[modality] = tfrecord_format.write_records(f, serialized[modality])
     storage.write_atomically(path, write, tmp_dir)
-  storage.write_bytes(index_path(next(iter(paths.values()))), encode_index(offsets, source),
-                      tmp_dir)
+  storage.write_bytes(index, encode_index(offsets, source), tmp_dir)
   return {m: o[-1] for m, o in offsets.items()}
 
 
@@ -253,10 +257,9 @@ def scan_offsets(path):
   return offsets
 
 
-def write_missing_index(paths, source):
-  """Writes the index of the video whose files are `paths` ({modality: path}) and whose
-  source's fingerprint is `source`, if it has none; returns whether it did."""
-  index = index_path(next(iter(paths.values())))
+def write_missing_index(paths, index, source):
+  """Writes the index at `index` of the video whose files are `paths` ({modality: path})
+  and whose source's fingerprint is `source`, if it has none; returns whether it did."""
   if storage.exists(index):
     return False
   storage.write_bytes(index, encode_index({m: scan_offsets(p) for m, p in paths.items()},
@@ -277,7 +280,8 @@ def index_directory(records_dir, num_threads=_STATS):
   damaged = size_damage(records_dir, manifest)
   if damaged:
     raise damage_error(records_dir, damaged, "found before indexing")
-  videos = [(video_paths(records_dir, info, manifest["modalities"]), info.get("source"))
+  videos = [(video_paths(records_dir, info, manifest["modalities"]),
+             index_path(records_dir, info), info.get("source"))
             for info in manifest["videos"].values()]
   records_count = sum(info["frames"] + info["flow_pairs"] * (len(manifest["modalities"]) - 1)
                       for info in manifest["videos"].values())

@@ -111,9 +111,9 @@ def test_a_videos_records_are_those_tensorflow_builds(tmp_path):
   paths = {m: str(folder / f"0000000.{m}.tfrecord") for m in ("flow", "flow_backward")}
   os.makedirs(folder)
   source = {"size": 3, "mtime_ns": 4, "sha256": "ab"}
-  sizes = records.write_video_files(paths, ours, source)
   index = str(folder / "0000000.index")
-  assert records.index_path(paths["flow_backward"]) == index
+  assert records.index_path(str(tmp_path), {"number": 0}) == index
+  sizes = records.write_video_files(paths, index, ours, source)
   files = {m: (4, sizes[m]) for m in paths}
   offsets = records.read_index(index, files)
   for m, path in paths.items():

@@ -61,7 +61,8 @@ def video_table(sources, selections, config):
     selections: per source, {video id: head label} of the videos to read.
     config: the `InputConfig`: which files are read, and the crop every frame must hold.
   Returns:
-    {column: numpy array, one row per video}: 'video_id', 'head', 'label', 'frames',
+    {column: numpy array, one row per video}: 'video_id', 'index' (its index file's path),
+    'head', 'label', 'frames',
     'fields', 'height', 'width', and per file read ('rgb', 'flow', 'flow_backward') its
     path, '<modality>_bytes' (its size), '<modality>_step' (how many steps the files before
     it hold: where its steps start in `memory_steps`) and '<modality>_base' (where its
@@ -85,7 +86,8 @@ def video_table(sources, selections, config):
         raise ValueError(f"{source.records_dir}: video {video_id!r} has {info['height']}x"
                          f"{info['width']} frames, smaller than the {config.crop_size} crop")
       paths = {m: records.video_path(source.records_dir, info, m) for m in files}
-      rows.append({"video_id": video_id, "head": source.head, "label": selected[video_id],
+      rows.append({"video_id": video_id, "index": records.index_path(source.records_dir, info),
+                   "head": source.head, "label": selected[video_id],
                    "frames": info["frames"], "fields": info["flow_pairs"],
                    "height": info["height"], "width": info["width"], **paths,
                    **{f"{m}_bytes": info["bytes"][m] if "bytes" in info
@@ -203,9 +205,8 @@ class DiskReader(_Reader):
     files = table_files(table)
     counts = {m: step_counts(table, m) + records.HEADER_RECORDS for m in files}
     found = records.read_indexes(
-        (records.index_path(path), {m: (int(counts[m][row]), int(table[f"{m}_bytes"][row]))
-                                    for m in files})
-        for row, path in enumerate(table[files[0]]))
+        (index, {m: (int(counts[m][row]), int(table[f"{m}_bytes"][row])) for m in files})
+        for row, index in enumerate(table["index"]))
     self._offsets = {m: tf.constant(np.concatenate([offsets[m] for offsets in found]))
                      for m in files}
 
