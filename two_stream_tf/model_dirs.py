@@ -197,16 +197,14 @@ def check_resumable(model_dir, spec):
                        "another --model_dir or the same flags")
 
 
-def build(spec, weights=None, train_last_layer_only=False,
-          initialization=models.DEFAULT_INITIALIZATION, partial_bn=False):
-  """The network `spec` describes (untrained unless `weights`; `initialization` and
-  `partial_bn`, which changes training only, as `models.build_model`)."""
-  return models.build_model(spec.stream, spec.class_counts, spec.trunk,
+def build(spec, model=None):
+  """The network `spec` describes, untrained; `model`: a training run's `models.ModelConfig`
+  (weights, what trains, initialisation, partial BN), whose trunk and dropout `spec` holds."""
+  model = dataclasses.replace(model or models.ModelConfig(), trunk=spec.trunk,
+                              dropout=spec.dropout)
+  return models.build_model(spec.stream, spec.class_counts, model,
                             crop_size=spec.input.crop_size, stack_length=spec.input.stack_length,
-                            dropout=spec.dropout, weights=weights,
-                            train_last_layer_only=train_last_layer_only,
-                            rgb_mean=spec.rgb_mean, initialization=initialization,
-                            partial_bn=partial_bn)
+                            rgb_mean=spec.rgb_mean)
 
 
 # What reading a damaged checkpoint raises (a data file cut short by a full disk or a kill:

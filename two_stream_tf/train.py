@@ -19,7 +19,6 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from flow_tools import records
 from flow_tools.common import interrupts
 from flow_tools.common import locks
 from two_stream_tf import data
@@ -27,19 +26,23 @@ from two_stream_tf import model_dirs
 from two_stream_tf import models
 from two_stream_tf import streams
 from two_stream_tf import training
-from two_stream_tf.data import added_classes
 from two_stream_tf.data import config as data_config
 from two_stream_tf.data import stacking
-from two_stream_tf.models import builder
 from two_stream_tf.models import cnn_m
-from two_stream_tf.training import schedule
 from two_stream_tf.training import strategy as strategy_lib
 
 EXIT_DIVERGED = 4
 
 _INPUT = data.InputConfig()
 _AUGMENTATION = data.Augmentation()
+_SOURCE = data.InputSource()
 _TRAIN = training.TrainConfig()
+_SCHEDULE = training.Schedule()
+# Leaf fields of the run's config tree (`training.RunConfig`) whose flag has another name;
+# every other leaf field has the flag of its name.
+FLAG_OF_FIELD = {"boundaries": "lr_boundaries", "decay": "lr_decay"}
+# Flags of this app that are no part of the run's config tree.
+APP_FLAGS = ("model_dir", "distribution", "checkpoint")
 
 # What is trained: data and network.
 flags.DEFINE_enum("stream", None, list(streams.STREAMS), "Which stream to train.")
@@ -56,7 +59,7 @@ flags.DEFINE_string("overlapping_classes", None,
                     "list, two_stream_tf/data/class_lists/ucf101_in_hmdb51.txt.")
 flags.DEFINE_integer("split", 1, "Split whose training videos are used.", lower_bound=1)
 flags.DEFINE_string("model_dir", None, "Checkpoints, TensorBoard logs, run spec and flags.")
-flags.DEFINE_enum("trunk", "cnn_m_2048", sorted(builder.TRUNKS), "Network body.")
+flags.DEFINE_enum("trunk", "cnn_m_2048", sorted(models.TRUNKS), "Network body.")
 flags.DEFINE_string("weights", None,
                     "Pre-trained trunk: 'imagenet' (keras.applications trunks) or a local "
                     "weights file (.npz/.weights.h5). Temporal trunks get them by "
@@ -100,9 +103,11 @@ flags.DEFINE_integer("num_segments", _AUGMENTATION.num_segments,
                      "--batch_size counts videos: a step puts K x batch snippets through the "
                      "network, K times the activation memory and compute (TSN: K=3).",
                      lower_bound=1)
-flags.DEFINE_integer("shuffle_buffer", 1024, "Samples mixed after their choice.", lower_bound=1)
-flags.DEFINE_bool("deterministic_input", False, "Reproducible input order (slower).")
-flags.DEFINE_enum("input_cache", "auto", list(streams.INPUT_CACHES),
+flags.DEFINE_integer("shuffle_buffer", _SOURCE.shuffle_buffer, "Samples mixed after their choice.",
+                     lower_bound=1)
+flags.DEFINE_bool("deterministic_input", _SOURCE.deterministic_input,
+                  "Reproducible input order (slower).")
+flags.DEFINE_enum("input_cache", _SOURCE.input_cache, list(streams.INPUT_CACHES),
                   "Where samples' steps are read from: memory (the selected records read into "
                   "memory once, by each process or tf.data service worker), disk (through each "
                   "file's index), or auto: memory when they take at most half the available "
@@ -113,10 +118,13 @@ flags.DEFINE_string("tf_data_service", None,
 
 # Optimisation (training.TrainConfig; the schedule from training.paper_schedule).
 flags.DEFINE_integer("batch_size", _TRAIN.batch_size, "Global batch size.", lower_bound=1)
-flags.DEFINE_float("learning_rate", 1e-2, "Initial learning rate.", lower_bound=0)
+flags.DEFINE_float("learning_rate", _SCHEDULE.learning_rate, "Initial learning rate.",
+                   lower_bound=0)
 flags.DEFINE_list("lr_boundaries", None,
                   "Steps at which the rate is divided by 10 (default: 50000,70000 from "
                   "scratch; 14000 fine-tuning).")
+flags.DEFINE_float("lr_decay", _SCHEDULE.decay,
+                   "Factor the rate is multiplied by at each of --lr_boundaries (the paper's 0.1).")
 flags.DEFINE_integer("train_steps", None, "Last step (default: 80000 from scratch; 20000 "
                      "fine-tuning).", lower_bound=1)
 flags.DEFINE_float("momentum", _TRAIN.momentum, "SGD momentum.", lower_bound=0)
@@ -151,128 +159,62 @@ flags.mark_flags_as_required(["stream", "records_dirs", "model_dir"])
 FLAGS = flags.FLAGS
 
 
-def _fine_tuning(values):
-  return values["weights"] is not None or values["init_from"] is not None
-
-
-def _check_input(values):
-  try:
-    data.InputConfig(stream=values["stream"] or "temporal", stacking=values["stacking"],
-                     stack_length=values["stack_length"])
-    builder.check_crop_size(values["trunk"], values["crop_size"])
-  except ValueError as e:
-    raise flags.ValidationError(str(e)) from e
-  return True
-
-
-def _check_records(values):
-  for path in values["records_dirs"] or []:
-    try:
-      records.read_manifest(path)  # local or gs://; refuses other format versions
-    except records.RecordsError as e:
-      raise flags.ValidationError(f"--records_dirs: {e}") from e
-  return True
-
-
-def _added_classes(values):
-  """The `AddedClasses` the flags ask for (empty: none)."""
-  if values["add_classes_from"] is None:
-    if values["overlapping_classes"] is not None:
-      raise ValueError("--overlapping_classes needs --add_classes_from")
-    return ()
-  if len(values["records_dirs"] or []) != 1:
-    raise ValueError("--add_classes_from adds classes to the head of one --records_dirs "
-                     f"dataset, got {len(values['records_dirs'] or [])} directories")
-  return (added_classes.non_overlapping(values["records_dirs"][0], values["add_classes_from"],
-                                        values["overlapping_classes"]),)
-
-
-def _check_added_classes(values):
-  try:
-    _added_classes(values)
-  except (ValueError, FileNotFoundError) as e:
-    raise flags.ValidationError(str(e)) from e
-  return True
-
-
-def _check_weights(values):
-  weights, trunk = values["weights"], values["trunk"]
-  if weights is not None and weights != "imagenet" and not os.path.isfile(weights):
-    raise flags.ValidationError(f"--weights: no file {weights}")
-  if weights == "imagenet" and trunk == "cnn_m_2048":
-    raise flags.ValidationError("--weights=imagenet: CNN-M-2048 has no download; give its "
-                                "converted weights file (.npz or .weights.h5)")
-  if weights is not None and values["init_from"] is not None:
-    raise flags.ValidationError("give --weights or --init_from, not both")
-  if values["init_from"] is not None and not os.path.isfile(
-      os.path.join(values["init_from"], model_dirs.SPEC_FILE)):
-    raise flags.ValidationError(f"--init_from: {values['init_from']} is not a trained model_dir")
-  if values["last_layer_only"] and not _fine_tuning(values):
-    raise flags.ValidationError("--last_layer_only needs --weights or --init_from: a frozen "
-                                "random trunk learns nothing")
-  if values["partial_bn"] and trunk == "cnn_m_2048":
-    raise flags.ValidationError("--partial_bn: cnn_m_2048 has no batch normalisation (the "
-                                "keras.applications trunks have)")
-  if values["partial_bn"] and not _fine_tuning(values):
-    raise flags.ValidationError("--partial_bn keeps pre-trained batch statistics: it needs "
-                                "--weights or --init_from")
-  return True
-
-
-def _check_schedule(values):
-  try:
-    _schedule(values)
-  except ValueError as e:
-    raise flags.ValidationError(str(e)) from e
-  return True
-
-
-def _check_distribution(values):
-  if values["distribution"] == "multi_worker" and "TF_CONFIG" not in os.environ:
-    raise flags.ValidationError("--distribution=multi_worker needs the TF_CONFIG environment "
-                                "variable (cluster and task of this worker)")
-  return True
-
-
-def _check_service(values):
-  address = values["tf_data_service"]
-  if address is None:
-    return True
-  if not re.fullmatch(r"grpc://[^\s/]+:\d+", address):
-    raise flags.ValidationError(f"--tf_data_service must look like grpc://HOST:PORT, "
-                                f"got {address!r}")
-  if values["deterministic_input"]:
-    raise flags.ValidationError("--deterministic_input cannot hold with --tf_data_service "
-                                "(batches arrive from several workers in any order)")
-  return True
-
-
-def _schedule(values):
+def _schedule(values, model):
   boundaries = values["lr_boundaries"]
   if boundaries is not None:
     try:
       boundaries = [int(b) for b in boundaries]
     except ValueError as e:
       raise ValueError(f"--lr_boundaries must be integers, got {boundaries}") from e
-  return schedule.paper_schedule(_fine_tuning(values), values["learning_rate"], boundaries,
-                                 values["train_steps"])
+  return training.paper_schedule(model.pretrained, values["learning_rate"], boundaries,
+                                 values["train_steps"], values["lr_decay"])
 
 
-for _names, _check in ((["stream", "stacking", "stack_length", "trunk", "crop_size"],
-                        _check_input),
-                       (["records_dirs"], _check_records),
-                       (["records_dirs", "add_classes_from", "overlapping_classes"],
-                        _check_added_classes),
-                       (["weights", "trunk", "init_from", "last_layer_only", "partial_bn"],
-                        _check_weights),
-                       (["lr_boundaries", "learning_rate", "train_steps", "weights", "init_from"],
-                        _check_schedule),
-                       (["distribution"], _check_distribution),
-                       (["tf_data_service", "deterministic_input"], _check_service)):
-  flags.register_multi_flags_validator(_names, _check)
+def _tree(config_type, values, **given):
+  """`config_type` from the flags of its leaf fields (nested configs alike; `given` first)."""
+  fields = {}
+  for field in dataclasses.fields(config_type):
+    if field.name in given:
+      fields[field.name] = given[field.name]
+    elif dataclasses.is_dataclass(field.type):
+      fields[field.name] = _tree(field.type, values)
+    else:
+      fields[field.name] = values[FLAG_OF_FIELD.get(field.name, field.name)]
+  return config_type(**fields)
 
 
-def _flag_values():
+def run_config(values):
+  """The `training.RunConfig` of flag values ({flag name: value}); ValueError if invalid."""
+  model = _tree(models.ModelConfig, values)
+  train = _tree(training.TrainConfig, values, schedule=_schedule(values, model))
+  return _tree(training.RunConfig, values, model=model, train=train)
+
+
+def as_flags(error):
+  """An error of the config tree, its `field` names given as the flags."""
+  return re.sub(r"`(\w+)`", lambda m: "--" + FLAG_OF_FIELD.get(m.group(1), m.group(1)),
+                str(error))
+
+
+def checked_run(values):
+  """The `training.RunConfig` of flag values, every file it reads checked (`run_spec`).
+
+  Raises:
+    ValueError, FileNotFoundError: one line naming the flag at fault.
+  """
+  try:
+    run = run_config(values)
+    if values["distribution"] == "multi_worker" and "TF_CONFIG" not in os.environ:
+      raise ValueError("`distribution`=multi_worker needs the TF_CONFIG environment variable "
+                       "(cluster and task of this worker)")
+    training.run_spec(run)
+  except (ValueError, FileNotFoundError) as e:
+    raise type(e)(as_flags(e)) from e
+  return run
+
+
+def flag_values():
+  """{flag name: value} of this app's flags."""
   return {f.name: f.value for f in FLAGS.get_key_flags_for_module(sys.modules[__name__])}
 
 
@@ -284,19 +226,12 @@ def _effective_flags(start_note):
   return "\n".join(lines) + "\n"
 
 
-def _fields(dataclass, **values):
-  """`dataclass` from the flags named as its fields (`values` override)."""
-  return dataclass(**{f.name: values[f.name] if f.name in values else FLAGS[f.name].value
-                      for f in dataclasses.fields(dataclass)})
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # TensorFlow's per-save INFO lines drown progress
   data.configure_input_process()
-  values = _flag_values()
 
   def kept():
     newest = model_dirs.newest_checkpoint(FLAGS.model_dir)
@@ -304,26 +239,19 @@ def main(argv):
             f"({'newest: ' + newest if newest else 'none written yet'}); run the same "
             "command again to resume")
   try:
+    # Before any work; no TensorFlow op runs here, so the strategy can still be made after.
+    run = checked_run(flag_values())
+  except (ValueError, FileNotFoundError) as e:
+    sys.exit(f"error: {e}")
+  try:
     with interrupts.one_line_on_interrupt(kept):
       # First: a multi-worker strategy must exist before any other TensorFlow op runs.
       strategy = training.make_strategy(FLAGS.distribution)
-      spatial_cnn_m = FLAGS.stream == "spatial" and FLAGS.trunk == "cnn_m_2048"
-      spec = model_dirs.RunSpec.of_records(
-          FLAGS.records_dirs, FLAGS.split, _fields(data.InputConfig),
-          added_classes=_added_classes(values), trunk=FLAGS.trunk,
-          dropout=FLAGS.dropout,
-          rgb_mean=models.cnn_m_mean(FLAGS.weights) if spatial_cnn_m else None)
+      heads = [head for head, _ in training.run_spec(run).heads]
       result = training.train_stream(
-          FLAGS.model_dir, spec, _fields(training.TrainConfig, schedule=_schedule(values)),
-          augmentation=_fields(data.Augmentation), weights=FLAGS.weights,
-          init_from=FLAGS.init_from, last_layer_only=FLAGS.last_layer_only,
-          shuffle_buffer=FLAGS.shuffle_buffer, deterministic_input=FLAGS.deterministic_input,
-          input_cache=FLAGS.input_cache,
-          tf_data_service=FLAGS.tf_data_service,
-          strategy=strategy, hparams=values, checkpoint=FLAGS.checkpoint,
-          initialization=FLAGS.initialization, partial_bn=FLAGS.partial_bn,
+          FLAGS.model_dir, run, strategy=strategy, checkpoint=FLAGS.checkpoint,
           flags_text=_effective_flags(f"python -m two_stream_tf.train, {FLAGS.stream} on "
-                                      f"{spec.head_names}"))
+                                      f"{heads}"))
   except training.TrainingDiverged as e:
     from_caffe_start = (FLAGS.trunk == "cnn_m_2048" and FLAGS.initialization == "caffe"
                         and FLAGS.weights is None and FLAGS.init_from is None)
@@ -332,7 +260,7 @@ def main(argv):
     print(f"error: training diverged: {e}{hint}", file=sys.stderr)
     sys.exit(EXIT_DIVERGED)
   except (ValueError, FileNotFoundError, locks.LockedError) as e:
-    sys.exit(f"error: {e}")
+    sys.exit(f"error: {as_flags(e)}")
   print(f"trained to step {result.step} (from {result.start_step}) in {result.seconds:.0f} s; "
         f"checkpoint {result.checkpoint}")
 

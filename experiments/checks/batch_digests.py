@@ -86,7 +86,7 @@ def _training_losses(dirs, model_dir):
 
   def build():
     keras.utils.set_random_seed(1)
-    return model_dirs.build(spec, initialization="keras")
+    return model_dirs.build(spec)
 
   def make_dataset(batch_size, seed):
     return data.training_dataset(dirs, 1, spec.input, batch_size, seed=seed, deterministic=True)

@@ -33,6 +33,7 @@ from flow_tools.extraction import encoding
 from flow_tools.extraction import local_runner
 from two_stream_tf import data
 from two_stream_tf import model_dirs
+from two_stream_tf import models
 from two_stream_tf import training
 from two_stream_tf.data import packed
 from two_stream_tf.training import loop
@@ -92,7 +93,7 @@ def run_start(start, records_dir, stream, steps, batch_size, learning_rate, crop
   config = training.TrainConfig(schedule=training.Schedule(learning_rate, (), 0.1, steps),
                                 batch_size=batch_size, bias_lr_multiplier=multiplier)
   keras.utils.set_random_seed(0)
-  model = model_dirs.build(spec, initialization=initialization)
+  model = model_dirs.build(spec, models.ModelConfig(initialization=initialization))
   for layer, value in biases.items():
     bias = model.get_layer("trunk").get_layer(layer).bias
     bias.assign(tf.fill(bias.shape, value))

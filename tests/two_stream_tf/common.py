@@ -10,6 +10,7 @@ from flow_tools.records import record_parsing
 from tests.two_stream_tf import reference
 from two_stream_tf import data
 from two_stream_tf import model_dirs
+from two_stream_tf import models
 from two_stream_tf import score_files
 from two_stream_tf import training
 
@@ -30,6 +31,12 @@ def train_config(steps, **overrides):
                   log_every=5, checkpoint_every=5, weight_decay=0.0)
   settings.update(overrides)
   return training.TrainConfig(**settings)
+
+
+def run_config(records_dirs, input_config, train, source=data.InputSource(), **model):
+  """A `training.RunConfig` on split 1 of `records_dirs`; `model`: `models.ModelConfig` fields."""
+  return training.RunConfig(training.DatasetConfig(tuple(records_dirs)), input_config,
+                            models.ModelConfig(**model), train=train, source=source)
 
 
 def fixed_batch_dataset(spec, size=16, segments=1):

@@ -13,6 +13,7 @@ from flow_tools import records
 from two_stream_tf import data
 from two_stream_tf import evaluation
 from two_stream_tf import model_dirs
+from two_stream_tf import models
 from two_stream_tf import training
 from two_stream_tf.data import added_classes
 from two_stream_tf.data import selection
@@ -137,7 +138,13 @@ def test_a_run_with_added_classes_trains_them_and_scores_the_heads_own(records_d
   keras.utils.set_random_seed(1)
   config = training.TrainConfig(schedule=training.Schedule(0.01, (), 0.1, 2), batch_size=8,
                                 log_every=1, checkpoint_every=2, weight_decay=0.0)
-  training.train_stream(model_dir, spec, config, shuffle_buffer=16, initialization="keras")
+  run = training.RunConfig(
+      training.DatasetConfig((records_dirs["hmdb51"],), add_classes_from=records_dirs["ucf101"],
+                             overlapping_classes=str(tmp_path / "overlap.txt")),
+      temporal, models.ModelConfig(dropout=0.0), train=config,
+      source=data.InputSource(shuffle_buffer=16))
+  assert training.run_spec(run) == spec
+  training.train_stream(model_dir, run)
 
   # The trained head has every class; the loaded one scores the own classes: the softmax of
   # their logits (computed here from the full network's logits).

@@ -127,7 +127,7 @@ def test_a_second_run_on_a_model_dir_is_refused_and_ctrl_c_says_what_is_kept(rec
 _BAD_FLAGS = [
     (["--stacking=bidirectional", "--stack_length=3"], "even stack_length"),
     (["--last_layer_only"], "--last_layer_only needs --weights"),
-    (["--weights=imagenet"], "CNN-M-2048 has no download"),
+    (["--weights=imagenet"], "CNN-M-2048 has no Keras download"),
     (["--weights=/nonexistent.npz"], "no file /nonexistent.npz"),
     (["--distribution=multi_worker"], "needs the TF_CONFIG"),
     (["--lr_boundaries=10,x"], "must be integers"),
@@ -139,8 +139,8 @@ _BAD_FLAGS = [
     (["--trunk=resnet50", "--partial_bn"], "--partial_bn keeps pre-trained batch statistics"),
     (["--num_segments=0"], "--num_segments"),
 ]
-# Parses each argument list of argv[1] with the train app's flags, in one process (one
-# TensorFlow import): the error each gives, or "" if none.
+# Parses and checks each argument list of argv[1] as the train app does before any work, in
+# one process (one TensorFlow import): the error each gives, or "" if none.
 _PARSE = textwrap.dedent("""
     import json, sys
     from absl import flags
@@ -150,8 +150,9 @@ _PARSE = textwrap.dedent("""
       flags.FLAGS.unparse_flags()
       try:
         flags.FLAGS(["train"] + args)
+        two_stream_tf.train.checked_run(two_stream_tf.train.flag_values())
         errors.append("")
-      except flags.Error as e:
+      except (flags.Error, ValueError, FileNotFoundError) as e:
         errors.append(str(e))
     print(json.dumps(errors))
 """)

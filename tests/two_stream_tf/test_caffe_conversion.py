@@ -239,8 +239,8 @@ def test_v1_and_v2_files_give_the_same_arrays_and_the_mean_in_rgb(converted):
 def test_the_converted_spatial_network_computes_what_caffe_does(converted):
   rng = np.random.default_rng(1)
   rgb = rng.uniform(0, 255, (224, 224, 3)).astype(np.float32)
-  model = models.build_model("spatial", {"ucf101": 3}, crop_size=224, weights=converted["npz"],
-                             rgb_mean=models.cnn_m_mean(converted["npz"]))
+  model = models.build_model("spatial", {"ucf101": 3}, models.ModelConfig(weights=converted["npz"]),
+                             crop_size=224, rgb_mean=models.cnn_m_mean(converted["npz"]))
   features = model.get_layer("trunk")(model.get_layer("normalization")(rgb[None]),
                                       training=False).numpy()[0]
   # Caffe: BGR, channels first, minus the mean (per channel, as the conversion keeps it).

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from flow_tools import records
+from tests.two_stream_tf import common
 from two_stream_tf import data
 from two_stream_tf import evaluation
 from two_stream_tf import fusion
@@ -27,9 +28,15 @@ def _copy(records_dirs, tmp_path, dataset="ucf101"):
   return copied, records.read_manifest(copied)
 
 
+_SPATIAL = data.InputConfig(stream="spatial", crop_size=CROP)
+
+
 def _spec(records_dir):
-  return model_dirs.RunSpec.of_records([records_dir], 1,
-                                       data.InputConfig(stream="spatial", crop_size=CROP))
+  return model_dirs.RunSpec.of_records([records_dir], 1, _SPATIAL)
+
+
+def _run(records_dir, source=data.InputSource()):
+  return common.run_config([records_dir], _SPATIAL, _config(), source)
 
 
 def _config():
@@ -63,7 +70,8 @@ def test_a_records_file_changed_at_its_size_is_named_with_its_video(records_dirs
     _flip_bytes(path[video_id], os.path.getsize(path[video_id]) // 2)
   spec = _spec(copied)
   with pytest.raises(records.RecordsError) as raised:
-    training.train_stream(str(tmp_path / "model"), spec, _config(), input_cache=input_cache)
+    training.train_stream(str(tmp_path / "model"),
+                          _run(copied, data.InputSource(input_cache=input_cache)))
   message = str(raised.value)
   named = re.search(r"^(\S+) fails its checksum \(video '([^']+)'\)", message)
   assert named and "\n" not in message, message
@@ -75,7 +83,7 @@ def test_a_records_file_changed_at_its_size_is_named_with_its_video(records_dirs
   test_id = sorted(v for v, info in videos.items() if info["splits"][0] == 2)[2]
   _flip_bytes(path[test_id], os.path.getsize(path[test_id]) - 100)  # in its last record
   keras.utils.set_random_seed(0)
-  model = model_dirs.build(spec, initialization="keras")
+  model = model_dirs.build(spec)
   with pytest.raises(records.RecordsError,
                      match=rf"^{re.escape(path[test_id])} fails its checksum \(video "
                            rf"'{re.escape(test_id)}'\)"):
@@ -93,7 +101,7 @@ def test_a_label_out_of_range_is_refused_naming_the_video(records_dirs, tmp_path
   expected = (rf"video '{re.escape(video_id)}' has label {re.escape(repr(label))}, but ucf101 "
               rf"has {classes} classes \(labels 0\.\.{classes - 1}\)")
   with pytest.raises(records.RecordsError, match=expected):
-    training.train_stream(str(tmp_path / "model"), _spec(copied), _config())
+    training.train_stream(str(tmp_path / "model"), _run(copied))
   with pytest.raises(records.RecordsError, match=expected):
     next(iter(data.evaluation_views([copied], 1, _spec(copied).input, batch_size=10,
                                     num_positions=1)))
@@ -106,7 +114,7 @@ def test_a_listed_video_without_its_files_is_named_before_training(records_dirs,
   os.remove(path)
   with pytest.raises(records.RecordsError,
                      match=rf"^{re.escape(path)} is missing \(video '{re.escape(train_id)}'\)"):
-    training.train_stream(str(tmp_path / "model"), _spec(copied), _config())
+    training.train_stream(str(tmp_path / "model"), _run(copied))
   assert not os.path.exists(tmp_path / "model" / "checkpoints")
 
 
@@ -116,8 +124,7 @@ def trained_spatial(records_dirs, tmp_path_factory):
   whose manifest says Farneback."""
   root = tmp_path_factory.mktemp("trained")
   model_dir = str(root / "model")
-  spec = _spec(records_dirs["ucf101"])
-  training.train_stream(model_dir, spec, _config(), initialization="keras")
+  training.train_stream(model_dir, _run(records_dirs["ucf101"]))
   other = str(root / "farneback")
   shutil.copytree(records_dirs["ucf101"], other)
   manifest = records.read_manifest(other)

@@ -59,7 +59,7 @@ def test_lrn_against_caffe_formula():
     ("resnet50", keras.applications.resnet50.preprocess_input),
     ("inception_v3", keras.applications.inception_v3.preprocess_input)])
 def test_rgb_normalisation_is_the_trunks_own(trunk, preprocess):
-  model = models.build_model("spatial", {"a": 3}, trunk=trunk, crop_size=80)
+  model = models.build_model("spatial", {"a": 3}, models.ModelConfig(trunk=trunk), crop_size=80)
   rgb = np.random.default_rng(1).uniform(0, 255, size=(2, 80, 80, 3)).astype(np.float32)
   normalised = model.get_layer("normalization")(rgb)
   np.testing.assert_allclose(normalised, preprocess(rgb.copy()), rtol=1e-5, atol=1e-4)
@@ -100,7 +100,8 @@ def test_cnn_m_starts_as_keras_does_unless_asked_for_caffes_reference_start():
   caffe = {"conv1": (0.01, 0.0), "conv2": (0.01, 1.0), "conv3": (0.01, 0.0),
            "conv4": (0.01, 1.0), "conv5": (0.01, 1.0), "full6": (0.005, 1.0),
            "full7": (0.005, 1.0)}
-  model = models.build_model("spatial", {"a": 101}, crop_size=64, initialization="caffe")
+  model = models.build_model("spatial", {"a": 101}, models.ModelConfig(initialization="caffe"),
+                             crop_size=64)
   trunk = model.get_layer("trunk")
   for name, (std, bias) in caffe.items():
     kernel, biases = trunk.get_layer(name).get_weights()
@@ -109,7 +110,7 @@ def test_cnn_m_starts_as_keras_does_unless_asked_for_caffes_reference_start():
   kernel, biases = model.get_layer("a_logits").get_weights()
   assert abs(kernel.std() - 0.01) < 0.0005 and not biases.any()
   with pytest.raises(ValueError, match="unknown initialization 'he'"):
-    models.build_model("spatial", {"a": 3}, crop_size=64, initialization="he")
+    models.build_model("spatial", {"a": 3}, models.ModelConfig(initialization="he"), crop_size=64)
 
 
 def test_heads_stay_float32_under_mixed_precision():
@@ -142,7 +143,8 @@ def _random_cnn_m_file(tmp_path, suffix):
 @pytest.mark.parametrize("suffix", [".npz", ".weights.h5"])
 def test_cross_modality_init_of_cnn_m(tmp_path, suffix):
   rgb, path = _random_cnn_m_file(tmp_path, suffix)
-  flow = models.build_model("temporal", {"ucf101": 101}, weights=path, stack_length=10)
+  flow = models.build_model("temporal", {"ucf101": 101}, models.ModelConfig(weights=path),
+                            stack_length=10)
   trunk = flow.get_layer("trunk")
   rgb_kernel = rgb.get_layer("conv1").get_weights()[0]
   flow_kernel = trunk.get_layer("conv1").get_weights()[0]
@@ -156,7 +158,7 @@ def test_cross_modality_init_of_cnn_m(tmp_path, suffix):
     for got, want in zip(trunk.get_layer(name).get_weights(), rgb.get_layer(name).get_weights()):
       np.testing.assert_array_equal(got, want)
   # The spatial net takes the file unchanged.
-  spatial = models.build_model("spatial", {"ucf101": 101}, weights=path)
+  spatial = models.build_model("spatial", {"ucf101": 101}, models.ModelConfig(weights=path))
   np.testing.assert_array_equal(spatial.get_layer("trunk").get_layer("conv1").get_weights()[0],
                                 rgb_kernel)
 
@@ -168,14 +170,15 @@ def test_weights_are_never_silently_skipped(tmp_path):
     arrays = {k: data[k] for k in data.files if not k.startswith("full7")}
   np.savez(tmp_path / "partial.npz", **arrays)
   with pytest.raises(models.WeightsError, match="full7/kernel"):
-    models.build_model("temporal", {"a": 3}, weights=str(tmp_path / "partial.npz"))
+    models.build_model("temporal", {"a": 3},
+                       models.ModelConfig(weights=str(tmp_path / "partial.npz")))
   # Another crop size changes full6's input: an error naming the layer, not a skip.
   with pytest.raises(models.WeightsError, match="full6"):
-    models.build_model("spatial", {"a": 3}, weights=path, crop_size=192)
+    models.build_model("spatial", {"a": 3}, models.ModelConfig(weights=path), crop_size=192)
   with pytest.raises(models.WeightsError, match="weights file not found: /no/such.npz"):
-    models.build_model("spatial", {"a": 3}, weights="/no/such.npz")
+    models.build_model("spatial", {"a": 3}, models.ModelConfig(weights="/no/such.npz"))
   with pytest.raises(models.WeightsError, match="no Keras download"):
-    models.build_model("spatial", {"a": 3}, weights="imagenet")
+    models.build_model("spatial", {"a": 3}, models.ModelConfig(weights="imagenet"))
 
 
 @pytest.mark.slow
@@ -187,8 +190,9 @@ def test_keras_application_trunk_from_a_local_file_with_cross_modality(tmp_path)
   conv1.set_weights([rng.normal(size=v.shape).astype(np.float32) for v in conv1.weights])
   path = str(tmp_path / "resnet50_notop.weights.h5")
   source.save_weights(path)
-  flow = models.build_model("temporal", {"a": 3}, trunk="resnet50", crop_size=64,
-                            stack_length=2, weights=path)
+  flow = models.build_model("temporal", {"a": 3},
+                            models.ModelConfig(trunk="resnet50", weights=path), crop_size=64,
+                            stack_length=2)
   trunk = flow.get_layer("trunk")
   kernel = trunk.get_layer("conv1_conv").get_weights()[0]
   expected = conv1.get_weights()[0].mean(axis=2)
@@ -199,7 +203,8 @@ def test_keras_application_trunk_from_a_local_file_with_cross_modality(tmp_path)
     for got, want in zip(trunk.get_layer(name).get_weights(),
                          source.get_layer(name).get_weights()):
       np.testing.assert_array_equal(got, want)
-  rgb = models.build_model("spatial", {"a": 3}, trunk="resnet50", crop_size=64, weights=path)
+  rgb = models.build_model("spatial", {"a": 3}, models.ModelConfig(trunk="resnet50", weights=path),
+                           crop_size=64)
   np.testing.assert_array_equal(rgb.get_layer("trunk").get_layer("conv1_conv").get_weights()[0],
                                 conv1.get_weights()[0])
 
@@ -219,9 +224,9 @@ def test_mismatched_layers_raise():
 @pytest.mark.slow
 def test_train_last_layer_only(tmp_path):
   _, path = _random_cnn_m_file(tmp_path, ".npz")
-  model = models.build_model("spatial", {"ucf101": 101, "hmdb51": 51}, weights=path,
-                             train_last_layer_only=True)
+  model = models.build_model("spatial", {"ucf101": 101, "hmdb51": 51},
+                             models.ModelConfig(weights=path, last_layer_only=True))
   assert sorted(v.path for v in model.trainable_weights) == [
       "hmdb51_logits/bias", "hmdb51_logits/kernel", "ucf101_logits/bias", "ucf101_logits/kernel"]
   with pytest.raises(ValueError, match="needs pre-trained weights"):
-    models.build_model("spatial", {"a": 2}, train_last_layer_only=True)
+    models.build_model("spatial", {"a": 2}, models.ModelConfig(last_layer_only=True))

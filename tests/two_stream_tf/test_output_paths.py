@@ -14,10 +14,10 @@ import pytest
 
 from flow_tools.common import locks
 from flow_tools.common import storage
+from tests.two_stream_tf import common
 from two_stream_tf import data
 from two_stream_tf import evaluation
 from two_stream_tf import exporting
-from two_stream_tf import model_dirs
 from two_stream_tf import prediction
 from two_stream_tf import training
 
@@ -30,10 +30,10 @@ def _config():
                               log_every=1, checkpoint_every=1, weight_decay=0.0)
 
 
-def _spec(records_dirs, stream):
-  return model_dirs.RunSpec.of_records(
-      [records_dirs["ucf101"]], 1,
-      data.InputConfig(stream=stream, crop_size=CROP, stack_length=STACK))
+def _run(records_dirs, stream):
+  return common.run_config([records_dirs["ucf101"]],
+                           data.InputConfig(stream=stream, crop_size=CROP, stack_length=STACK),
+                           _config())
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +43,7 @@ def streams(records_dirs, tmp_path_factory):
   out = {}
   for stream in ("spatial", "temporal"):
     out[stream] = str(root / stream)
-    training.train_stream(out[stream], _spec(records_dirs, stream), _config(),
-                          initialization="keras")
+    training.train_stream(out[stream], _run(records_dirs, stream))
   return out
 
 
@@ -120,7 +119,8 @@ def test_a_failed_export_leaves_the_earlier_one_whole(streams, tmp_path, monkeyp
   assert sorted(os.listdir(tmp_path)) == ["export"]
 
 
-def test_read_only_and_full_disks_are_refused_before_the_work(streams, tmp_path, monkeypatch):
+def test_read_only_and_full_disks_are_refused_before_the_work(records_dirs, streams, tmp_path,
+                                                              monkeypatch):
   read_only = str(tmp_path / "read_only")
   with _mounted(read_only, "ro"):
     with pytest.raises(storage.OutputError,
@@ -128,8 +128,7 @@ def test_read_only_and_full_disks_are_refused_before_the_work(streams, tmp_path,
                              "filesystem$"):
       _export(streams, os.path.join(read_only, "export"))
     with pytest.raises(storage.OutputError, match=f"{read_only} is on a read-only filesystem"):
-      training.train_stream(os.path.join(read_only, "model"),
-                            model_dirs.load_spec(streams["spatial"]), _config())
+      training.train_stream(os.path.join(read_only, "model"), _run(records_dirs, "spatial"))
   full = str(tmp_path / "full")
   with _mounted(full, "size=64k"):
     with pytest.raises(storage.OutputError,
@@ -145,8 +144,8 @@ def test_read_only_and_full_disks_are_refused_before_the_work(streams, tmp_path,
     assert os.listdir(full) == []
 
 
-def test_evaluate_and_train_name_an_output_under_a_file_before_the_work(streams, tmp_path,
-                                                                        monkeypatch):
+def test_evaluate_and_train_name_an_output_under_a_file_before_the_work(records_dirs, streams,
+                                                                        tmp_path, monkeypatch):
   a_file = tmp_path / "afile"
   a_file.write_text("")
 
@@ -157,21 +156,19 @@ def test_evaluate_and_train_name_an_output_under_a_file_before_the_work(streams,
                      match=rf"^cannot write {a_file}/s\.npz: {a_file} is a file, not a "
                            "directory$"):
     evaluation.evaluate(streams["spatial"], output=str(a_file / "s.npz"))
-  spec = model_dirs.load_spec(streams["spatial"])
   with pytest.raises(storage.OutputError, match=rf"^{a_file} is a file, not a directory$"):
-    training.train_stream(str(a_file), spec, _config())
+    training.train_stream(str(a_file), _run(records_dirs, "spatial"))
   assert a_file.read_text() == ""
 
 
-def test_a_model_dir_in_use_is_refused_naming_the_other_run(streams, tmp_path):
-  spec = model_dirs.load_spec(streams["spatial"])
+def test_a_model_dir_in_use_is_refused_naming_the_other_run(records_dirs, tmp_path):
   model_dir = str(tmp_path / "model")
   with locks.hold(model_dir, "training"):
     with pytest.raises(locks.LockedError,
                        match=rf"^{model_dir} is in use by process {os.getpid()} on .* "
                              r"\(training\): wait for it to end, or remove "
                              rf"{model_dir}/\.lock if it is no longer running$"):
-      training.train_stream(model_dir, spec, _config(), initialization="keras")
+      training.train_stream(model_dir, _run(records_dirs, "spatial"))
   assert sorted(os.listdir(model_dir)) == []  # no spec, no flags, no checkpoint
 
 

@@ -10,7 +10,6 @@ from flow_tools.records import record_parsing
 from tests.two_stream_tf import common
 from tests.two_stream_tf import reference
 from two_stream_tf import data
-from two_stream_tf import model_dirs
 from two_stream_tf import models
 from two_stream_tf import training
 from two_stream_tf.data import packed
@@ -142,8 +141,9 @@ def test_k_rgb_snippets_are_frames_of_one_video_one_per_segment_under_one_crop(r
 
 def _tiny_model(heads):
   keras.utils.set_random_seed(2)
-  return models.build_model("temporal", heads, crop_size=48, stack_length=2, dropout=0.0,
-                            initialization="keras")
+  return models.build_model("temporal", heads,
+                            models.ModelConfig(dropout=0.0, initialization="keras"), crop_size=48,
+                            stack_length=2)
 
 
 def _logits_by_hand(model, snippets):
@@ -215,8 +215,8 @@ def test_k3_training_loss_is_the_masked_consensus_loss_and_falls(records_dirs, t
                          "temporal", log=lines.append, num_segments=K)
   losses = [float(line.split("  loss ")[1].split()[0]) for line in lines if "  loss " in line]
   assert len(losses) == 12 and np.mean(losses[-4:]) < 0.8 * losses[0]
-  restored = models.build_model("temporal", {"ucf101": 12, "hmdb51": 12}, crop_size=48,
-                                stack_length=2, dropout=0.0)
+  restored = models.build_model("temporal", {"ucf101": 12, "hmdb51": 12},
+                                models.ModelConfig(dropout=0.0), crop_size=48, stack_length=2)
   tf.train.Checkpoint(model=restored).restore(later.checkpoint).expect_partial()
   np.testing.assert_allclose(restored(snippets[:2])["ucf101"].numpy(),
                              built[-1][0](snippets[:2])["ucf101"].numpy(), rtol=1e-5, atol=1e-6)
@@ -227,8 +227,8 @@ def test_k3_training_loss_is_the_masked_consensus_loss_and_falls(records_dirs, t
 def test_partial_bn_freezes_the_statistics_of_every_batch_norm_but_the_first(trunk, crop,
                                                                             tmp_path):
   keras.utils.set_random_seed(0)
-  model = models.build_model("temporal", {"a": 3}, trunk, crop_size=crop, stack_length=1,
-                             partial_bn=True)
+  model = models.build_model("temporal", {"a": 3}, models.ModelConfig(trunk=trunk, partial_bn=True),
+                             crop_size=crop, stack_length=1)
   norms = [layer for layer in model.get_layer("trunk").layers
            if isinstance(layer, keras.layers.BatchNormalization)]
   before = [(n.moving_mean.numpy().copy(), n.moving_variance.numpy().copy()) for n in norms]
@@ -247,7 +247,8 @@ def test_partial_bn_freezes_the_statistics_of_every_batch_norm_but_the_first(tru
     if variable is not None:
       assert np.abs(gradients[variable.path].numpy()).max() > 0
   # Inference and the checkpoint are those of the plain network.
-  plain = models.build_model("temporal", {"a": 3}, trunk, crop_size=crop, stack_length=1)
+  plain = models.build_model("temporal", {"a": 3}, models.ModelConfig(trunk=trunk), crop_size=crop,
+                             stack_length=1)
   path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
   tf.train.Checkpoint(model=plain).restore(path).assert_existing_objects_matched()
   np.testing.assert_allclose(plain(x)["a"].numpy(), model(x)["a"].numpy(), rtol=1e-5,
@@ -256,10 +257,9 @@ def test_partial_bn_freezes_the_statistics_of_every_batch_norm_but_the_first(tru
 
 def test_partial_bn_needs_batch_norm_and_pretrained_statistics(records_dirs, tmp_path):
   with pytest.raises(ValueError, match="cnn_m_2048 has no batch normalisation"):
-    models.build_model("temporal", {"a": 3}, partial_bn=True)
-  spec = model_dirs.RunSpec.of_records([records_dirs["ucf101"]], 1, data.InputConfig(
-      stream="temporal", crop_size=32, stack_length=2), trunk="resnet50")
-  with pytest.raises(ValueError, match="needs weights or init_from"):
-    training.train_stream(str(tmp_path / "model"), spec, training.TrainConfig(),
-                          partial_bn=True)
+    models.build_model("temporal", {"a": 3}, models.ModelConfig(partial_bn=True))
+  with pytest.raises(ValueError, match="needs `weights` or `init_from`"):
+    common.run_config([records_dirs["ucf101"]], data.InputConfig(
+        stream="temporal", crop_size=32, stack_length=2), training.TrainConfig(),
+        trunk="resnet50", partial_bn=True)
   assert not (tmp_path / "model").exists()

@@ -320,8 +320,9 @@ def test_a_damaged_records_file_is_named_when_training_or_evaluation_reads_it(re
   copied = str(tmp_path / "ucf101")
   shutil.copytree(records_dirs["ucf101"], copied)
   manifest = records.read_manifest(copied)
-  spec = model_dirs.RunSpec.of_records([copied], 1, data.InputConfig(stream="spatial",
-                                                                     crop_size=CROP))
+  run = common.run_config([copied], data.InputConfig(stream="spatial", crop_size=CROP),
+                          common.train_config(1))
+  spec = training.run_spec(run)
   paths = {v: records.video_path(copied, info, "rgb") for v, info in manifest["videos"].items()}
   assert all(os.path.getsize(paths[v]) == info["bytes"]["rgb"]
              for v, info in manifest["videos"].items())
@@ -330,7 +331,7 @@ def test_a_damaged_records_file_is_named_when_training_or_evaluation_reads_it(re
     with open(paths[video_id], "r+b") as f:
       f.truncate(20)
   with pytest.raises(records.RecordsError) as raised:
-    training.train_stream(str(tmp_path / "model"), spec, common.train_config(1))
+    training.train_stream(str(tmp_path / "model"), run)
   message = str(raised.value)
   assert "\n" not in message and f"{paths[train_ids[0]]} holds 20 of its" in message
   assert f"(and {len(train_ids) - 1} more files)" in message and copied in message

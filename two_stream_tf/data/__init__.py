@@ -4,6 +4,7 @@ from two_stream_tf.data import service
 from two_stream_tf.data.batches import training_dataset
 from two_stream_tf.data.config import Augmentation
 from two_stream_tf.data.config import InputConfig
+from two_stream_tf.data.config import InputSource
 from two_stream_tf.data.packed import to_network_input
 from two_stream_tf.data.reading import configure_input_process
 from two_stream_tf.data.views import VIDEO_INFO

@@ -1,7 +1,8 @@
-"""What a stream sees (`InputConfig`, kept with a trained model) and how training varies it
-(`Augmentation`, training only)."""
+"""What a stream sees (`InputConfig`, kept with a trained model), how training varies it
+(`Augmentation`) and where training batches are made (`InputSource`)."""
 
 import dataclasses
+import re
 
 from two_stream_tf import streams
 from two_stream_tf.data import stacking
@@ -62,8 +63,41 @@ class Augmentation:
 
   def __post_init__(self):
     if self.sampling not in SAMPLINGS:
-      raise ValueError(f"unknown sampling {self.sampling!r}; choose from {SAMPLINGS}")
+      raise ValueError(f"unknown `sampling` {self.sampling!r}; choose from {SAMPLINGS}")
     if self.samples_per_visit < 1:
-      raise ValueError(f"samples_per_visit must be at least 1, got {self.samples_per_visit}")
+      raise ValueError(f"`samples_per_visit` must be at least 1, got {self.samples_per_visit}")
     if self.num_segments < 1:
-      raise ValueError(f"num_segments must be at least 1, got {self.num_segments}")
+      raise ValueError(f"`num_segments` must be at least 1, got {self.num_segments}")
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSource:
+  """Where and how training batches are made; not what they hold (`Augmentation`).
+
+  Attributes:
+    shuffle_buffer: samples mixed after their choice, before reading.
+    deterministic_input: the same batches every run with the same seed (slower).
+    input_cache: where samples read their steps: 'memory', 'disk' or 'auto'
+      (`reading.with_reader`); the batches are the same.
+    tf_data_service: grpc://HOST:PORT of a tf.data service dispatcher whose workers read,
+      decode and augment the input, or None (this process does).
+  """
+  shuffle_buffer: int = 1024
+  deterministic_input: bool = False
+  input_cache: str = "auto"
+  tf_data_service: str = None
+
+  def __post_init__(self):
+    if self.shuffle_buffer < 1:
+      raise ValueError(f"`shuffle_buffer` must be at least 1, got {self.shuffle_buffer}")
+    if self.input_cache not in streams.INPUT_CACHES:
+      raise ValueError(f"unknown `input_cache` {self.input_cache!r}; choose from "
+                       f"{streams.INPUT_CACHES}")
+    if self.tf_data_service is None:
+      return
+    if not re.fullmatch(r"grpc://[^\s/]+:\d+", self.tf_data_service):
+      raise ValueError(f"`tf_data_service` must look like grpc://HOST:PORT, got "
+                       f"{self.tf_data_service!r}")
+    if self.deterministic_input:
+      raise ValueError("`deterministic_input` cannot hold with `tf_data_service` (batches "
+                       "arrive from several workers in any order)")

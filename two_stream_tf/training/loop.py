@@ -30,31 +30,6 @@ class TrainingDiverged(RuntimeError):
   """The loss became NaN/infinite or exceeded `max_loss`; nothing after it was saved."""
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-  """How to optimise (the paper's defaults; `schedule` is `schedule_lib.paper_schedule`).
-
-  Attributes:
-    bias_lr_multiplier: biases learn at this times the learning rate (Caffe's reference
-      nets, the paper's era: 2, `blobs_lr: 1 2`); weight decay never applies to them.
-    clip_global_norm: if set, each step's gradient (over all replicas) is scaled down to
-      at most this global norm (tsn-pytorch's `--gd 20`); None: no clipping.
-  """
-  schedule: schedule_lib.Schedule = schedule_lib.Schedule()
-  batch_size: int = 256
-  momentum: float = 0.9
-  weight_decay: float = 5e-4
-  bias_lr_multiplier: float = 1.0
-  clip_global_norm: float = None
-  mixed_precision: bool = False
-  jit_compile: bool = False
-  seed: int = 0
-  log_every: int = 100
-  checkpoint_every: int = 1000
-  keep_checkpoints: int = 3
-  max_loss: float = 1e3
-
-
 @dataclasses.dataclass
 class TrainResult:
   start_step: int        # 0, or the step resumed from

@@ -1,78 +1,81 @@
-"""A training run of one stream in a model_dir: checks, the run spec, then the loop."""
+"""A training run of one stream in a model_dir: its inputs checked, the run spec, the loop."""
 
 import contextlib
+import os
 
+from flow_tools import records
 from flow_tools.common import locks
 from flow_tools.common import storage
 from flow_tools.records import record_parsing
 from two_stream_tf import data
 from two_stream_tf import model_dirs
 from two_stream_tf import models
+from two_stream_tf.data import added_classes
 from two_stream_tf.data import selection
 from two_stream_tf.training import loop
 from two_stream_tf.training import strategy as strategy_lib
 
 
-def _model_builder(spec, weights, init_from, last_layer_only, initialization, partial_bn):
+def run_spec(run):
+  """The `model_dirs.RunSpec` a `RunConfig` trains: heads and extraction settings read from
+  its records, its added classes, the RGB mean of its weights. Every file the run reads
+  (records, weights, `init_from`) is checked here, before any work, and named if wrong."""
+  model, dataset = run.model, run.dataset
+  if model.weights not in (None, "imagenet") and not os.path.isfile(model.weights):
+    raise FileNotFoundError(f"`weights`: no file {model.weights}")
+  if model.init_from is not None and not os.path.isfile(
+      os.path.join(model.init_from, model_dirs.SPEC_FILE)):
+    raise ValueError(f"`init_from`: {model.init_from} is not a trained model_dir")
+  for path in dataset.records_dirs:
+    try:
+      records.read_manifest(path)  # local or gs://; refuses other format versions
+    except records.RecordsError as e:
+      raise records.RecordsError(f"`records_dirs`: {e}") from e
+  added = () if dataset.add_classes_from is None else (added_classes.non_overlapping(
+      dataset.records_dirs[0], dataset.add_classes_from, dataset.overlapping_classes),)
+  spatial_cnn_m = run.input.stream == "spatial" and model.trunk == "cnn_m_2048"
+  return model_dirs.RunSpec.of_records(
+      dataset.records_dirs, dataset.split, run.input, added_classes=added, trunk=model.trunk,
+      dropout=model.dropout, rgb_mean=models.cnn_m_mean(model.weights) if spatial_cnn_m else None)
+
+
+def _model_builder(spec, model):
   def build():
-    model = model_dirs.build(spec, weights,
-                             train_last_layer_only=last_layer_only and weights is not None,
-                             initialization=initialization, partial_bn=partial_bn)
-    if init_from:
-      model_dirs.init_trunk_from(model, init_from)
-      model.get_layer("trunk").trainable = not last_layer_only
-    return model
+    network = model_dirs.build(spec, model)
+    if model.init_from:
+      model_dirs.init_trunk_from(network, model.init_from)
+    return network
   return build
 
 
-def _dataset_maker(spec, augmentation, shuffle_buffer, deterministic, tf_data_service,
-                   input_cache):
+def _dataset_maker(spec, augmentation, source):
   def make(batch_size, seed):
-    if tf_data_service:
-      return data.service.distribute(data.training_dataset(
-          list(spec.records_dirs), spec.split, spec.input, batch_size, None,
-          augmentation=augmentation, shuffle_buffer=shuffle_buffer,
-          added=spec.added_classes, input_cache=input_cache), tf_data_service)
-    return data.training_dataset(list(spec.records_dirs), spec.split, spec.input, batch_size,
-                                 seed, augmentation=augmentation, shuffle_buffer=shuffle_buffer,
-                                 deterministic=deterministic, added=spec.added_classes,
-                                 input_cache=input_cache)
+    service = source.tf_data_service
+    # Under the service each worker seeds itself (None): one seed would repeat every batch.
+    dataset = data.training_dataset(
+        list(spec.records_dirs), spec.split, spec.input, batch_size, None if service else seed,
+        augmentation=augmentation, shuffle_buffer=source.shuffle_buffer,
+        deterministic=source.deterministic_input, added=spec.added_classes,
+        input_cache=source.input_cache)
+    return data.service.distribute(dataset, service) if service else dataset
   return make
 
 
-def train_stream(model_dir, spec, config, *, augmentation=None, weights=None, init_from=None,
-                 last_layer_only=False, shuffle_buffer=1024, deterministic_input=False,
-                 input_cache="auto", tf_data_service=None, strategy=None, hparams=None,
-                 flags_text=None, checkpoint=None, initialization=models.DEFAULT_INITIALIZATION,
-                 partial_bn=False):
-  """Trains the stream `spec` describes in `model_dir`, resuming what is there.
+def train_stream(model_dir, run, *, strategy=None, checkpoint=None, flags_text=None):
+  """Trains the stream a `training.RunConfig` describes in `model_dir`, resuming what is there.
 
   Args:
-    model_dir: checkpoints, TensorBoard logs, the run spec and flags; held by this run
-      (`flow_tools.common.locks`): a second run on it at the same time is refused.
-    spec: a `model_dirs.RunSpec`; a model_dir holding another run is refused.
-    config: a `loop.TrainConfig`.
-    augmentation: a `data.Augmentation` (None: the paper's).
-    weights: pre-trained trunk ('imagenet' or a weights file), or None.
-    init_from: a model_dir whose trunk initialises this one, or None.
-    last_layer_only: train the heads only (with `weights` or `init_from`).
-    shuffle_buffer, deterministic_input, input_cache: as `data.training_dataset`.
-    tf_data_service: grpc://HOST:PORT of a tf.data service dispatcher, or None.
+    model_dir: checkpoints, TensorBoard logs (the run's fields in the HParams tab), the run
+      spec and flags; held by this run (`flow_tools.common.locks`): a second run on it at
+      the same time is refused, as is a model_dir holding another run.
+    run: a `training.RunConfig`.
     strategy: a `tf.distribute.Strategy` (default: the current one).
-    hparams: {name: value} for TensorBoard's HParams tab.
-    flags_text: the app's effective flags, saved in `model_dir` (None: not saved).
     checkpoint: resume from this checkpoint prefix (default: the newest readable one).
-    initialization: how a CNN-M-2048 trained from scratch starts ('keras', the default, or
-      'caffe', the paper's); pre-trained layers are loaded over it.
-    partial_bn: TSN's partial batch normalisation (`models.build_model`); needs `weights`
-      or `init_from` (statistics worth keeping).
+    flags_text: the app's effective flags, saved in `model_dir` (None: not saved).
   Returns:
     A `loop.TrainResult`.
   """
-  if partial_bn and weights is None and init_from is None:
-    raise ValueError("partial_bn keeps the trunk's pre-trained batch statistics: it needs "
-                     "weights or init_from (from scratch there are none to keep)")
-  augmentation = augmentation or data.Augmentation()
+  spec = run_spec(run)
   storage.check_writable(model_dir)
   selection.check_selection(
       selection.open_sources(list(spec.records_dirs), spec.added_classes), spec.split, "train")
@@ -86,9 +89,7 @@ def train_stream(model_dir, spec, config, *, augmentation=None, weights=None, in
       if flags_text is not None:
         model_dirs.save_flags(model_dir, flags_text)
     with record_parsing.naming_damaged_files(spec.records_read):
-      return loop.train(_model_builder(spec, weights, init_from, last_layer_only, initialization,
-                                       partial_bn),
-                        _dataset_maker(spec, augmentation, shuffle_buffer, deterministic_input,
-                                       tf_data_service, input_cache),
-                        model_dir, config, spec.stream, strategy, hparams=hparams,
-                        checkpoint=checkpoint, num_segments=augmentation.num_segments)
+      return loop.train(_model_builder(spec, run.model),
+                        _dataset_maker(spec, run.augmentation, run.source),
+                        model_dir, run.train, spec.stream, strategy, hparams=run.hparams(),
+                        checkpoint=checkpoint, num_segments=run.augmentation.num_segments)

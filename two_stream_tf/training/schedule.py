@@ -34,11 +34,12 @@ class Schedule:
     return self.learning_rate * self.decay ** sum(step >= b for b in self.boundaries)
 
 
-def paper_schedule(fine_tuning, learning_rate=1e-2, boundaries=None, train_steps=None):
+def paper_schedule(fine_tuning, learning_rate=1e-2, boundaries=None, train_steps=None,
+                   decay=0.1):
   """The paper's schedule (from scratch, or fine-tuning pre-trained weights), with overrides."""
   default_boundaries, default_steps = FINE_TUNING if fine_tuning else SCRATCH
   return Schedule(learning_rate,
-                  tuple(default_boundaries if boundaries is None else boundaries), 0.1,
+                  tuple(default_boundaries if boundaries is None else boundaries), decay,
                   default_steps if train_steps is None else train_steps)
 
 
