@@ -16,7 +16,7 @@ from absl import app
 from absl import flags
 
 from flow_tools.common import interrupts
-from two_stream_tf import exporting
+from two_stream_tf.serving import exporting
 
 flags.DEFINE_string("spatial_model_dir", None, "Trained spatial stream (two_stream_tf.train).")
 flags.DEFINE_string("temporal_model_dir", None, "Trained temporal stream.")

@@ -24,8 +24,8 @@ from flow_tools.common import storage
 from flow_tools.datasets import synthetic
 from flow_tools.extraction import encoding
 from two_stream_tf import fusion
-from two_stream_tf import score_files
 from two_stream_tf import streams
+from two_stream_tf.evaluation import score_files
 
 FLOW_SHEET = "flow_sheet.png"  # a test video's frames and flow (flow_tools.visualize)
 # Where each synthetic layout puts its videos, relative to its dataset folder.
@@ -215,7 +215,7 @@ def fuse_export_predict(work, settings, split, videos):
       return json.load(f)
 
   answers = _stage("predict", predict)
-  return storage.read_json(fusion.report_path(fusion_dir))["heads"], answers, export_dir
+  return fusion.read_report(fusion_dir)["heads"], answers, export_dir
 
 
 def results_table(report, predicted):

@@ -42,7 +42,7 @@ def main(argv):
   if not videos:
     raise app.UsageError("give one or more video files")
   # pylint: disable=import-outside-toplevel
-  from two_stream_tf import prediction
+  from two_stream_tf.serving import prediction
   try:
     with tempfile.TemporaryDirectory() as scratch:
       results = prediction.predict_videos(FLAGS.export_dir, videos, FLAGS.work_dir or scratch,

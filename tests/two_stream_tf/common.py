@@ -11,8 +11,8 @@ from tests.two_stream_tf import reference
 from two_stream_tf import data
 from two_stream_tf import model_dirs
 from two_stream_tf import models
-from two_stream_tf import score_files
 from two_stream_tf import training
+from two_stream_tf.evaluation import score_files
 
 CLASSES = ("a", "b", "c")
 

@@ -16,8 +16,8 @@ from two_stream_tf import data
 from two_stream_tf import evaluation
 from two_stream_tf import fusion
 from two_stream_tf import model_dirs
-from two_stream_tf import score_files
 from two_stream_tf import training
+from two_stream_tf.evaluation import score_files
 
 CROP = 48
 

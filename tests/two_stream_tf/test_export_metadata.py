@@ -5,7 +5,7 @@ import json
 import pytest
 import tensorflow as tf
 
-from two_stream_tf import export_metadata
+from two_stream_tf.serving import export_metadata
 
 
 class _Loaded:

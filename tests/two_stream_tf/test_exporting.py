@@ -22,11 +22,11 @@ from flow_tools.records import record_parsing
 from tests.two_stream_tf import common
 from tests.two_stream_tf import reference
 from two_stream_tf import data
-from two_stream_tf import exporting
 from two_stream_tf import fusion
 from two_stream_tf import model_dirs
-from two_stream_tf import prediction
 from two_stream_tf import training
+from two_stream_tf.serving import exporting
+from two_stream_tf.serving import prediction
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CROP, STACK = 48, 2
@@ -212,8 +212,8 @@ def test_predict_on_video_files_with_per_file_errors(streams, synthetic_dir, rec
   before, svm_dir = tree(), tmp_path / "svms"
   svm_dir.mkdir()
   for head, svm in _svms(model_dirs.load_spec(streams["temporal"])).items():
-    dataclasses.replace(svm, class_names=svm.class_names[::-1]).save(
-        fusion.svm_path(str(svm_dir), head))
+    fusion.save_svm(fusion.svm_path(str(svm_dir), head),
+                    dataclasses.replace(svm, class_names=svm.class_names[::-1]))
   with pytest.raises(exporting.ExportError, match="the SVM's classes differ"):
     exporting.export(streams["spatial"], streams["temporal"], export_dir, fusion="svm",
                      svm_dir=str(svm_dir))

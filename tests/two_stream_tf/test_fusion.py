@@ -13,7 +13,7 @@ from flow_tools.common import storage
 from tests.two_stream_tf import common
 from tests.two_stream_tf import reference
 from two_stream_tf import fusion
-from two_stream_tf import score_files
+from two_stream_tf.evaluation import score_files
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 def test_svm_fusion_is_right_where_averaging_fails(tmp_path):
@@ -28,10 +28,10 @@ def test_svm_fusion_is_right_where_averaging_fails(tmp_path):
   assert model.c in fusion.DEFAULT_C_GRID and model.cv_accuracy > 0.9
 
   path = str(tmp_path / "svm.npz")
-  model.save(path)
+  fusion.save_svm(path, model)
   with np.load(path, allow_pickle=False) as f:  # plain arrays only
     assert all(f[k].dtype != object for k in f.files)
-  loaded = fusion.SvmFusion.load(path)
+  loaded = fusion.load_svm(path)
   np.testing.assert_array_equal(loaded.predict(test_s.scores, test_t.scores),
                                 model.predict(test_s.scores, test_t.scores))
   assert loaded.class_names == common.CLASSES
@@ -117,19 +117,52 @@ def test_altered_score_and_svm_files_are_named(tmp_path):
     score_files.load(altered)
   s, t = common.two_streams(60, 0)
   svm = str(tmp_path / "svm.npz")
-  fusion.fit_svm(s.scores, t.scores, s.labels, common.CLASSES).save(svm)
+  fusion.save_svm(svm, fusion.fit_svm(s.scores, t.scores, s.labels, common.CLASSES))
   with np.load(svm) as f:
     arrays = {k: f[k] for k in f.files}
   storage.write_npz(svm, {k: v for k, v in arrays.items() if k != "bias"})
   with pytest.raises(fusion.FusionError, match=f"{svm}: not an SVM file of two_stream_tf.fuse"):
-    fusion.SvmFusion.load(svm)
+    fusion.load_svm(svm)
   storage.write_npz(svm, {**arrays, "weights": arrays["weights"][:, :4]})
   with pytest.raises(fusion.FusionError, match=re.escape(
       f"{svm}: 3 classes but weights of shape (3, 4) and bias of shape (3,)")):
-    fusion.SvmFusion.load(svm)
+    fusion.load_svm(svm)
 
 
 @pytest.mark.slow
+def test_the_fusion_files_are_read_with_one_version_check_each(tmp_path):
+  s, t = common.two_streams(60, 0)
+  model = fusion.fit_svm(s.scores, t.scores, s.labels, common.CLASSES)
+  svm = str(tmp_path / "svm.npz")
+  fusion.save_svm(svm, model)
+  with np.load(svm) as f:
+    arrays = {k: f[k] for k in f.files}
+  assert str(arrays["format"]) == "two_stream_tf.svm/1"
+  # A file from before the format entry is read by its arrays; another format is refused.
+  storage.write_npz(svm, {k: v for k, v in arrays.items() if k != "format"})
+  np.testing.assert_array_equal(fusion.load_svm(svm).weights, model.weights)
+  storage.write_npz(svm, {**arrays, "format": np.array("two_stream_tf.svm/9")})
+  with pytest.raises(fusion.FusionError, match=re.escape(
+      f"{svm}: an SVM file of format two_stream_tf.svm/9, this version reads "
+      "two_stream_tf.svm/1")):
+    fusion.load_svm(svm)
+
+  report = tmp_path / "fusion_report.json"
+  heads = {"h": {"videos": 3}}
+  for written in ({"format": "two_stream_tf.fusion_report/1", "heads": heads},
+                  {"heads": heads}):  # today's, and one from before the format entry
+    report.write_text(json.dumps(written))
+    assert fusion.read_report(str(tmp_path))["heads"] == heads
+  for written in ({"format": "two_stream_tf.fusion_report/2", "heads": heads}, {"c": 1}, [1]):
+    report.write_text(json.dumps(written))
+    with pytest.raises(fusion.FusionError, match=f"^{re.escape(str(report))}: not a fusion "
+                                                 "report of this version"):
+      fusion.read_report(str(tmp_path))
+  os.remove(report)
+  with pytest.raises(fusion.FusionError, match=f"^{re.escape(str(report))}: no fusion report"):
+    fusion.read_report(str(tmp_path))
+
+
 def test_fuse_app_writes_report_and_svms(tmp_path):
   files = common.write_score_files(tmp_path)
   out = tmp_path / "fusion"
@@ -175,7 +208,7 @@ def test_fuse_replaces_its_output_whole_and_nothing_else(tmp_path, monkeypatch):
   # not): the earlier fusion stays whole, not a mix of the two runs.
   def full_disk(*unused, **kwargs):
     raise OSError(28, "No space left on device")
-  monkeypatch.setattr(fusion, "write_figures", full_disk)
+  monkeypatch.setattr(fusion.outputs, "write_figures", full_disk)
   with pytest.raises(storage.OutputError, match=rf"^cannot write {out}: No space left on device$"):
     fusion.fuse(*args, str(out), *train, temporal_weight=0.3)
   assert _files_under(out) == earlier

@@ -17,9 +17,9 @@ from flow_tools.common import storage
 from tests.two_stream_tf import common
 from two_stream_tf import data
 from two_stream_tf import evaluation
-from two_stream_tf import exporting
-from two_stream_tf import prediction
 from two_stream_tf import training
+from two_stream_tf.serving import exporting
+from two_stream_tf.serving import prediction
 
 CROP, STACK = 48, 2
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -138,7 +138,7 @@ def test_read_only_and_full_disks_are_refused_before_the_work(records_dirs, stre
 
     def scored(*args, **kwargs):
       raise AssertionError("the views were scored before the output was checked")
-    monkeypatch.setattr(evaluation, "score_videos", scored)
+    monkeypatch.setattr(evaluation.scoring, "score_videos", scored)
     with pytest.raises(storage.OutputError, match=rf"^cannot write {full}/s\.npz: 0\.1 MB free"):
       evaluation.evaluate(streams["spatial"], output=os.path.join(full, "s.npz"))
     assert os.listdir(full) == []
@@ -151,7 +151,7 @@ def test_evaluate_and_train_name_an_output_under_a_file_before_the_work(records_
 
   def scored(*args, **kwargs):
     raise AssertionError("the views were scored before the output was checked")
-  monkeypatch.setattr(evaluation, "score_videos", scored)
+  monkeypatch.setattr(evaluation.scoring, "score_videos", scored)
   with pytest.raises(storage.OutputError,
                      match=rf"^cannot write {a_file}/s\.npz: {a_file} is a file, not a "
                            "directory$"):

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from flow_tools import records
 from two_stream_tf import pipeline
-from two_stream_tf import score_files
+from two_stream_tf.evaluation import score_files
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HEADS = ["ucf101", "hmdb51"]

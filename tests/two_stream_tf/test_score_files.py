@@ -6,7 +6,7 @@ import pytest
 
 from flow_tools.common import storage
 from tests.two_stream_tf import common
-from two_stream_tf import score_files
+from two_stream_tf.evaluation import score_files
 
 
 def _scores():

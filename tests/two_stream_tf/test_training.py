@@ -21,8 +21,8 @@ from two_stream_tf import data
 from two_stream_tf import evaluation
 from two_stream_tf import model_dirs
 from two_stream_tf import models
-from two_stream_tf import score_files
 from two_stream_tf import training
+from two_stream_tf.evaluation import score_files
 from two_stream_tf.training import losses
 
 CROP, STACK = 48, 2  # the records are 64 x 48; CNN-M-2048 needs at least 48

@@ -17,8 +17,8 @@ import tensorflow as tf
 
 from two_stream_tf import model_dirs
 from two_stream_tf import models
-from two_stream_tf import summaries
 from two_stream_tf.data import packed
+from two_stream_tf.reporting import summaries
 from two_stream_tf.training import losses
 from two_stream_tf.training import schedule as schedule_lib
 from two_stream_tf.training import strategy as strategy_lib

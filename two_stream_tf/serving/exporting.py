@@ -25,11 +25,11 @@ import keras
 import tensorflow as tf
 
 from flow_tools.common import storage
-from two_stream_tf import export_metadata
 from two_stream_tf import fusion as fusion_lib
 from two_stream_tf import model_dirs
 from two_stream_tf import streams
 from two_stream_tf.data import stacking
+from two_stream_tf.serving import export_metadata
 
 FUSIONS = ("average", "svm")
 _MODELS = (*streams.STREAMS, "two_stream")  # the SavedModels of an export directory
@@ -191,7 +191,7 @@ def export(spatial_model_dir, temporal_model_dir, export_dir, fusion="average",
       path = fusion_lib.svm_path(svm_dir, head)
       if not os.path.isfile(path):
         raise ExportError(f"no {path}: run two_stream_tf.fuse with train scores first")
-      svms[head] = fusion_lib.SvmFusion.load(path)
+      svms[head] = fusion_lib.load_svm(path)
   _check_fusion(temporal_spec, fusion, svms)
   # Each stream's weights are written twice (its own SavedModel and the two-stream one).
   needed = 2 * 4 * (spatial.count_params() + temporal.count_params()) + 2**20

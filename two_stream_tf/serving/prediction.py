@@ -16,9 +16,9 @@ from flow_tools import datasets
 from flow_tools import records
 from flow_tools.extraction import encoding
 from two_stream_tf import data
-from two_stream_tf import export_metadata
 from two_stream_tf import streams
 from two_stream_tf.data import reading
+from two_stream_tf.serving import export_metadata
 
 
 @dataclasses.dataclass
