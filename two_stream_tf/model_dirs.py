@@ -10,6 +10,7 @@ import json
 import os
 
 from absl import logging
+import keras
 import tensorflow as tf
 
 from flow_tools.common import storage
@@ -125,7 +126,7 @@ def records_facts(records_dirs):
           "extraction": tuple(s.manifest["config"] for s in sources)}
 
 
-def save_spec(model_dir, spec):
+def save_spec(model_dir: str, spec: RunSpec) -> None:
   """Writes `spec` into `model_dir` (atomically)."""
   os.makedirs(model_dir, exist_ok=True)
   storage.write_json(os.path.join(model_dir, SPEC_FILE), spec.to_json())
@@ -138,7 +139,7 @@ def save_flags(model_dir, text):
     f.write(text + "\n")
 
 
-def load_spec(model_dir):
+def load_spec(model_dir: str) -> RunSpec:
   """The `RunSpec` a training run left in `model_dir`."""
   path = os.path.join(model_dir, SPEC_FILE)
   if not os.path.isfile(path):
@@ -197,7 +198,7 @@ def check_resumable(model_dir, spec):
                        "another --model_dir or the same flags")
 
 
-def build(spec, model=None):
+def build(spec: RunSpec, model: models.ModelConfig | None = None) -> keras.Model:
   """The network `spec` describes, untrained; `model`: a training run's `models.ModelConfig`
   (weights, what trains, initialisation, partial BN), whose trunk and dropout `spec` holds."""
   model = dataclasses.replace(model or models.ModelConfig(), trunk=spec.trunk,
@@ -212,12 +213,12 @@ def build(spec, model=None):
 _UNREADABLE = (IndexError, tf.errors.OpError)
 
 
-def checkpoints_dir(model_dir):
+def checkpoints_dir(model_dir: str) -> str:
   """Where a run's checkpoints (`ckpt-<step>`) are."""
   return os.path.join(model_dir, CHECKPOINTS)
 
 
-def newest_checkpoint(model_dir):
+def newest_checkpoint(model_dir: str) -> str | None:
   """The newest checkpoint prefix of `model_dir`, or None."""
   return tf.train.latest_checkpoint(checkpoints_dir(model_dir))
 
@@ -276,7 +277,8 @@ def checkpoint_step(path):
   return int(tf.train.load_variable(path, "step/.ATTRIBUTES/VARIABLE_VALUE"))
 
 
-def load(model_dir, checkpoint=None):
+def load(model_dir: str, checkpoint: str | None = None
+         ) -> tuple[keras.Model, RunSpec, int]:
   """(model, spec, step) of the run in `model_dir`, weights from the given checkpoint or
   the newest readable one (see `restore`). A head with added classes scores its own
   classes only (`models.restrict_heads`), as tests and exports do."""

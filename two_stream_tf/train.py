@@ -79,7 +79,7 @@ flags.DEFINE_enum("initialization", cnn_m.DEFAULT_INITIALIZATION, list(cnn_m.INI
                   "How a CNN-M-2048 from scratch starts: keras (Glorot uniform, zero biases) or "
                   "caffe (the paper's: Gaussian std 0.01, 0.005 for full6/full7, biases 1 for "
                   "conv2/4/5 and full6/7; at lr 1e-2 it diverges on flow and stays at chance "
-                  "on RGB, README: Models).")
+                  "on RGB, docs/networks_and_training.md: Models).")
 
 # What the network sees (data.InputConfig; kept in the run spec).
 flags.DEFINE_integer("crop_size", _INPUT.crop_size, "Input crop side.", lower_bound=1)

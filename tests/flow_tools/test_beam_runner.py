@@ -89,7 +89,7 @@ def test_beam_flag_errors_are_one_line(tmp_path):
 
 
 def test_the_readmes_beam_options_pass_the_option_check():
-  with open(os.path.join(helpers.REPO, "README.md"), encoding="utf-8") as f:
+  with open(os.path.join(helpers.REPO, "docs", "scaling_out.md"), encoding="utf-8") as f:
     documented = re.findall(r'--beam_pipeline_options="([^"]+)"', f.read())
   assert len(documented) >= 3  # DirectRunner, Dataflow, Flink
   for options in documented:

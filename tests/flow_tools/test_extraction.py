@@ -125,10 +125,10 @@ def test_manifest_and_files_agree(ucf_index, ucf_records):
 
 
 def _readmes_plain_tensorflow_reader():
-  """`read_step` as README.md's "What reads our records besides us" prints it."""
-  with open(os.path.join(helpers.REPO, "README.md"), encoding="utf-8") as f:
+  """`read_step` as docs/data_and_flow.md's "What reads our records besides us" prints it."""
+  with open(os.path.join(helpers.REPO, "docs", "data_and_flow.md"), encoding="utf-8") as f:
     readme = f.read()
-  section = readme[readme.index("### What reads our records besides us"):]
+  section = readme[readme.index("## What reads our records besides us"):]
   code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
   namespace = {}
   exec(code, namespace)  # pylint: disable=exec-used
@@ -136,7 +136,7 @@ def _readmes_plain_tensorflow_reader():
 
 
 def test_a_step_is_read_alone_by_tensorflow_alone_and_equals_the_video(ucf_records):
-  # The README's reader, which imports nothing of ours: the schema is what the files hold.
+  # The docs' reader, which imports nothing of ours: the schema is what the files hold.
   out, _ = ucf_records
   read_step = _readmes_plain_tensorflow_reader()
   manifest = records.read_manifest(out)

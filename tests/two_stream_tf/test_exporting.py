@@ -138,8 +138,8 @@ def test_export_refuses_streams_that_do_not_fit(streams):
 
 
 def test_saved_model_cli_runs_a_stream_export_on_npy_views(streams, records_dirs, tmp_path):
-  """TensorFlow's own tool, as the README shows it: one signature, named inputs, and the
-  stream's softmax per view with mean flow subtraction in the graph."""
+  """TensorFlow's own tool, as docs/evaluation_fusion_export.md shows it: one signature, named
+  inputs, and the stream's softmax per view with mean flow subtraction in the graph."""
   temporal, spec, _ = model_dirs.load(streams["temporal"])
   export_dir = str(tmp_path / "temporal")
   exporting.export_stream(export_dir, temporal, spec)

@@ -33,9 +33,10 @@ def write_summaries(log_dir, head_scores, report, step, stream, sample_views):
       summaries.write_inputs("evaluation_views", stream, sample_views, step)
 
 
-def evaluate(model_dir, *, subset="test", checkpoint=None, records_dirs=None,
-             num_positions=streams.NUM_POSITIONS, batch_size=50, output=None, jit_compile=False,
-             accept_other_records=False, input_cache="auto"):
+def evaluate(model_dir: str, *, subset: str = "test", checkpoint: str | None = None,
+             records_dirs: list[str] | None = None, num_positions: int = streams.NUM_POSITIONS,
+             batch_size: int = 50, output: str | None = None, jit_compile: bool = False,
+             accept_other_records: bool = False, input_cache: str = "auto") -> dict:
   """Scores the run in `model_dir` on its split's `subset` videos; writes the score file, its
   JSON report beside it and TensorBoard summaries in `model_dir`/eval_<subset>.
 

@@ -15,14 +15,14 @@ from two_stream_tf.fusion.checks import FusionError
 DEFAULT_C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
 
 
-def average(first, second, second_weight=0.5):
+def average(first: np.ndarray, second: np.ndarray, second_weight: float = 0.5) -> np.ndarray:
   """(1 - w) * first + w * second: the paper's averaging at w = 0.5."""
   if not 0.0 <= second_weight <= 1.0:
     raise ValueError(f"fusion weight must be in [0, 1], got {second_weight}")
   return (1.0 - second_weight) * first + second_weight * second
 
 
-def svm_features(first, second):
+def svm_features(first: np.ndarray, second: np.ndarray) -> np.ndarray:
   """Both streams' softmax scores, each L2-normalised, side by side (videos x 2 classes)."""
   def normalised(scores):
     norms = np.linalg.norm(scores, axis=1, keepdims=True)
@@ -53,7 +53,8 @@ def _folds(labels):
   return model_selection.StratifiedKFold(min(5, smallest), shuffle=True, random_state=0)
 
 
-def fit_svm(first, second, labels, class_names, c_grid=DEFAULT_C_GRID, max_iter=20000):
+def fit_svm(first: np.ndarray, second: np.ndarray, labels: np.ndarray, class_names: tuple,
+            c_grid: tuple[float, ...] = DEFAULT_C_GRID, max_iter: int = 20000) -> SvmFusion:
   """Crammer & Singer linear SVM on the train scores; C by stratified cross-validation."""
   features = svm_features(first, second)
   labels = np.asarray(labels)

@@ -25,12 +25,12 @@ _OUTPUTS = (REPORT_FILE, ACCURACY_FIGURE, "svm_*.npz", "per_class_accuracy_*.png
 _NOT_OURS = "run two_stream_tf.fuse again"
 
 
-def svm_path(output_dir, head):
+def svm_path(output_dir: str, head: str) -> str:
   """Where `fuse` saves the SVM of `head` (and `export` finds it)."""
   return os.path.join(output_dir, f"svm_{head}.npz")
 
 
-def report_path(output_dir):
+def report_path(output_dir: str) -> str:
   return os.path.join(output_dir, REPORT_FILE)
 
 
@@ -38,7 +38,7 @@ def per_class_figure_path(output_dir, head):
   return os.path.join(output_dir, f"per_class_accuracy_{head}.png")
 
 
-def save_svm(path, model):
+def save_svm(path: str, model: methods.SvmFusion) -> None:
   """Writes a `methods.SvmFusion` as plain arrays in an .npz (atomically)."""
   storage.write_npz(path, {
       "format": np.array(SVM_FORMAT), "weights": model.weights, "bias": model.bias,
@@ -47,7 +47,7 @@ def save_svm(path, model):
       "normalisation": np.array("l2 per stream, spatial then temporal")})
 
 
-def load_svm(path):
+def load_svm(path: str) -> methods.SvmFusion:
   """The `methods.SvmFusion` `save_svm` wrote at `path`; FusionError naming the file if it
   is not one (a file without a format entry is one from before it, checked by its arrays)."""
   try:
@@ -70,7 +70,7 @@ def load_svm(path):
   return model
 
 
-def read_report(output_dir):
+def read_report(output_dir: str) -> dict:
   """The report `fuse` wrote into `output_dir`; FusionError naming the file if it is none (a
   report without a format entry is one from before it, checked by its heads)."""
   path = report_path(output_dir)
@@ -95,7 +95,7 @@ def write(output_dir, report, svms, class_names):
   write_figures(output_dir, report["heads"], class_names)
 
 
-def is_fusion_output(directory):
+def is_fusion_output(directory: str) -> bool:
   """Whether `directory` holds only what `fuse` writes, its report among them (an earlier
   fusion that a new one may replace)."""
   names = storage.listdir(directory)

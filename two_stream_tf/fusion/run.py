@@ -10,8 +10,10 @@ from two_stream_tf.fusion import report as report_lib
 from two_stream_tf.fusion.checks import FusionError
 
 
-def fuse(spatial_scores, temporal_scores, output_dir, spatial_train_scores=None,
-         temporal_train_scores=None, temporal_weight=0.5, c_grid=methods.DEFAULT_C_GRID):
+def fuse(spatial_scores: str, temporal_scores: str, output_dir: str,
+         spatial_train_scores: str | None = None, temporal_train_scores: str | None = None,
+         temporal_weight: float = 0.5, c_grid: tuple[float, ...] = methods.DEFAULT_C_GRID
+         ) -> dict:
   """Fuses two streams' score files; with train score files, fits and saves an SVM per head.
 
   Writes `outputs.report_path(output_dir)` (the report, as returned),

@@ -67,8 +67,9 @@ def _application_trunk(trunk, input_shape, weights, dropout, partial_bn):
   return keras.Model(base.input, features, name="trunk")
 
 
-def build_model(stream, heads, model=ModelConfig(), *, crop_size=streams.CROP_SIZE,
-                stack_length=streams.STACK_LENGTH, rgb_mean=None):
+def build_model(stream: str, heads: dict[str, int], model: ModelConfig = ModelConfig(), *,
+                crop_size: int = streams.CROP_SIZE, stack_length: int = streams.STACK_LENGTH,
+                rgb_mean: tuple[float, float, float] | None = None) -> keras.Model:
   """A two-stream network with one softmax head per dataset.
 
   Args:

@@ -30,9 +30,9 @@ POOL_SIZE, POOL_STRIDE = 3, 2  # every max-pooling
 LRN = {"local_size": 5, "alpha": 5e-4, "beta": 0.75, "k": 2.0}  # Caffe's parameters
 INITIALIZATIONS = ("caffe", "keras")
 # Keras' (Glorot uniform kernels, zero biases): the one of the two whose first steps at lr 1e-2
-# neither diverge nor stall at chance (issue 36; measurements in the README, Models). Caffe's
-# bias-1 full6/full7 start every ReLU open, the features a large near-constant vector, and
-# the classifier's steps on it swing every logit together.
+# neither diverge nor stall at chance (issue 36; measurements in docs/networks_and_training.md,
+# Models). Caffe's bias-1 full6/full7 start every ReLU open, the features a large
+# near-constant vector, and the classifier's steps on it swing every logit together.
 DEFAULT_INITIALIZATION = "keras"
 # How Caffe's reference ImageNet models start (BVLC CaffeNet's train_val.prototxt): Gaussian
 # weights, std 0.01 for convolutions and classifiers and 0.005 for the wide fully connected

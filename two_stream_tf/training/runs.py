@@ -3,6 +3,8 @@
 import contextlib
 import os
 
+import tensorflow as tf
+
 from flow_tools import records
 from flow_tools.common import locks
 from flow_tools.common import storage
@@ -12,11 +14,12 @@ from two_stream_tf import model_dirs
 from two_stream_tf import models
 from two_stream_tf.data import added_classes
 from two_stream_tf.data import selection
+from two_stream_tf.training import config
 from two_stream_tf.training import loop
 from two_stream_tf.training import strategy as strategy_lib
 
 
-def run_spec(run):
+def run_spec(run: config.RunConfig) -> model_dirs.RunSpec:
   """The `model_dirs.RunSpec` a `RunConfig` trains: heads and extraction settings read from
   its records, its added classes, the RGB mean of its weights. Every file the run reads
   (records, weights, `init_from`) is checked here, before any work, and named if wrong."""
@@ -61,7 +64,9 @@ def _dataset_maker(spec, augmentation, source):
   return make
 
 
-def train_stream(model_dir, run, *, strategy=None, checkpoint=None, flags_text=None):
+def train_stream(model_dir: str, run: config.RunConfig, *,
+                 strategy: tf.distribute.Strategy | None = None, checkpoint: str | None = None,
+                 flags_text: str | None = None) -> loop.TrainResult:
   """Trains the stream a `training.RunConfig` describes in `model_dir`, resuming what is there.
 
   Args:
