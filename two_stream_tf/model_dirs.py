@@ -13,6 +13,7 @@ from absl import logging
 import keras
 import tensorflow as tf
 
+from flow_tools import records
 from flow_tools.common import storage
 from two_stream_tf import data
 from two_stream_tf import models
@@ -20,6 +21,8 @@ from two_stream_tf.data import added_classes
 from two_stream_tf.data import selection
 
 SPEC_FILE = "run_spec.json"
+# What `RunSpec.to_json` writes; specs from before this entry are format 1 (`load_spec`).
+SPEC_FORMAT = "two_stream_tf.run_spec/2"
 # Checkpoints go one level below the TensorBoard logs' parent: TensorBoard's projector looks
 # for checkpoints in each log directory and its parent, and shows an empty tab if it finds one.
 CHECKPOINTS = "checkpoints"
@@ -95,9 +98,9 @@ class RunSpec:
 
   def to_json(self):
     """Flat JSON: the input's fields beside the others, each named as its train flag."""
-    return {"heads": [[name, list(classes)] for name, classes in self.heads],  # ordered
-            "records_dirs": list(self.records_dirs), "extraction": (
-                None if self.extraction is None else list(self.extraction)),
+    return {"format": SPEC_FORMAT,
+            "heads": [[name, list(classes)] for name, classes in self.heads],  # ordered
+            "records_dirs": list(self.records_dirs), "extraction": list(self.extraction),
             "split": self.split, "trunk": self.trunk, "dropout": self.dropout,
             "rgb_mean": None if self.rgb_mean is None else list(self.rgb_mean),
             "added_classes": [a.to_json() for a in self.added_classes],
@@ -106,13 +109,13 @@ class RunSpec:
   @classmethod
   def from_json(cls, value):
     value = dict(value)
+    value.pop("format", None)  # checked by `load_spec`
     inputs = {f.name: value.pop(f.name) for f in dataclasses.fields(data.InputConfig)}
     rgb_mean = value.pop("rgb_mean", None)  # None: the trunk's default, or an older spec
     added = value.pop("added_classes", [])
     return cls(heads=tuple((name, tuple(c)) for name, c in value.pop("heads")),
                records_dirs=tuple(value.pop("records_dirs")),
-               # None: written before specs held it (nothing to compare on resume).
-               extraction=tuple(value.pop("extraction")) if "extraction" in value else None,
+               extraction=tuple(value.pop("extraction")),
                rgb_mean=None if rgb_mean is None else tuple(rgb_mean),
                added_classes=tuple(added_classes.AddedClasses.from_json(a) for a in added),
                input=data.InputConfig(**inputs), **value)
@@ -147,9 +150,34 @@ def load_spec(model_dir: str) -> RunSpec:
                        "python -m two_stream_tf.train")
   try:
     with open(path, encoding="utf-8") as f:
-      return RunSpec.from_json(json.load(f))
-  except (ValueError, TypeError, KeyError) as e:
+      value = json.load(f)
+    made = value.get("format")
+    if made is None:
+      value = _from_format_1(value, path)
+    elif made != SPEC_FORMAT:
+      raise RunSpecError(f"{path}: a run spec of format {made}, this version reads "
+                         f"{SPEC_FORMAT}: written by a newer two_stream_tf?")
+    return RunSpec.from_json(value)
+  except RunSpecError:
+    raise
+  except (ValueError, TypeError, KeyError, AttributeError) as e:
     raise RunSpecError(f"{path}: unreadable run spec ({e})") from e
+
+
+def _from_format_1(value, path):
+  """The one place older specs are read: those from before the format entry may lack the
+  records' extraction settings, which their records still hold (paths as they were written,
+  relative to where training ran in the oldest)."""
+  if "extraction" in value:
+    return value
+  try:
+    return {**value, "extraction": [records.read_manifest(d)["config"]
+                                    for d in value["records_dirs"]]}
+  except records.RecordsError as e:
+    raise RunSpecError(
+        f"{path} was written by an older version that did not record how its records were "
+        f"extracted, and they cannot be read ({e}): run from the directory training ran in, "
+        "or train again") from e
 
 
 _SPEC_NAMES = {"rgb_mean": "the RGB mean of --weights"}  # spec fields that are not flags
@@ -180,9 +208,10 @@ def check_resumable(model_dir, spec):
   saved, wanted = load_spec(model_dir).to_json(), spec.to_json()
   differences = [f"{_SPEC_NAMES.get(name, '--' + name)}={saved[name]!r} there, "
                  f"{wanted[name]!r} now" for name in sorted(saved)
-                 if name not in ("records_dirs", "heads", "extraction", "added_classes")
+                 if name not in ("format", "records_dirs", "heads", "extraction",
+                                 "added_classes")
                  and saved[name] != wanted[name]]
-  for there, now in zip(saved["extraction"] or (), wanted["extraction"]):
+  for there, now in zip(saved["extraction"], wanted["extraction"]):
     differences += [f"records extracted with {d}" for d in extraction_differences(there, now)]
   def added(value):  # records directories may move
     return [{k: v for k, v in a.items() if k != "records_dir"} for a in value["added_classes"]]

@@ -384,3 +384,31 @@ def test_a_saturated_wrong_head_still_gets_gradients():
     return loss, tf.linalg.global_norm(tape.gradient(loss, model.trainable_variables))
   loss, norm = loss_and_gradient_norm()
   assert loss > -math.log(1e-7) and norm > 0
+
+
+def test_a_run_spec_is_read_with_one_version_check(records_dirs, tmp_path):
+  spec = _spec(records_dirs)
+  model_dir = str(tmp_path / "model")
+  model_dirs.save_spec(model_dir, spec)
+  path = os.path.join(model_dir, model_dirs.SPEC_FILE)
+  with open(path, encoding="utf-8") as f:
+    value = json.load(f)
+  assert value["format"] == "two_stream_tf.run_spec/2"
+
+  def write(changed):
+    with open(path, "w", encoding="utf-8") as f:
+      json.dump(changed, f)
+  # Format 1 (no format entry) without the extraction settings: read from its records.
+  older = {k: v for k, v in value.items() if k not in ("format", "extraction")}
+  write(older)
+  assert model_dirs.load_spec(model_dir) == spec
+  write({**older, "records_dirs": [str(tmp_path / "gone"), records_dirs["hmdb51"]]})
+  with pytest.raises(model_dirs.RunSpecError, match=rf"^{re.escape(path)} was written by an "
+                     r"older version that did not record how its records were extracted, "
+                     r"and they cannot be read \(.*gone.*\): run from the directory training "
+                     r"ran in, or train again$"):
+    model_dirs.load_spec(model_dir)
+  write({**value, "format": "two_stream_tf.run_spec/9"})
+  with pytest.raises(model_dirs.RunSpecError, match=rf"^{re.escape(path)}: a run spec of format "
+                     r"two_stream_tf.run_spec/9, this version reads two_stream_tf.run_spec/2"):
+    model_dirs.load_spec(model_dir)

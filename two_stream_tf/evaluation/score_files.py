@@ -65,7 +65,7 @@ def source(spec, subset, step, model_dir, records_dirs=None, accepted_other_reco
                    "dataset": manifest["dataset"], "extraction": manifest["config"]})
   return {"stream": spec.stream, "subset": subset, "split": spec.split, "step": step,
           "model_dir": storage.absolute(model_dir), "records": scored,
-          "trained_extraction": None if spec.extraction is None else list(spec.extraction),
+          "trained_extraction": list(spec.extraction),
           "accepted_other_records": accepted_other_records}
 
 

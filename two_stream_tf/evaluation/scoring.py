@@ -40,13 +40,12 @@ def records_to_score(spec, model_dir, records_dirs=None, accept_other_records=Fa
   if len(chosen) != len(spec.heads):
     raise error(f"{len(chosen)} records directories for the {len(spec.heads)} heads "
                 f"{spec.head_names} of {model_dir}: give one per head, in this order")
-  for records_dir, (head, _), trained in zip(chosen, spec.heads,
-                                              spec.extraction or [None] * len(chosen)):
+  for records_dir, (head, _), trained in zip(chosen, spec.heads, spec.extraction):
     manifest = records.read_manifest(records_dir)
     if manifest["dataset"] != head:
       raise error(f"{records_dir} holds {manifest['dataset']} records; head {head!r} of "
                   f"{model_dir} is scored on {head} records")
-    differences = trained and model_dirs.extraction_differences(
+    differences = model_dirs.extraction_differences(
         trained, manifest["config"], ("in training", "here"))
     if differences and not accept_other_records:
       raise error(f"{records_dir} was extracted with other settings than the records "

@@ -9,7 +9,6 @@ beside the model; `prediction` and `exporting.is_export` read it; versioned here
 import json
 import os
 
-from flow_tools import records
 from flow_tools.common import storage
 from two_stream_tf import streams
 
@@ -54,9 +53,7 @@ def describe(specs, model, fusion=None, temporal_weight=None):
           "views_per_position": streams.VIEWS_PER_POSITION, "positions": streams.NUM_POSITIONS}
   for spec in specs:
     if spec.stream == "temporal":
-      # Model_dirs of older versions do not hold their records' extraction settings.
-      info.update(extraction=(spec.extraction[0] if spec.extraction
-                              else records.read_manifest(spec.records_dirs[0])["config"]),
+      info.update(extraction=spec.extraction[0],
                   stack_length=spec.input.stack_length, stacking=spec.input.stacking,
                   mean_subtraction=spec.input.mean_subtraction)
   if model == "two_stream":
