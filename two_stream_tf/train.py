@@ -121,8 +121,8 @@ flags.DEFINE_integer("batch_size", _TRAIN.batch_size, "Global batch size.", lowe
 flags.DEFINE_float("learning_rate", _SCHEDULE.learning_rate, "Initial learning rate.",
                    lower_bound=0)
 flags.DEFINE_list("lr_boundaries", None,
-                  "Steps at which the rate is divided by 10 (default: 50000,70000 from "
-                  "scratch; 14000 fine-tuning).")
+                  "Steps at which the rate is multiplied by --lr_decay (default: 50000,70000 "
+                  "from scratch; 14000 fine-tuning).")
 flags.DEFINE_float("lr_decay", _SCHEDULE.decay,
                    "Factor the rate is multiplied by at each of --lr_boundaries (the paper's 0.1).")
 flags.DEFINE_integer("train_steps", None, "Last step (default: 80000 from scratch; 20000 "
